@@ -1,0 +1,67 @@
+//! `/api/v1/checks`: every check's current state, and one check with its recent observations.
+
+use super::AppState;
+use super::error::ApiError;
+use crate::checks::Observation;
+use crate::detect::CheckState;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// Every check.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckList {
+    /// Checks in config order.
+    pub checks: Vec<CheckState>,
+}
+
+/// Lists every check with its current status and latest observation.
+#[utoipa::path(get, path = "/api/v1/checks", tag = "checks",
+    responses((status = 200, body = CheckList)), security(("bearer" = [])))]
+pub async fn list(State(state): State<AppState>) -> Json<CheckList> {
+    Json(CheckList {
+        checks: state.detector.states(),
+    })
+}
+
+/// Query of `GET /api/v1/checks/{name}`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ObservationQuery {
+    /// Observations to return, newest first (1–1000, default 50).
+    pub limit: Option<u32>,
+}
+
+/// One check and its history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckDetail {
+    /// Current state.
+    pub check: CheckState,
+    /// Recent stored observations, newest first.
+    pub observations: Vec<Observation>,
+}
+
+/// One check with its recent observations.
+#[utoipa::path(get, path = "/api/v1/checks/{name}", tag = "checks",
+    params(("name" = String, Path, description = "Check name"), ObservationQuery),
+    responses((status = 200, body = CheckDetail), (status = 404, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn show(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(query): Query<ObservationQuery>,
+) -> Result<Json<CheckDetail>, ApiError> {
+    let check = state
+        .detector
+        .state(&name)
+        .ok_or_else(|| ApiError::not_found(format!("no check named `{name}`")))?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request("limit must be between 1 and 1000"));
+    }
+    let observations = state.store.recent_observations(&name, limit).await?;
+    Ok(Json(CheckDetail {
+        check,
+        observations,
+    }))
+}

@@ -1,0 +1,153 @@
+//! `/api/v1/error-monitoring/*`: the seed endpoints — status, health score, monitoring metrics,
+//! and start/stop of monitoring (checks and detection).
+
+use super::AppState;
+use super::error::ApiError;
+use crate::detect::Health;
+use crate::events::Event;
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+/// Counts of checks by status.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckCounts {
+    /// Configured checks.
+    pub total: usize,
+    /// Reported `ok`.
+    pub ok: usize,
+    /// Reported `warning`.
+    pub warning: usize,
+    /// Reported `critical`.
+    pub critical: usize,
+    /// Reported `unknown` (including not yet run).
+    pub unknown: usize,
+}
+
+/// What the daemon is doing.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusResponse {
+    /// Whether checks and detection run.
+    pub running: bool,
+    /// Global mode: `observe`, `dry-run` or `enforce`.
+    pub mode: &'static str,
+    /// Checks by status.
+    pub checks: CheckCounts,
+    /// `sqlite` or `postgres`.
+    pub store: &'static str,
+    /// Daemon version.
+    pub version: &'static str,
+    /// When the daemon started.
+    pub started_at: DateTime<Utc>,
+    /// Seconds since start.
+    pub uptime_seconds: f64,
+}
+
+fn status_response(state: &AppState) -> StatusResponse {
+    let counts = state.detector.counts();
+    let get = |s: &str| counts.get(s).copied().unwrap_or(0);
+    StatusResponse {
+        running: state.is_running(),
+        mode: state.config.policy.mode.as_str(),
+        checks: CheckCounts {
+            total: state.config.check.len(),
+            ok: get("ok"),
+            warning: get("warning"),
+            critical: get("critical"),
+            unknown: get("unknown"),
+        },
+        store: match state.store.backend() {
+            crate::store::Backend::Sqlite => "sqlite",
+            crate::store::Backend::Postgres => "postgres",
+        },
+        version: env!("CARGO_PKG_VERSION"),
+        started_at: state.started_at,
+        uptime_seconds: (Utc::now() - state.started_at).num_milliseconds() as f64 / 1000.0,
+    }
+}
+
+/// Daemon status: running, mode, check counts.
+#[utoipa::path(get, path = "/api/v1/error-monitoring/status", tag = "monitoring",
+    responses((status = 200, body = StatusResponse)), security(("bearer" = [])))]
+pub async fn status(State(state): State<AppState>) -> Json<StatusResponse> {
+    Json(status_response(&state))
+}
+
+/// Health score 0–100 and band (HEALTHY 90–100, DEGRADED 70–89, UNHEALTHY 40–69, CRITICAL 0–39),
+/// with each check's part.
+#[utoipa::path(get, path = "/api/v1/error-monitoring/health", tag = "monitoring",
+    responses((status = 200, body = Health)), security(("bearer" = [])))]
+pub async fn health(State(state): State<AppState>) -> Json<Health> {
+    Json(state.detector.health())
+}
+
+/// Monitoring figures.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MonitoringMetrics {
+    /// Window the figures cover, in hours.
+    pub window_hours: u32,
+    /// Check runs stored in the window.
+    pub check_runs: i64,
+    /// Share of those runs whose probe said `ok` (0–1); `null` with no runs.
+    pub check_success_rate: Option<f64>,
+    /// Runs in the window by raw status.
+    pub check_runs_by_status: BTreeMap<String, i64>,
+    /// Current health score.
+    pub health_score: u8,
+    /// Status changes sent as signals since start.
+    pub signals_total: u64,
+}
+
+/// Monitoring metrics as JSON over the last 24 hours.
+#[utoipa::path(get, path = "/api/v1/error-monitoring/metrics", tag = "monitoring",
+    responses((status = 200, body = MonitoringMetrics)), security(("bearer" = [])))]
+pub async fn metrics(State(state): State<AppState>) -> Result<Json<MonitoringMetrics>, ApiError> {
+    let since = Utc::now() - chrono::Duration::hours(24);
+    let by_status = state.store.observation_counts_since(since).await?;
+    let runs: i64 = by_status.values().sum();
+    let ok = by_status.get("ok").copied().unwrap_or(0);
+    Ok(Json(MonitoringMetrics {
+        window_hours: 24,
+        check_runs: runs,
+        check_success_rate: (runs > 0).then(|| ok as f64 / runs as f64),
+        check_runs_by_status: by_status,
+        health_score: state.detector.health().score,
+        signals_total: state.metrics.signals.get(),
+    }))
+}
+
+fn set_running(state: &AppState, running: bool) -> Json<StatusResponse> {
+    let changed = state
+        .running
+        .send_if_modified(|current| std::mem::replace(current, running) != running);
+    if changed {
+        state.metrics.monitoring_running.set(i64::from(running));
+        state.bus.publish(Event::Monitoring {
+            running,
+            at: Utc::now(),
+        });
+        tracing::info!(
+            running,
+            "monitoring {}",
+            if running { "started" } else { "stopped" }
+        );
+    }
+    Json(status_response(state))
+}
+
+/// Starts monitoring (checks and detection). Idempotent.
+#[utoipa::path(post, path = "/api/v1/error-monitoring/start", tag = "monitoring",
+    responses((status = 200, body = StatusResponse)), security(("bearer" = [])))]
+pub async fn start(State(state): State<AppState>) -> Json<StatusResponse> {
+    set_running(&state, true)
+}
+
+/// Stops monitoring: no check runs until started again. Idempotent.
+#[utoipa::path(post, path = "/api/v1/error-monitoring/stop", tag = "monitoring",
+    responses((status = 200, body = StatusResponse)), security(("bearer" = [])))]
+pub async fn stop(State(state): State<AppState>) -> Json<StatusResponse> {
+    set_running(&state, false)
+}

@@ -1,0 +1,46 @@
+//! `/api/v1/openapi.json`: the OpenAPI 3 description, generated from the handlers' doc comments
+//! and the response types' schemas.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Homeostat API", description = "Watch, detect, repair, record."),
+    paths(
+        super::probes::healthz,
+        super::probes::readyz,
+        super::metrics::scrape,
+        super::monitoring::status,
+        super::monitoring::health,
+        super::monitoring::metrics,
+        super::monitoring::start,
+        super::monitoring::stop,
+        super::checks::list,
+        super::checks::show,
+        super::events::stream,
+        spec,
+    ),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// This OpenAPI document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
+    responses((status = 200, description = "OpenAPI 3 document")), security(("bearer" = [])))]
+pub async fn spec() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

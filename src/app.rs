@@ -1,0 +1,171 @@
+//! Wiring: builds every component from the config, supervises the background tasks, and shuts
+//! down gracefully (stop checks, flush pending observations, close the store).
+
+use crate::api::{self, AppState};
+use crate::checks::{self, Check, scheduler};
+use crate::config::Config;
+use crate::detect::Detector;
+use crate::events::EventBus;
+use crate::store::{self, Store, StoreError};
+use crate::telemetry::Metrics;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store could not be opened or migrated.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// A check could not be built.
+    #[error(transparent)]
+    Check(#[from] checks::BuildError),
+    /// The HTTP client could not be built.
+    #[error("http client: {0}")]
+    HttpClient(#[from] reqwest::Error),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        /// The address.
+        address: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A running daemon.
+pub struct App {
+    /// The address the API actually listens on (useful with port 0).
+    pub address: SocketAddr,
+    /// Shared state (also what the API sees).
+    pub state: AppState,
+    shutdown: CancellationToken,
+    checks: JoinSet<()>,
+    writer: JoinHandle<()>,
+    retention: JoinHandle<()>,
+    server: JoinHandle<()>,
+}
+
+impl App {
+    /// Starts everything: store, checks, detection, retention and the API.
+    pub async fn start(config: Config) -> Result<App, StartError> {
+        let config = Arc::new(config);
+        let store = Store::connect(config.store.url.get_ref()).await?;
+        let metrics = Arc::new(Metrics::new());
+        let bus = EventBus::default();
+        let client = checks::shared_client()?;
+        let checks: Vec<Arc<Check>> = config
+            .check
+            .iter()
+            .map(|c| Check::from_config(c, &client).map(Arc::new))
+            .collect::<Result<_, _>>()?;
+        let detector = Arc::new(Detector::new(&checks, bus.clone(), Arc::clone(&metrics)));
+        let (sink, writer) = store::writer::spawn(
+            store.clone(),
+            Arc::clone(&metrics),
+            config.store.flush_interval.get(),
+        );
+        let (running_tx, running_rx) = watch::channel(true);
+        metrics.monitoring_running.set(1);
+        let shutdown = CancellationToken::new();
+        let checks = scheduler::spawn(
+            &checks,
+            &scheduler::SchedulerContext {
+                detector: Arc::clone(&detector),
+                sink,
+                running: running_rx,
+                shutdown: shutdown.clone(),
+            },
+        );
+        let retention = tokio::spawn(store::retention::run(
+            store.clone(),
+            config.store.clone(),
+            Arc::clone(&metrics),
+            shutdown.clone(),
+        ));
+        let state = AppState::new(
+            Arc::clone(&config),
+            store,
+            detector,
+            bus,
+            metrics,
+            running_tx,
+        );
+        let listen = config.server.listen.get_ref().clone();
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .map_err(|source| StartError::Listen {
+                address: listen.clone(),
+                source,
+            })?;
+        let address = listener.local_addr().map_err(|source| StartError::Listen {
+            address: listen,
+            source,
+        })?;
+        let router = api::router(state.clone());
+        let server_shutdown = shutdown.clone();
+        let server = tokio::spawn(async move {
+            let serve = axum::serve(listener, router)
+                .with_graceful_shutdown(async move { server_shutdown.cancelled().await });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "API server failed");
+            }
+        });
+        tracing::info!(%address, checks = config.check.len(), mode = config.policy.mode.as_str(), "homeostat started");
+        Ok(App {
+            address,
+            state,
+            shutdown,
+            checks,
+            writer,
+            retention,
+            server,
+        })
+    }
+
+    /// Stops checks and the API, writes every pending observation, and closes the store.
+    pub async fn shutdown(mut self) {
+        tracing::info!("shutting down");
+        self.shutdown.cancel();
+        while self.checks.join_next().await.is_some() {}
+        // Every check task has dropped its sender: the writer drains the channel and returns.
+        let _ = self.writer.await;
+        let _ = self.retention.await;
+        let _ = self.server.await;
+        self.state.store.close().await;
+        tracing::info!("stopped");
+    }
+}
+
+/// Runs the daemon until SIGINT or SIGTERM, then shuts down gracefully.
+pub async fn run(config: Config) -> Result<(), StartError> {
+    let app = App::start(config).await?;
+    wait_for_signal().await;
+    app.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,3 @@
+//! Client commands: talk to a running daemon over its HTTP API and print what it says.
+
+pub mod status;

@@ -1,0 +1,270 @@
+//! Configuration: the TOML schema (one `XConfig` struct per part, every key documented on its
+//! field), loading, and validation whose errors name `file:line:col`.
+
+mod check;
+mod duration;
+mod policy;
+mod runbook;
+mod server;
+mod store;
+
+pub use check::{
+    CheckConfig, CheckSettings, CheckType, CommandSettings, HostSettings, HttpSettings,
+    ProcessSelector, ProcessSettings, TcpSettings,
+};
+pub use duration::Duration;
+pub use policy::{Mode, PolicyConfig};
+pub use runbook::{Approval, OnTimeout, Risk, Role, RunbookConfig, StepConfig, VerifyConfig};
+pub use server::ServerConfig;
+pub use store::StoreConfig;
+
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// The config file used when neither `--config` nor `HOMEOSTAT_CONFIG` names one.
+pub const DEFAULT_PATH: &str = "homeostat.toml";
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// HTTP API listener.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Durable store.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// Global safety settings.
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    /// The checks to run.
+    #[serde(default)]
+    pub check: Vec<CheckConfig>,
+    /// The runbooks checks may use as remedies.
+    #[serde(default)]
+    pub runbook: Vec<RunbookConfig>,
+}
+
+/// One problem in a config file, located by line and column (both 1-based).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigIssue {
+    /// The file.
+    pub file: PathBuf,
+    /// Line, from 1.
+    pub line: usize,
+    /// Column in characters, from 1.
+    pub column: usize,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.message
+        )
+    }
+}
+
+/// Why a config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{}: cannot read config: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file was read but is not a valid config; every problem found is listed.
+    #[error("{}", issues.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        /// The problems, in file order.
+        issues: Vec<ConfigIssue>,
+    },
+}
+
+impl Config {
+    /// Reads and validates the config file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses and validates config text; `path` is only used in error messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let locate = |span: Range<usize>, message: String| {
+            let (line, column) = line_col(text, span.start);
+            ConfigIssue {
+                file: path.to_path_buf(),
+                line,
+                column,
+                message,
+            }
+        };
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            issues: vec![locate(
+                e.span().unwrap_or(0..0),
+                e.message().trim().to_string(),
+            )],
+        })?;
+        let mut problems = config.problems();
+        if problems.is_empty() {
+            return Ok(config);
+        }
+        problems.sort_by_key(|(span, _)| span.start);
+        Err(ConfigError::Invalid {
+            issues: problems
+                .into_iter()
+                .map(|(span, message)| locate(span, message))
+                .collect(),
+        })
+    }
+
+    /// Everything serde cannot see: per-type keys, duplicate names and dangling references.
+    fn problems(&self) -> Vec<(Range<usize>, String)> {
+        let mut problems = Vec::new();
+        let listen = &self.server.listen;
+        if let Err(e) = listen.get_ref().parse::<std::net::SocketAddr>() {
+            problems.push((
+                listen.span(),
+                format!(
+                    "invalid listen address `{}`: {e} (expected ip:port)",
+                    listen.get_ref()
+                ),
+            ));
+        }
+        let url = self.store.url.get_ref();
+        if !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|p| url.starts_with(p))
+        {
+            problems.push((
+                self.store.url.span(),
+                format!("invalid store url `{url}`: expected sqlite://PATH or postgres://..."),
+            ));
+        }
+        let mut check_names: HashMap<&str, Range<usize>> = HashMap::new();
+        for check in &self.check {
+            if let Err(errors) = check.settings() {
+                problems.extend(errors);
+            }
+            let name = check.name.get_ref().as_str();
+            if !valid_name(name) {
+                problems.push((
+                    check.name.span(),
+                    format!("check name `{name}`: use letters, digits, `-`, `_` and `.` only"),
+                ));
+            }
+            if let Some(first) = check_names.insert(name, check.name.span()) {
+                check_names.insert(name, first);
+                problems.push((check.name.span(), format!("duplicate check name `{name}`")));
+            }
+        }
+        let mut runbook_names: HashMap<&str, Range<usize>> = HashMap::new();
+        for runbook in &self.runbook {
+            let name = runbook.name.get_ref().as_str();
+            if runbook_names.insert(name, runbook.name.span()).is_some() {
+                problems.push((
+                    runbook.name.span(),
+                    format!("duplicate runbook name `{name}`"),
+                ));
+            }
+            if let Some(verify) = &runbook.verify {
+                let target = verify.check.get_ref();
+                if !check_names.contains_key(target.as_str()) {
+                    problems.push((
+                        verify.check.span(),
+                        format!("verify.check `{target}` is not a defined check"),
+                    ));
+                }
+            }
+            if !(1..=9).contains(runbook.priority.get_ref()) {
+                problems.push((
+                    runbook.priority.span(),
+                    "priority must be between 1 (first) and 9 (last)".to_string(),
+                ));
+            }
+            if runbook
+                .steps
+                .iter()
+                .chain(&runbook.rollback)
+                .any(|s| s.run.is_empty())
+            {
+                problems.push((
+                    runbook.name.span(),
+                    format!("runbook `{name}` has a step with an empty `run`"),
+                ));
+            }
+        }
+        for check in &self.check {
+            for remedy in &check.remedy {
+                if !runbook_names.contains_key(remedy.get_ref().as_str()) {
+                    problems.push((
+                        remedy.span(),
+                        format!("remedy `{}` is not a defined runbook", remedy.get_ref()),
+                    ));
+                }
+            }
+        }
+        problems
+    }
+
+    /// The path to load: the explicit one, else `HOMEOSTAT_CONFIG` (handled by the CLI), else the default.
+    pub fn resolve_path(explicit: Option<&Path>) -> PathBuf {
+        explicit
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// 1-based line and character column of byte `offset` in `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_from_one_and_in_characters() {
+        let text = "a = 1\nbé = 2\n";
+        assert_eq!(line_col(text, 0), (1, 1));
+        assert_eq!(line_col(text, 6), (2, 1));
+        assert_eq!(line_col(text, 9), (2, 3));
+        assert_eq!(line_col(text, 999), (3, 1));
+    }
+
+    #[test]
+    fn empty_file_is_a_valid_config_with_defaults() {
+        let config = Config::parse("", Path::new("x.toml")).expect("valid");
+        assert_eq!(config.server.listen.get_ref(), "127.0.0.1:9780");
+        assert_eq!(config.store.url.get_ref(), "sqlite://homeostat.db");
+        assert_eq!(config.policy.mode, Mode::Enforce);
+    }
+}

@@ -1,0 +1,177 @@
+//! `[[runbook]]`: what to do about a kind of incident — steps, verify, rollback, approval, budget.
+//! The foundation validates runbooks and their references; the remediation engine runs them.
+
+use super::Duration;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+/// One step of a runbook: a command run as an argv array.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepConfig {
+    /// Program and arguments; never through a shell unless `shell = true`.
+    pub run: Vec<String>,
+    /// Time limit for the step; past it the whole process group is killed. Default `"30s"`.
+    #[serde(default = "default_step_timeout")]
+    pub timeout: Duration,
+    /// Run `run` joined by spaces through `/bin/sh -c`. Default `false`.
+    #[serde(default)]
+    pub shell: bool,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Working directory.
+    pub cwd: Option<String>,
+    /// Safe to run again after an interrupted repair. Default `false`.
+    #[serde(default)]
+    pub idempotent: bool,
+}
+
+fn default_step_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// How a repair proves it worked.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyConfig {
+    /// The check that must be healthy again.
+    pub check: Spanned<String>,
+    /// How long to wait for it. Default `"30s"`.
+    #[serde(default = "default_verify_within")]
+    pub within: Duration,
+}
+
+fn default_verify_within() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// Whether a human must approve a repair first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Approval {
+    /// Runs without approval (unless `risk = "high"`).
+    #[default]
+    None,
+    /// Waits in `awaiting_approval`.
+    Required,
+}
+
+/// What happens when nobody decides within `approval_timeout`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnTimeout {
+    /// The repair is denied.
+    #[default]
+    Deny,
+    /// The repair is approved.
+    Approve,
+}
+
+/// How much harm a runbook can do; `high` implies approval.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Risk {
+    /// Safe to run unattended.
+    #[default]
+    Low,
+    /// Worth a look afterwards.
+    Medium,
+    /// Needs approval.
+    High,
+}
+
+/// Roles, weakest first.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Read only.
+    Viewer,
+    /// Run repairs, read.
+    Runner,
+    /// Operate: ack/resolve, approve/deny, run repairs, emergency stop, start/stop monitoring.
+    Editor,
+    /// Everything.
+    Admin,
+}
+
+impl Role {
+    /// The name used in config and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Runner => "runner",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// One `[[runbook]]` table.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunbookConfig {
+    /// Unique name, referenced from a check's `remedy`.
+    pub name: Spanned<String>,
+    /// Ordered steps.
+    pub steps: Vec<StepConfig>,
+    /// The check that proves the repair worked.
+    pub verify: Option<VerifyConfig>,
+    /// Steps run when verify fails.
+    #[serde(default)]
+    pub rollback: Vec<StepConfig>,
+    /// Budget: attempts within `window` before the breaker opens. Default `3`.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// Budget window. Default `"1h"`.
+    #[serde(default = "default_window")]
+    pub window: Duration,
+    /// How long the breaker stays open. Default `"5m"`.
+    #[serde(default = "default_cooldown")]
+    pub cooldown: Duration,
+    /// `none` or `required`. Default `none`.
+    #[serde(default)]
+    pub approval: Approval,
+    /// Least role that may approve. Default `editor`.
+    #[serde(default = "default_required_role")]
+    pub required_role: Role,
+    /// How long a repair waits for approval. Default `"30m"`.
+    #[serde(default = "default_approval_timeout")]
+    pub approval_timeout: Duration,
+    /// `deny` or `approve` when the approval times out. Default `deny`.
+    #[serde(default)]
+    pub on_timeout: OnTimeout,
+    /// `low`, `medium` or `high` (high implies approval). Default `low`.
+    #[serde(default)]
+    pub risk: Risk,
+    /// 1 (first) .. 9 (last) in the repair queue. Default `5`.
+    #[serde(default = "default_priority")]
+    pub priority: Spanned<u8>,
+}
+
+fn default_max_attempts() -> u32 {
+    3
+}
+
+fn default_window() -> Duration {
+    Duration::from_secs(3600)
+}
+
+fn default_cooldown() -> Duration {
+    Duration::from_secs(300)
+}
+
+fn default_required_role() -> Role {
+    Role::Editor
+}
+
+fn default_approval_timeout() -> Duration {
+    Duration::from_secs(1800)
+}
+
+fn default_priority() -> Spanned<u8> {
+    Spanned::new(0..0, 5)
+}

@@ -1,0 +1,223 @@
+//! Detection: turns probe outcomes into observations (flap control), keeps each check's current
+//! state, sends status changes as signals on the event bus, and computes the health score.
+
+mod flap;
+pub mod health;
+mod signal;
+
+pub use flap::FlapFilter;
+pub use health::{Health, HealthStatus};
+pub use signal::{Signal, check_fingerprint};
+
+use crate::checks::{Check, Observation, Outcome, Status};
+use crate::events::{Event, EventBus};
+use crate::telemetry::Metrics;
+use crate::telemetry::events::{CheckRan, CheckStatusChanged};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use utoipa::ToSchema;
+
+/// The current state of one check, as the API shows it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CheckState {
+    /// Check name.
+    pub name: String,
+    /// Check type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Seconds between runs.
+    pub interval_seconds: f64,
+    /// Reported status (after flap control); `unknown` until the first run.
+    pub status: Status,
+    /// When the status last changed; `null` until the first run.
+    pub since: Option<DateTime<Utc>>,
+    /// Failing runs in a row.
+    pub consecutive_failures: u32,
+    /// Runs since start.
+    pub runs: u64,
+    /// Candidate runbooks.
+    pub remedy: Vec<String>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// The latest observation; `null` until the first run.
+    pub last: Option<Observation>,
+    #[serde(skip)]
+    flap: FlapFilter,
+}
+
+/// Keeps check states and emits signals.
+pub struct Detector {
+    states: RwLock<HashMap<String, CheckState>>,
+    /// Config order, for stable listings.
+    order: Vec<String>,
+    bus: EventBus,
+    metrics: Arc<Metrics>,
+}
+
+impl Detector {
+    /// A detector for `checks`, all `unknown` and not yet run.
+    pub fn new(checks: &[Arc<Check>], bus: EventBus, metrics: Arc<Metrics>) -> Detector {
+        let states = checks
+            .iter()
+            .map(|c| {
+                let state = CheckState {
+                    name: c.name.clone(),
+                    kind: c.kind_name.as_str().to_string(),
+                    interval_seconds: c.interval.as_secs_f64(),
+                    status: Status::Unknown,
+                    since: None,
+                    consecutive_failures: 0,
+                    runs: 0,
+                    remedy: c.remedy.clone(),
+                    labels: c.labels.clone(),
+                    last: None,
+                    flap: FlapFilter::default(),
+                };
+                (c.name.clone(), state)
+            })
+            .collect();
+        metrics
+            .checks
+            .set(i64::try_from(checks.len()).unwrap_or(i64::MAX));
+        Detector {
+            states: RwLock::new(states),
+            order: checks.iter().map(|c| c.name.clone()).collect(),
+            bus,
+            metrics,
+        }
+    }
+
+    /// Applies one run's outcome: flap control, state update, metrics, and a signal when the
+    /// reported status changed. Returns the observation to store.
+    pub fn observe(
+        &self,
+        check: &Check,
+        outcome: Outcome,
+        started_at: DateTime<Utc>,
+        duration: Duration,
+        lateness: Duration,
+    ) -> Observation {
+        let mut states = self.states.write().unwrap_or_else(|p| p.into_inner());
+        let Some(state) = states.get_mut(&check.name) else {
+            // Not a configured check: nothing to track, but keep the evidence.
+            return observation(check, &outcome, outcome.status, started_at, duration);
+        };
+        let previous = state.status;
+        let first_run = state.runs == 0;
+        let status = state
+            .flap
+            .filter(outcome.status, previous, check.failures_before_critical);
+        let mut obs = observation(check, &outcome, status, started_at, duration);
+        if outcome.status.is_failure() && status != outcome.status {
+            obs.message = format!(
+                "{} (failure {}/{} before {})",
+                obs.message,
+                state.flap.consecutive_failures(),
+                check.failures_before_critical,
+                outcome.status.as_str()
+            );
+        }
+        state.status = status;
+        state.consecutive_failures = state.flap.consecutive_failures();
+        state.runs += 1;
+        state.last = Some(obs.clone());
+        let changed = status != previous || (first_run && state.since.is_none());
+        if changed {
+            state.since = Some(started_at);
+        }
+        let labels = state.labels.clone();
+        drop(states);
+        CheckRan {
+            check: &check.name,
+            raw_status: outcome.status,
+            status,
+            duration,
+            lateness,
+        }
+        .emit(&self.metrics);
+        if status != previous {
+            CheckStatusChanged {
+                check: &check.name,
+                previous,
+                status,
+                message: &obs.message,
+            }
+            .emit(&self.metrics);
+            let mut labels = labels;
+            labels.insert("check".into(), check.name.clone());
+            labels.insert("type".into(), check.kind_name.as_str().into());
+            self.bus.publish(Event::CheckStatus(Signal {
+                fingerprint: check_fingerprint(&check.name),
+                check: check.name.clone(),
+                labels,
+                status,
+                previous,
+                message: obs.message.clone(),
+                at: started_at,
+            }));
+        }
+        obs
+    }
+
+    /// Every check's state, in config order.
+    pub fn states(&self) -> Vec<CheckState> {
+        let states = self.states.read().unwrap_or_else(|p| p.into_inner());
+        self.order
+            .iter()
+            .filter_map(|name| states.get(name).cloned())
+            .collect()
+    }
+
+    /// One check's state.
+    pub fn state(&self, name: &str) -> Option<CheckState> {
+        self.states
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    /// The health score now (also exported as `homeostat_health_score`).
+    pub fn health(&self) -> Health {
+        let states = self.states.read().unwrap_or_else(|p| p.into_inner());
+        let health = health::health(
+            self.order
+                .iter()
+                .filter_map(|n| states.get(n))
+                .map(|s| (s.name.as_str(), s.last.as_ref().map(|_| s.status))),
+        );
+        self.metrics.health_score.set(i64::from(health.score));
+        health
+    }
+
+    /// Counts of checks by reported status.
+    pub fn counts(&self) -> BTreeMap<&'static str, usize> {
+        let states = self.states.read().unwrap_or_else(|p| p.into_inner());
+        let mut counts = BTreeMap::new();
+        for s in states.values() {
+            *counts.entry(s.status.as_str()).or_insert(0) += 1;
+        }
+        counts
+    }
+}
+
+fn observation(
+    check: &Check,
+    outcome: &Outcome,
+    status: Status,
+    started_at: DateTime<Utc>,
+    duration: Duration,
+) -> Observation {
+    Observation {
+        check: check.name.clone(),
+        status,
+        raw_status: outcome.status,
+        latency_ms: duration.as_secs_f64() * 1000.0,
+        message: outcome.message.clone(),
+        metrics: outcome.metrics.clone(),
+        observed_at: started_at,
+    }
+}

@@ -1,0 +1,12 @@
+//! Homeostat: watches services, finds what is broken, fixes what it safely can, asks a human for
+//! the rest, and keeps the record. The library holds everything; `main.rs` is only the CLI.
+
+pub mod api;
+pub mod app;
+pub mod checks;
+pub mod cli;
+pub mod config;
+pub mod detect;
+pub mod events;
+pub mod store;
+pub mod telemetry;

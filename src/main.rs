@@ -1,0 +1,134 @@
+//! The `homeostat` command line: parses arguments (clap) and calls into the library.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use homeostat::config::{Config, ConfigError};
+use homeostat::telemetry::{LogFormat, init_logging};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Homeostat: watches services, finds what is broken, fixes what it safely can, asks a human for
+/// the rest, and keeps the record.
+#[derive(Parser)]
+#[command(name = "homeostat", version, about)]
+struct Cli {
+    /// Config file (default `homeostat.toml`).
+    #[arg(long, global = true, env = "HOMEOSTAT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log line format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon until SIGINT or SIGTERM.
+    Run,
+    /// Validate a config file: exit 0, or 1 with `file:line:col: message` for every problem.
+    CheckConfig {
+        /// The file (default: --config, HOMEOSTAT_CONFIG, or homeostat.toml).
+        file: Option<PathBuf>,
+    },
+    /// Ask a running daemon for its status and health.
+    Status {
+        /// Daemon URL (default: from the config's `[server] listen`, else http://127.0.0.1:9780).
+        #[arg(long)]
+        server: Option<String>,
+        /// Bearer token.
+        #[arg(long, env = "HOMEOSTAT_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::CheckConfig { file } => {
+            let path = Config::resolve_path(file.as_deref().or(cli.config.as_deref()));
+            Ok(match Config::load(&path) {
+                Ok(config) => {
+                    println!(
+                        "{}: ok ({} checks, {} runbooks)",
+                        path.display(),
+                        config.check.len(),
+                        config.runbook.len()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            })
+        }
+        Command::Run => {
+            init_logging(cli.log_format);
+            let path = Config::resolve_path(cli.config.as_deref());
+            let config = load_or_explain(&path)?;
+            runtime()?.block_on(homeostat::app::run(config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status {
+            server,
+            token,
+            json,
+        } => {
+            let server = match server {
+                Some(server) => server,
+                None => default_server(cli.config.as_deref()),
+            };
+            runtime()?.block_on(homeostat::cli::status::run(&server, token.as_deref(), json))
+        }
+    }
+}
+
+fn load_or_explain(path: &std::path::Path) -> Result<Config> {
+    match Config::load(path) {
+        Ok(config) => Ok(config),
+        Err(ConfigError::Invalid { issues }) => {
+            for issue in &issues {
+                eprintln!("{issue}");
+            }
+            bail!(
+                "{}: {} problem(s) in the config",
+                path.display(),
+                issues.len()
+            )
+        }
+        Err(e) => Err(e).context("loading the config"),
+    }
+}
+
+/// The daemon URL from the config's listen address, when a config is readable.
+fn default_server(explicit: Option<&std::path::Path>) -> String {
+    let path = Config::resolve_path(explicit);
+    let listen = Config::load(&path)
+        .map(|c| c.server.listen.into_inner())
+        .unwrap_or_else(|_| "127.0.0.1:9780".to_string());
+    let listen = listen
+        .replace("0.0.0.0:", "127.0.0.1:")
+        .replace("[::]:", "[::1]:");
+    format!("http://{listen}")
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}

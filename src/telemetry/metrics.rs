@@ -1,0 +1,153 @@
+//! The Prometheus registry and every `homeostat_*` metric family, in one place so that names stay
+//! in step with the log lines that emit them (see `telemetry::events`).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Labels of per-check series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CheckLabels {
+    /// Check name.
+    pub check: String,
+}
+
+/// Labels of per-check, per-status series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CheckStatusLabels {
+    /// Check name.
+    pub check: String,
+    /// `ok`, `warning`, `critical` or `unknown`.
+    pub status: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn check_duration_histogram() -> Histogram {
+    Histogram::new([
+        0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    ])
+}
+
+/// Every metric Homeostat exports.
+pub struct Metrics {
+    registry: Registry,
+    /// `homeostat_check_status{check}`: 0 ok, 1 warning, 2 critical, 3 unknown.
+    pub check_status: Family<CheckLabels, Gauge>,
+    /// `homeostat_check_duration_seconds{check}`: time one run took.
+    pub check_duration: HistogramFamily<CheckLabels>,
+    /// `homeostat_check_runs_total{check,status}`: runs by raw status.
+    pub check_runs: Family<CheckStatusLabels, Counter>,
+    /// `homeostat_scheduler_lateness_seconds`: how late a run started against its schedule.
+    pub scheduler_lateness: Histogram,
+    /// `homeostat_signals_total`: status changes sent on the event bus.
+    pub signals: Counter,
+    /// `homeostat_observations_written_total`: observations persisted.
+    pub observations_written: Counter,
+    /// `homeostat_store_errors_total`: failed store writes (observations are retried once, then dropped).
+    pub store_errors: Counter,
+    /// `homeostat_observations_pruned_total`: observations removed by retention.
+    pub observations_pruned: Counter,
+    /// `homeostat_health_score`: 0–100.
+    pub health_score: Gauge,
+    /// `homeostat_monitoring_running`: 1 while checks run.
+    pub monitoring_running: Gauge,
+    /// `homeostat_checks`: configured checks.
+    pub checks: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A registry with every family registered.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("homeostat");
+        let check_status = Family::<CheckLabels, Gauge>::default();
+        registry.register(
+            "check_status",
+            "Check status: 0 ok, 1 warning, 2 critical, 3 unknown",
+            check_status.clone(),
+        );
+        let check_duration: HistogramFamily<CheckLabels> =
+            Family::new_with_constructor(check_duration_histogram);
+        registry.register_with_unit(
+            "check_duration",
+            "Time one check run took",
+            prometheus_client::registry::Unit::Seconds,
+            check_duration.clone(),
+        );
+        let check_runs = Family::<CheckStatusLabels, Counter>::default();
+        registry.register("check_runs", "Check runs by raw status", check_runs.clone());
+        let scheduler_lateness =
+            Histogram::new([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0]);
+        registry.register_with_unit(
+            "scheduler_lateness",
+            "How late a check run started against its schedule",
+            prometheus_client::registry::Unit::Seconds,
+            scheduler_lateness.clone(),
+        );
+        let signals = Counter::default();
+        registry.register(
+            "signals",
+            "Check status changes sent as signals",
+            signals.clone(),
+        );
+        let observations_written = Counter::default();
+        registry.register(
+            "observations_written",
+            "Observations persisted to the store",
+            observations_written.clone(),
+        );
+        let store_errors = Counter::default();
+        registry.register("store_errors", "Failed store writes", store_errors.clone());
+        let observations_pruned = Counter::default();
+        registry.register(
+            "observations_pruned",
+            "Observations removed by retention",
+            observations_pruned.clone(),
+        );
+        let health_score = Gauge::default();
+        registry.register(
+            "health_score",
+            "Overall health score, 0-100",
+            health_score.clone(),
+        );
+        let monitoring_running = Gauge::default();
+        registry.register(
+            "monitoring_running",
+            "1 while checks and detection run",
+            monitoring_running.clone(),
+        );
+        let checks = Gauge::default();
+        registry.register("checks", "Configured checks", checks.clone());
+        Metrics {
+            registry,
+            check_status,
+            check_duration,
+            check_runs,
+            scheduler_lateness,
+            signals,
+            observations_written,
+            store_errors,
+            observations_pruned,
+            health_score,
+            monitoring_running,
+            checks,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
