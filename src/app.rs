@@ -1,7 +1,7 @@
 //! Wiring: builds every component from the config, supervises the background tasks, and shuts
 //! down gracefully (stop checks, flush pending observations, close the store).
 
-use crate::api::{self, AppState};
+use crate::api::{self, AppState, Authenticator};
 use crate::checks::{self, Check, scheduler};
 use crate::config::Config;
 use crate::detect::Detector;
@@ -13,6 +13,9 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
+
+/// How long shutdown waits for open API connections.
+const SERVER_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -50,8 +53,9 @@ pub struct App {
 }
 
 impl App {
-    /// Starts everything: store, checks, detection, retention and the API.
-    pub async fn start(config: Config) -> Result<App, StartError> {
+    /// Starts everything: store, checks, detection, retention and the API; `auth` resolves
+    /// bearer tokens.
+    pub async fn start(config: Config, auth: Authenticator) -> Result<App, StartError> {
         let config = Arc::new(config);
         let store = Store::connect(config.store.url.get_ref()).await?;
         let metrics = Arc::new(Metrics::new());
@@ -86,14 +90,17 @@ impl App {
             Arc::clone(&metrics),
             shutdown.clone(),
         ));
-        let state = AppState::new(
-            Arc::clone(&config),
+        let state = AppState {
+            config: Arc::clone(&config),
             store,
             detector,
             bus,
             metrics,
-            running_tx,
-        );
+            running: Arc::new(running_tx),
+            auth,
+            started_at: chrono::Utc::now(),
+            shutdown: shutdown.clone(),
+        };
         let listen = config.server.listen.get_ref().clone();
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
@@ -134,15 +141,24 @@ impl App {
         // Every check task has dropped its sender: the writer drains the channel and returns.
         let _ = self.writer.await;
         let _ = self.retention.await;
-        let _ = self.server.await;
+        // Open connections get a moment to finish; event streams end with the shutdown token.
+        if tokio::time::timeout(SERVER_DRAIN, &mut self.server)
+            .await
+            .is_err()
+        {
+            tracing::warn!("API connections still open after {SERVER_DRAIN:?}; closing them");
+            self.server.abort();
+        }
         self.state.store.close().await;
         tracing::info!("stopped");
     }
 }
 
-/// Runs the daemon until SIGINT or SIGTERM, then shuts down gracefully.
+/// Runs the daemon until SIGINT or SIGTERM, then shuts down gracefully. The bootstrap admin
+/// token comes from `HOMEOSTAT_ADMIN_TOKEN`.
 pub async fn run(config: Config) -> Result<(), StartError> {
-    let app = App::start(config).await?;
+    let auth = Authenticator::new(std::env::var(api::ADMIN_TOKEN_ENV).ok());
+    let app = App::start(config, auth).await?;
     wait_for_signal().await;
     app.shutdown().await;
     Ok(())

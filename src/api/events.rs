@@ -32,5 +32,8 @@ pub async fn stream(
                 .data(format!("{{\"missed\":{missed}}}")),
         })
     });
+    let shutdown = state.shutdown.clone();
+    let events =
+        futures::StreamExt::take_until(events, async move { shutdown.cancelled_owned().await });
     Sse::new(events).keep_alive(KeepAlive::default())
 }

@@ -27,6 +27,7 @@ use chrono::{DateTime, Utc};
 use error::ApiError;
 use std::sync::Arc;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 
 /// The environment variable holding the bootstrap admin token.
@@ -51,30 +52,11 @@ pub struct AppState {
     pub auth: Authenticator,
     /// When the daemon started.
     pub started_at: DateTime<Utc>,
+    /// Cancelled when the daemon shuts down (ends event streams).
+    pub shutdown: CancellationToken,
 }
 
 impl AppState {
-    /// State for the API; the admin token comes from `HOMEOSTAT_ADMIN_TOKEN`.
-    pub fn new(
-        config: Arc<Config>,
-        store: Store,
-        detector: Arc<Detector>,
-        bus: EventBus,
-        metrics: Arc<Metrics>,
-        running: watch::Sender<bool>,
-    ) -> AppState {
-        AppState {
-            config,
-            store,
-            detector,
-            bus,
-            metrics,
-            running: Arc::new(running),
-            auth: Authenticator::new(std::env::var(ADMIN_TOKEN_ENV).ok()),
-            started_at: Utc::now(),
-        }
-    }
-
     /// Whether monitoring runs.
     pub fn is_running(&self) -> bool {
         *self.running.borrow()

@@ -69,8 +69,12 @@ pub struct CheckStatusChanged<'a> {
 impl CheckStatusChanged<'_> {
     /// Logs at info (now ok) or warn (now failing) and counts the signal.
     pub fn emit(&self, metrics: &Metrics) {
-        let (check, previous, status, evidence) =
-            (self.check, self.previous.as_str(), self.status.as_str(), self.message);
+        let (check, previous, status, evidence) = (
+            self.check,
+            self.previous.as_str(),
+            self.status.as_str(),
+            self.message,
+        );
         if self.status == Status::Ok {
             tracing::info!(check, previous, status, evidence, "check is ok");
         } else {
