@@ -72,11 +72,12 @@ CONFIG="$TMP/homeostat.toml"
 
 echo "homeostat: $HOMEOSTAT_BIN, $CHECKS http checks every ${INTERVAL}s, DURATION=${DURATION}s"
 SERVED0=$(served)
+LAUNCH_T0=$(date +%s.%N)
 "$HOMEOSTAT_BIN" run --config "$CONFIG" >"$TMP/homeostat.log" 2>&1 &
 HPID=$!
 PIDS+=("$HPID")
 wait_http "http://127.0.0.1:$API_PORT/metrics" 60 || { tail -20 "$TMP/homeostat.log" >&2; die "homeostat did not come up"; }
-STARTUP_S=$SECONDS
+STARTUP_S=$(awk -v a="$LAUNCH_T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
 
 mkdir -p "$OUT_DIR"
 SAMPLES="$OUT_DIR/$NAME.samples.csv"
@@ -198,7 +199,7 @@ printf '%-40s %16s\n' "lateness p99 (upper bound, s)" "<= $P99"
 printf '%-40s %16s\n' "lateness mean (exact, ms)" "$(awk -v m="$LAT_MEAN" 'BEGIN { printf "%.2f", m * 1000 }')"
 printf '%-40s %16s\n' "VmRSS at end (MiB)" "$(mib "$RSS")"
 printf '%-40s %16s\n' "VmHWM before / after scrape (MiB)" "$(mib "$HWM_RUN") / $(mib "$HWM")"
-printf '%-40s %16s\n' "threads" "$THREADS"
+printf '%-40s %16s\n' "threads / startup to /metrics (s)" "$THREADS / $STARTUP_S"
 printf '%-40s %16s\n' "CPU homeostat / target (% of a core)" "$CPU_PCT / $TCPU_PCT"
 printf '%-40s %16s\n' "runs (expected ~ / target served)" "$RUNS_TOTAL ($EXPECTED_RUNS / $SERVED)"
 printf '%-40s %16s\n' "runs ok/warn/crit/unknown" "$RUNS_OK/$RUNS_WARN/$RUNS_CRIT/$RUNS_UNK"
