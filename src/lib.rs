@@ -8,5 +8,6 @@ pub mod cli;
 pub mod config;
 pub mod detect;
 pub mod events;
+pub mod logs;
 pub mod store;
 pub mod telemetry;

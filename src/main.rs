@@ -31,6 +31,21 @@ enum Command {
         /// The file (default: --config, HOMEOSTAT_CONFIG, or homeostat.toml).
         file: Option<PathBuf>,
     },
+    /// Offline log analysis: error categories with advice, and template clusters of the rest.
+    Analyze {
+        /// Log files to read.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Summary format.
+        #[arg(long, value_enum, default_value_t = homeostat::cli::analyze::Format::Table)]
+        format: homeostat::cli::analyze::Format,
+        /// Print `line_no<TAB>cluster_id<TAB>template` for every input line.
+        #[arg(long)]
+        assignments: bool,
+        /// Clusters listed in the summary.
+        #[arg(long, default_value_t = 20)]
+        top: usize,
+    },
     /// Ask a running daemon for its status and health.
     Status {
         /// Daemon URL (default: from the config's `[server] listen`, else http://127.0.0.1:9780).
@@ -81,6 +96,18 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let path = Config::resolve_path(cli.config.as_deref());
             let config = load_or_explain(&path)?;
             runtime()?.block_on(homeostat::app::run(config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Analyze {
+            files,
+            format,
+            assignments,
+            top,
+        } => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            homeostat::cli::analyze::run(&files, format, assignments, top, &mut out)?;
+            std::io::Write::flush(&mut out)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Status {

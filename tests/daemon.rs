@@ -39,21 +39,49 @@ async fn sigterm_flushes_pending_observations_and_status_cli_reports() {
         .expect("start daemon");
     let base = format!("http://127.0.0.1:{port}");
     let c = common::client();
-    let runs = eventually(Duration::from_secs(20), "daemon runs the check 10 times", || {
-        let c = c.clone();
-        let base = base.clone();
-        async move {
-            let body: serde_json::Value = c.get(format!("{base}/api/v1/checks/api?limit=1")).bearer_auth(TOKEN).send().await.ok()?.json().await.ok()?;
-            body["check"]["runs"].as_u64().filter(|&r| r >= 10)
-        }
-    })
+    let runs = eventually(
+        Duration::from_secs(20),
+        "daemon runs the check 10 times",
+        || {
+            let c = c.clone();
+            let base = base.clone();
+            async move {
+                let body: serde_json::Value = c
+                    .get(format!("{base}/api/v1/checks/api?limit=1"))
+                    .bearer_auth(TOKEN)
+                    .send()
+                    .await
+                    .ok()?
+                    .json()
+                    .await
+                    .ok()?;
+                body["check"]["runs"].as_u64().filter(|&r| r >= 10)
+            }
+        },
+    )
     .await;
 
-    let status = homeostat().args(["status", "--server", &base]).env("HOMEOSTAT_TOKEN", TOKEN).output().expect("status");
+    let status = homeostat()
+        .args(["status", "--server", &base])
+        .env("HOMEOSTAT_TOKEN", TOKEN)
+        .output()
+        .expect("status");
     let stdout = String::from_utf8_lossy(&status.stdout);
-    assert_eq!(status.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&status.stderr));
-    assert!(stdout.contains("HEALTHY") && stdout.contains("api") && stdout.contains("HTTP 200"), "{stdout}");
-    let denied = homeostat().args(["status", "--server", &base]).env_remove("HOMEOSTAT_TOKEN").output().expect("status");
+    assert_eq!(
+        status.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert!(
+        stdout.contains("HEALTHY") && stdout.contains("api") && stdout.contains("HTTP 200"),
+        "{stdout}"
+    );
+    let denied = homeostat()
+        .args(["status", "--server", &base])
+        .env_remove("HOMEOSTAT_TOKEN")
+        .output()
+        .expect("status");
     assert_eq!(denied.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&denied.stderr).contains("HOMEOSTAT_TOKEN"));
 
@@ -69,16 +97,25 @@ async fn sigterm_flushes_pending_observations_and_status_cli_reports() {
     .await;
     assert!(exit.success(), "daemon exit status {exit:?}");
 
-    let store = homeostat::store::Store::connect(&format!("sqlite://{}", db.display())).await.expect("open db");
+    let store = homeostat::store::Store::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .expect("open db");
     let stored = store.count_observations(Some("api")).await.expect("count");
-    assert!(stored >= i64::try_from(runs).unwrap_or(i64::MAX), "only {stored} of at least {runs} observations were written");
+    assert!(
+        stored >= i64::try_from(runs).unwrap_or(i64::MAX),
+        "only {stored} of at least {runs} observations were written"
+    );
 
     let log = std::fs::read_to_string(dir.path().join("daemon.log")).expect("log");
     let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(!lines.is_empty());
     for line in &lines {
-        let value: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
-        assert!(value["level"].is_string() && value["message"].is_string(), "{line}");
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            value["level"].is_string() && value["message"].is_string(),
+            "{line}"
+        );
     }
     assert!(lines.iter().any(|l| l.contains("\"stopped\"")), "{log}");
 }
@@ -88,10 +125,21 @@ fn run_with_a_bad_config_exits_1_and_names_the_place() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("bad.toml");
     std::fs::write(&config, "[[check]]\nname = \"a\"\ntype = \"tcp\"\n").expect("config");
-    let out = homeostat().arg("run").env("HOMEOSTAT_CONFIG", &config).stdin(Stdio::null()).output().expect("run");
+    let out = homeostat()
+        .arg("run")
+        .env("HOMEOSTAT_CONFIG", &config)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(&format!("{}:3:8: a check of type `tcp` needs", config.display())), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}:3:8: a check of type `tcp` needs",
+            config.display()
+        )),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -100,9 +148,24 @@ fn run_on_a_taken_port_fails_clearly() {
     let port = listener.local_addr().expect("addr").port();
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("h.toml");
-    std::fs::write(&config, format!("[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\nurl = \"sqlite://{}/h.db\"\n", dir.path().display()))
-        .expect("config");
-    let out = homeostat().arg("run").arg("--config").arg(&config).output().expect("run");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\nurl = \"sqlite://{}/h.db\"\n",
+            dir.path().display()
+        ),
+    )
+    .expect("config");
+    let out = homeostat()
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen on"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot listen on"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -1,0 +1,83 @@
+//! Per-line analysis: every line is clustered into a template, and additionally classified
+//! into a known failure category when one matches.
+
+use super::category::{CategoryId, Classifier};
+use super::mask::Masker;
+use super::miner::{ClusterId, MinerConfig, TemplateMiner};
+
+/// What the analyzer learned about one line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LineResult {
+    /// The first matching category, if any.
+    pub category: Option<CategoryId>,
+    /// The template cluster the line joined.
+    pub cluster: ClusterId,
+    /// True when this line created its cluster.
+    pub new_cluster: bool,
+}
+
+/// Classifier plus template miner, fed one line at a time.
+pub struct Analyzer {
+    classifier: Classifier,
+    miner: TemplateMiner,
+    truncator: Masker,
+}
+
+impl Analyzer {
+    /// Creates an analyzer from a classifier and a miner configuration.
+    pub fn new(classifier: Classifier, config: MinerConfig) -> Self {
+        Analyzer {
+            truncator: Masker::new(config.mask.clone()),
+            classifier,
+            miner: TemplateMiner::new(config),
+        }
+    }
+
+    /// Classifies and clusters one line (cut to the configured `max_bytes` first).
+    pub fn analyze_line(&mut self, line: &str, now_ms: u64) -> LineResult {
+        let line = self.truncator.truncate(line);
+        let category = self.classifier.classify(line);
+        let (cluster, new_cluster) = self.miner.add(line, now_ms);
+        LineResult {
+            category,
+            cluster,
+            new_cluster,
+        }
+    }
+
+    /// The classifier in use.
+    pub fn classifier(&self) -> &Classifier {
+        &self.classifier
+    }
+
+    /// The template miner and its clusters.
+    pub fn miner(&self) -> &TemplateMiner {
+        &self.miner
+    }
+}
+
+impl Default for Analyzer {
+    /// The built-in categories and the default miner configuration.
+    fn default() -> Self {
+        Analyzer::new(Classifier::builtin(), MinerConfig::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_and_clusters() {
+        let mut a = Analyzer::default();
+        let r1 = a.analyze_line("open() \"/a\" failed (2: No such file or directory)", 1);
+        let r2 = a.analyze_line("open() \"/b/c\" failed (2: No such file or directory)", 2);
+        let r3 = a.analyze_line("worker 3 started", 3);
+        assert_eq!(r1.category, a.classifier().id_of("missing_file"));
+        assert!(r1.new_cluster && !r2.new_cluster);
+        assert_eq!(r1.cluster, r2.cluster);
+        assert_eq!(r3.category, None);
+        assert_ne!(r3.cluster, r1.cluster);
+        assert_eq!(a.miner().len(), 2);
+    }
+}

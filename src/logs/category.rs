@@ -1,0 +1,804 @@
+//! Classification of log lines into known failure categories (OOM, disk full, TLS, ...),
+//! with all patterns compiled once into one `RegexSet`.
+
+use std::fmt;
+
+use regex::{Regex, RegexSet};
+use serde::{Deserialize, Serialize};
+
+/// Index of a category in its [`Classifier`], in priority order (0 wins over 1).
+pub type CategoryId = usize;
+
+/// How serious a category is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing, no action needed.
+    Info,
+    /// May need attention soon.
+    Warning,
+    /// Something failed.
+    Error,
+    /// Service is down or data at risk.
+    Critical,
+}
+
+/// A named family of log lines recognized by regex patterns.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Category {
+    /// Short machine name, e.g. `disk_full`.
+    pub name: String,
+    /// Regex patterns (`regex` crate syntax); any one matching puts a line in the category.
+    pub patterns: Vec<String>,
+    /// How serious a matching line is.
+    pub severity: Severity,
+    /// What an operator should check first.
+    pub advice: String,
+    /// Names of runbooks that may remedy it.
+    pub runbooks: Vec<String>,
+}
+
+/// A category whose pattern does not compile.
+#[derive(Debug)]
+pub struct PatternError {
+    /// Name of the category.
+    pub category: String,
+    /// The offending pattern.
+    pub pattern: String,
+    /// The regex compiler's message.
+    pub source: regex::Error,
+}
+
+impl fmt::Display for PatternError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "category {}: bad pattern {:?}: {}",
+            self.category, self.pattern, self.source
+        )
+    }
+}
+
+impl std::error::Error for PatternError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// Classifies lines against a list of categories in priority order.
+#[derive(Clone, Debug)]
+pub struct Classifier {
+    categories: Vec<Category>,
+    set: RegexSet,
+    /// Category of each pattern of `set`; non-decreasing.
+    owner: Vec<CategoryId>,
+}
+
+impl Classifier {
+    /// Compiles the categories' patterns once; earlier categories win over later ones.
+    pub fn new(categories: Vec<Category>) -> Result<Self, PatternError> {
+        let mut patterns = Vec::new();
+        let mut owner = Vec::new();
+        for (id, c) in categories.iter().enumerate() {
+            for p in &c.patterns {
+                let err = |source| PatternError {
+                    category: c.name.clone(),
+                    pattern: p.clone(),
+                    source,
+                };
+                Regex::new(p).map_err(err)?;
+                patterns.push(p.as_str());
+                owner.push(id);
+            }
+        }
+        let set = RegexSet::new(&patterns).map_err(|source| PatternError {
+            category: String::new(),
+            pattern: String::new(),
+            source,
+        })?;
+        Ok(Classifier {
+            categories,
+            set,
+            owner,
+        })
+    }
+
+    /// A classifier with [`builtin_categories`].
+    pub fn builtin() -> Self {
+        // The built-in patterns are fixed and covered by tests, so this cannot fail.
+        match Self::new(builtin_categories()) {
+            Ok(c) => c,
+            Err(e) => panic!("built-in category pack does not compile: {e}"),
+        }
+    }
+
+    /// The first category (in priority order) with a pattern matching `line`.
+    pub fn classify(&self, line: &str) -> Option<CategoryId> {
+        if !self.set.is_match(line) {
+            return None;
+        }
+        let first = self.set.matches(line).into_iter().next()?;
+        self.owner.get(first).copied()
+    }
+
+    /// The category with this id.
+    pub fn category(&self, id: CategoryId) -> Option<&Category> {
+        self.categories.get(id)
+    }
+
+    /// All categories, in priority order (index = id).
+    pub fn categories(&self) -> &[Category] {
+        &self.categories
+    }
+
+    /// The id of the category with this name.
+    pub fn id_of(&self, name: &str) -> Option<CategoryId> {
+        self.categories.iter().position(|c| c.name == name)
+    }
+}
+
+fn cat(
+    name: &str,
+    severity: Severity,
+    advice: &str,
+    runbooks: &[&str],
+    patterns: &[&str],
+) -> Category {
+    Category {
+        name: name.to_owned(),
+        patterns: patterns.iter().map(|p| (*p).to_owned()).collect(),
+        severity,
+        advice: advice.to_owned(),
+        runbooks: runbooks.iter().map(|r| (*r).to_owned()).collect(),
+    }
+}
+
+/// The built-in category pack, in priority order (more specific families first).
+pub fn builtin_categories() -> Vec<Category> {
+    use Severity::*;
+    vec![
+        cat(
+            "out_of_memory",
+            Critical,
+            "A process ran out of memory or was killed by the OOM killer: check memory limits, \
+             leaks and recent load; restart the victim if it did not come back.",
+            &["restart_service", "raise_memory_limit", "collect_heap_dump"],
+            &[
+                r"(?i)out of memory",
+                r"OutOfMemoryError",
+                r"\bMemoryError\b",
+                r"(?i)\boom[-_ ]kill",
+                r"(?i)invoked oom-killer",
+                r"(?i)\bKilled process \d+",
+                r"OOM command not allowed",
+                r"memory allocation of \d+ bytes failed",
+                r"(?i)cannot allocate memory",
+                r"\bENOMEM\b",
+                r"(?i)heap limit allocation failed",
+            ],
+        ),
+        cat(
+            "disk_full",
+            Critical,
+            "A filesystem is full: free space (rotate logs, clean temp files, vacuum) or grow \
+             the volume.",
+            &["rotate_logs", "clean_tmp", "grow_volume"],
+            &[
+                r"(?i)no space left on device",
+                r"\bENOSPC\b",
+                r"(?i)\bdisk (is )?full\b",
+                r"(?i)disk quota exceeded",
+                r"\bEDQUOT\b",
+                r"(?i)\bErrcode: 28\b",
+                r"(?i)the table '[^']*' is full",
+            ],
+        ),
+        cat(
+            "deadlock",
+            Error,
+            "Transactions or threads deadlocked: find the conflicting lock order; the \
+             application should retry the aborted transaction.",
+            &["dump_locks", "restart_service"],
+            &[
+                r"(?i)\bdeadlock (detected|found)",
+                r"(?i)Found one Java-level deadlock",
+                r"all goroutines are asleep - deadlock",
+                r"(?i)lock wait timeout exceeded",
+            ],
+        ),
+        cat(
+            "crash",
+            Critical,
+            "A process crashed (segfault, panic or uncaught exception): read the stack trace, \
+             restart the service and watch for a crash loop.",
+            &["restart_service", "collect_core_dump", "rollback_release"],
+            &[
+                r"\bsegfault at\b",
+                r"(?i)segmentation fault",
+                r"\bSIGSEGV\b",
+                r"(?i)core dumped",
+                r"thread '[^']*' panicked at",
+                r"(?m)^panic: ",
+                r"\bpanic: runtime error",
+                r"(?i)kernel panic",
+                r"Traceback \(most recent call last\)",
+                r#"Exception in thread ""#,
+                r"UnhandledPromiseRejection",
+                r"(?i)uncaught (exception|typeerror|referenceerror|error)",
+                r"(?i)unhandled exception",
+                r"terminate called after throwing an instance of",
+                r"was terminated by signal \d+",
+                r"BUG: unable to handle",
+                r"general protection fault",
+            ],
+        ),
+        cat(
+            "tls_error",
+            Error,
+            "TLS failed: check certificate expiry, the CA chain, hostnames and protocol/cipher \
+             settings on both ends.",
+            &["renew_certificate", "check_ca_bundle"],
+            &[
+                r"(?i)certificate verify failed",
+                r"(?i)\bx509: ",
+                r"(?i)SSL_do_handshake\(\) failed",
+                r"(?i)\b(ssl|tls) handshake (failed|failure|error)",
+                r"(?i)\btls: (handshake failure|bad certificate|unknown certificate|failed to verify)",
+                r"SSLHandshakeException",
+                r"PKIX path building failed",
+                r"(?i)unable to verify the first certificate",
+                r"\b(CERT_HAS_EXPIRED|UNABLE_TO_VERIFY_LEAF_SIGNATURE|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|ERR_TLS_CERT_ALTNAME_INVALID)\b",
+                r"(?i)certificate (has )?expired",
+                r"(?i)self[- ]signed certificate in certificate chain",
+                r"(?i)\bSSL connection error",
+                r"(?i)could not accept SSL connection",
+            ],
+        ),
+        cat(
+            "dns_failure",
+            Error,
+            "A host name did not resolve: check the name, /etc/resolv.conf and the DNS server.",
+            &["check_dns", "flush_dns_cache"],
+            &[
+                r"\bNXDOMAIN\b",
+                r"(?i)name or service not known",
+                r"(?i)temporary failure in name resolution",
+                r"getaddrinfo (ENOTFOUND|EAI_AGAIN)",
+                r"(?i)\bno such host\b",
+                r"UnknownHostException",
+                r"(?i)host not found in upstream",
+                r"(?i)could not be resolved \(\d+: ",
+                r"(?i)could not translate host name",
+                r"(?i)unknown MySQL server host",
+                r"(?i)nodename nor servname provided",
+            ],
+        ),
+        cat(
+            "auth_failed",
+            Error,
+            "Authentication failed: check credentials and secrets rotation; many failures from \
+             one address may be an attack.",
+            &["rotate_credentials", "block_source"],
+            &[
+                r"(?i)authentication failed",
+                r"(?i)authentication failure",
+                r"(?i)access denied for user",
+                r"\bWRONGPASS\b",
+                r"NOAUTH Authentication required",
+                r"(?i)invalid password",
+                r"(?i)Failed password for",
+                r"(?i)\binvalid (username|credentials)\b",
+            ],
+        ),
+        cat(
+            "too_many_connections",
+            Error,
+            "A connection limit was reached: look for connection leaks, add pooling or raise \
+             the limit.",
+            &["raise_connection_limit", "restart_service"],
+            &[
+                r"(?i)too many connections",
+                r"(?i)too many clients already",
+                r"(?i)remaining connection slots are reserved",
+                r"(?i)max number of clients reached",
+                r"(?i)worker_connections are not enough",
+                r"(?i)too many open files",
+                r"\bEMFILE\b",
+            ],
+        ),
+        cat(
+            "upstream_timeout",
+            Error,
+            "The proxy's upstream did not answer in time: check the backend's health and \
+             latency, and proxy timeouts.",
+            &["restart_upstream", "raise_proxy_timeout"],
+            &[r"(?i)upstream timed out", r"(?i)upstream request timeout"],
+        ),
+        cat(
+            "connection_refused",
+            Error,
+            "Nothing listens at the target address: check that the service is up and the \
+             host/port are right.",
+            &["restart_service", "check_listen_address"],
+            &[
+                r"(?i)connection refused",
+                r"\bECONNREFUSED\b",
+                r"(?i)can't connect to (local )?MySQL server",
+                r"(?i)could not connect to Redis",
+            ],
+        ),
+        cat(
+            "connection_timeout",
+            Error,
+            "A connection attempt timed out: check the network path, firewalls and the \
+             target's load.",
+            &["check_network", "restart_service"],
+            &[
+                r"(?i)connection timed out",
+                r"(?i)\bconnect(ion)? timeout\b",
+                r"(?i)connect timed out",
+                r"\bETIMEDOUT\b",
+                r"(?i)\bdial tcp [^ ]*: i/o timeout",
+                r"\bConnectTimeout(Error|Exception)?\b",
+                r"(?i)timeout expired",
+            ],
+        ),
+        cat(
+            "connection_reset",
+            Warning,
+            "The peer closed the connection abruptly: check the peer's logs, keep-alive and \
+             idle timeouts, and load balancers.",
+            &["check_peer"],
+            &[
+                r"(?i)connection reset",
+                r"\bECONNRESET\b",
+                r"(?i)socket hang up",
+                r"(?i)broken pipe",
+                r"\bEPIPE\b",
+            ],
+        ),
+        cat(
+            "permission_denied",
+            Error,
+            "Access was refused by the OS or database: check file ownership/modes, SELinux or \
+             AppArmor, and grants.",
+            &["fix_permissions"],
+            &[
+                r"(?i)permission denied",
+                r"\bEACCES\b",
+                r"\bEPERM\b",
+                r"(?i)operation not permitted",
+                r"AccessDeniedException",
+                r"(?i)insufficient privilege",
+            ],
+        ),
+        cat(
+            "missing_file",
+            Error,
+            "A file or directory is missing: check paths in the configuration and the deploy.",
+            &["restore_file", "redeploy"],
+            &[
+                r"(?i)no such file or directory",
+                r"\bENOENT\b",
+                r"FileNotFound(Exception|Error)",
+            ],
+        ),
+        cat(
+            "rate_limited",
+            Warning,
+            "Requests are being rate limited: slow the client down or raise the quota.",
+            &["raise_rate_limit", "throttle_client"],
+            &[
+                r"(?i)\b429 Too Many Requests",
+                r"(?i)too many requests",
+                r"(?i)rate limit(ed| exceeded)",
+                r"(?i)limiting (requests|connections), excess",
+                r#"^\S+ \S+ \S+ \[[^\]]*\] "[^"]*" 429 "#,
+                r"(?i)\bthrottl(ed|ing) (request|client)",
+            ],
+        ),
+        cat(
+            "http_5xx",
+            Error,
+            "The server answered with a 5xx status: check the application and its upstreams.",
+            &["restart_service", "rollback_release"],
+            &[
+                r#"^\S+ \S+ \S+ \[[^\]]*\] "[^"]*" 5\d\d "#,
+                r#"(?i)\bstatus[=:] ?"?5\d\d\b"#,
+            ],
+        ),
+        cat(
+            "bad_config",
+            Error,
+            "The configuration is invalid: validate it (nginx -t, postgres -C, ...) and revert \
+             the last change.",
+            &["validate_config", "revert_config"],
+            &[
+                r"(?i)invalid config(uration)?\b",
+                r"(?i)config(uration)? file error",
+                r"(?i)config(uration)? file .* contains errors",
+                r"(?i)unknown directive",
+                r"(?i)unrecognized configuration parameter",
+                r"(?i)unknown (variable|option) '",
+                r"(?i)bad directive",
+                r"(?i)configuration file .* test failed",
+                r"(?i)failed to (load|parse) (config|configuration)\b",
+            ],
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HITS: &[(&str, &str)] = &[
+        (
+            "out_of_memory",
+            "Out of memory: Killed process 4242 (java) total-vm:8123456kB, anon-rss:4045056kB, file-rss:0kB",
+        ),
+        (
+            "out_of_memory",
+            "[12345.678901] postgres invoked oom-killer: gfp_mask=0x201da, order=0, oom_score_adj=0",
+        ),
+        (
+            "out_of_memory",
+            "Exception in thread \"main\" java.lang.OutOfMemoryError: Java heap space",
+        ),
+        (
+            "out_of_memory",
+            "FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory",
+        ),
+        (
+            "out_of_memory",
+            "-OOM command not allowed when used memory > 'maxmemory'.",
+        ),
+        (
+            "out_of_memory",
+            "memory allocation of 68719476736 bytes failed",
+        ),
+        (
+            "out_of_memory",
+            "2024-01-02 10:00:00.123 UTC [1234] ERROR:  out of memory",
+        ),
+        ("out_of_memory", "fatal error: runtime: out of memory"),
+        (
+            "disk_full",
+            "2024-01-02 10:00:00 UTC [77] PANIC:  could not write to file \"pg_wal/xlogtemp.77\": No space left on device",
+        ),
+        ("disk_full", "Error: ENOSPC: no space left on device, write"),
+        (
+            "disk_full",
+            "[ERROR] /usr/sbin/mysqld: Disk is full writing './binlog.000042' (Errcode: 28 - No space left on device). Waiting for someone to free space...",
+        ),
+        (
+            "disk_full",
+            "[ERROR] /usr/sbin/mysqld: The table 'sessions' is full",
+        ),
+        (
+            "deadlock",
+            "2024-01-02 10:00:00 UTC [4321] ERROR:  deadlock detected",
+        ),
+        (
+            "deadlock",
+            "ERROR 1213 (40001): Deadlock found when trying to get lock; try restarting transaction",
+        ),
+        (
+            "deadlock",
+            "fatal error: all goroutines are asleep - deadlock!",
+        ),
+        ("deadlock", "Found one Java-level deadlock:"),
+        (
+            "crash",
+            "[ 1234.567890] myapp[4242]: segfault at 0 ip 00007f3a2b1c4d5e sp 00007ffd1c2b3a40 error 4 in libc-2.31.so[7f3a2b0a1000+178000]",
+        ),
+        ("crash", "thread 'main' panicked at src/main.rs:42:10:"),
+        (
+            "crash",
+            "panic: runtime error: invalid memory address or nil pointer dereference",
+        ),
+        ("crash", "Traceback (most recent call last):"),
+        (
+            "crash",
+            "Exception in thread \"main\" java.lang.NullPointerException",
+        ),
+        (
+            "crash",
+            "(node:4242) UnhandledPromiseRejectionWarning: Error: boom",
+        ),
+        (
+            "crash",
+            "2024-01-02 10:00:00 UTC [1] LOG:  server process (PID 4242) was terminated by signal 11: Segmentation fault",
+        ),
+        ("crash", "Kernel panic - not syncing: Fatal exception"),
+        (
+            "tls_error",
+            "requests.exceptions.SSLError: HTTPSConnectionPool(host='api.example.com', port=443): Max retries exceeded with url: / (Caused by SSLError(SSLCertVerificationError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: unable to get local issuer certificate (_ssl.c:1129)')))",
+        ),
+        (
+            "tls_error",
+            "Get \"https://api.example.com\": x509: certificate has expired or is not yet valid: current time 2024-01-02T10:00:00Z is after 2023-12-31T23:59:59Z",
+        ),
+        (
+            "tls_error",
+            "2024/01/02 10:00:00 [crit] 1234#0: *5678 SSL_do_handshake() failed (SSL: error:14094410:SSL routines:ssl3_read_bytes:sslv3 alert handshake failure:SSL alert number 40) while SSL handshaking to upstream",
+        ),
+        (
+            "tls_error",
+            "javax.net.ssl.SSLHandshakeException: PKIX path building failed: sun.security.provider.certpath.SunCertPathBuilderException: unable to find valid certification path to requested target",
+        ),
+        ("tls_error", "Error: unable to verify the first certificate"),
+        (
+            "tls_error",
+            "http: TLS handshake error from 10.0.0.7:51234: remote error: tls: bad certificate",
+        ),
+        ("dns_failure", "Error: getaddrinfo ENOTFOUND db.internal"),
+        (
+            "dns_failure",
+            "dial tcp: lookup db.internal on 127.0.0.53:53: no such host",
+        ),
+        (
+            "dns_failure",
+            "psql: error: could not translate host name \"db\" to address: Name or service not known",
+        ),
+        ("dns_failure", "java.net.UnknownHostException: db.internal"),
+        (
+            "dns_failure",
+            "2024/01/02 10:00:00 [emerg] 1#1: host not found in upstream \"backend:8080\" in /etc/nginx/conf.d/default.conf:12",
+        ),
+        (
+            "dns_failure",
+            "socket.gaierror: [Errno -3] Temporary failure in name resolution",
+        ),
+        (
+            "dns_failure",
+            ";; ->>HEADER<<- opcode: QUERY, status: NXDOMAIN, id: 4242",
+        ),
+        (
+            "auth_failed",
+            "2024-01-02 10:00:00 UTC [4242] FATAL:  password authentication failed for user \"app\"",
+        ),
+        (
+            "auth_failed",
+            "ERROR 1045 (28000): Access denied for user 'root'@'localhost' (using password: YES)",
+        ),
+        (
+            "auth_failed",
+            "-WRONGPASS invalid username-password pair or user is disabled.",
+        ),
+        ("auth_failed", "(error) NOAUTH Authentication required."),
+        (
+            "auth_failed",
+            "Failed password for invalid user admin from 203.0.113.9 port 52022 ssh2",
+        ),
+        (
+            "too_many_connections",
+            "2024-01-02 10:00:00 UTC [4242] FATAL:  sorry, too many clients already",
+        ),
+        (
+            "too_many_connections",
+            "ERROR 1040 (HY000): Too many connections",
+        ),
+        ("too_many_connections", "-ERR max number of clients reached"),
+        (
+            "too_many_connections",
+            "2024/01/02 10:00:00 [alert] 1234#0: 1024 worker_connections are not enough",
+        ),
+        (
+            "too_many_connections",
+            "2024/01/02 10:00:00 [crit] 1234#0: accept4() failed (24: Too many open files)",
+        ),
+        (
+            "upstream_timeout",
+            "2024/01/02 10:00:00 [error] 1234#0: *5678 upstream timed out (110: Connection timed out) while reading response header from upstream, client: 10.0.0.1, server: example.com, request: \"GET /api HTTP/1.1\", upstream: \"http://127.0.0.1:8080/api\"",
+        ),
+        (
+            "upstream_timeout",
+            "2024/01/02 10:00:00 [error] 1234#0: *9 upstream timed out (110: Operation timed out) while connecting to upstream, client: 10.0.0.2",
+        ),
+        (
+            "connection_refused",
+            "2024/01/02 10:00:00 [error] 1234#0: *5678 connect() failed (111: Connection refused) while connecting to upstream, client: 10.0.0.1",
+        ),
+        (
+            "connection_refused",
+            "Could not connect to Redis at 127.0.0.1:6379: Connection refused",
+        ),
+        (
+            "connection_refused",
+            "Error: connect ECONNREFUSED 127.0.0.1:5432",
+        ),
+        (
+            "connection_refused",
+            "ERROR 2003 (HY000): Can't connect to MySQL server on 'db' (111)",
+        ),
+        (
+            "connection_refused",
+            "dial tcp 127.0.0.1:5432: connect: connection refused",
+        ),
+        (
+            "connection_timeout",
+            "java.net.SocketTimeoutException: connect timed out",
+        ),
+        ("connection_timeout", "dial tcp 10.0.0.5:443: i/o timeout"),
+        (
+            "connection_timeout",
+            "Error: connect ETIMEDOUT 10.0.0.5:443",
+        ),
+        (
+            "connection_timeout",
+            "psql: error: connection to server at \"db\" (10.0.0.5), port 5432 failed: Connection timed out",
+        ),
+        (
+            "connection_reset",
+            "2024/01/02 10:00:00 [error] 1234#0: *5678 recv() failed (104: Connection reset by peer) while reading response header from upstream",
+        ),
+        ("connection_reset", "Error: read ECONNRESET"),
+        (
+            "connection_reset",
+            "java.net.SocketException: Connection reset",
+        ),
+        (
+            "connection_reset",
+            "ConnectionResetError: [Errno 104] Connection reset by peer",
+        ),
+        (
+            "permission_denied",
+            "PermissionError: [Errno 13] Permission denied: '/var/log/app.log'",
+        ),
+        (
+            "permission_denied",
+            "2024/01/02 10:00:00 [crit] 1234#0: *1 open() \"/var/www/html/index.html\" failed (13: Permission denied)",
+        ),
+        (
+            "permission_denied",
+            "2024-01-02 10:00:00 UTC [4242] ERROR:  permission denied for table users",
+        ),
+        (
+            "permission_denied",
+            "Error: EACCES: permission denied, open '/etc/app/secret.json'",
+        ),
+        (
+            "missing_file",
+            "2024/01/02 10:00:00 [error] 1234#0: *1 open() \"/usr/share/nginx/html/favicon.ico\" failed (2: No such file or directory)",
+        ),
+        (
+            "missing_file",
+            "java.io.FileNotFoundException: /etc/app/application.yml (No such file or directory)",
+        ),
+        (
+            "missing_file",
+            "FileNotFoundError: [Errno 2] No such file or directory: 'config.yaml'",
+        ),
+        (
+            "missing_file",
+            "Error: ENOENT: no such file or directory, open '/app/.env'",
+        ),
+        ("rate_limited", "HTTP/1.1 429 Too Many Requests"),
+        (
+            "rate_limited",
+            "2024/01/02 10:00:00 [error] 1234#0: *5678 limiting requests, excess: 20.540 by zone \"one\", client: 10.0.0.1",
+        ),
+        (
+            "rate_limited",
+            "openai.error.RateLimitError: Rate limit exceeded",
+        ),
+        (
+            "rate_limited",
+            "10.0.0.1 - - [02/Jan/2024:10:00:00 +0000] \"GET /api/items HTTP/1.1\" 429 162 \"-\" \"curl/8.0\"",
+        ),
+        (
+            "http_5xx",
+            "10.0.0.1 - - [02/Jan/2024:10:00:00 +0000] \"GET /api/items HTTP/1.1\" 502 157 \"-\" \"Mozilla/5.0\"",
+        ),
+        (
+            "http_5xx",
+            "192.168.1.20 - frank [10/Oct/2023:13:55:36 -0700] \"POST /checkout HTTP/1.1\" 500 2326 \"https://shop.example/cart\" \"Mozilla/5.0 (X11; Linux x86_64)\"",
+        ),
+        (
+            "http_5xx",
+            "level=error msg=\"request failed\" method=GET path=/api status=503",
+        ),
+        (
+            "bad_config",
+            "2024/01/02 10:00:00 [emerg] 1#1: unknown directive \"proxy_passs\" in /etc/nginx/conf.d/default.conf:7",
+        ),
+        (
+            "bad_config",
+            "nginx: configuration file /etc/nginx/nginx.conf test failed",
+        ),
+        (
+            "bad_config",
+            "2024-01-02 10:00:00 UTC [1] LOG:  configuration file \"/etc/postgresql/16/main/postgresql.conf\" contains errors; unaffected changes were applied",
+        ),
+        (
+            "bad_config",
+            "2024-01-02 10:00:00 UTC [1] FATAL:  unrecognized configuration parameter \"shared_bufers\"",
+        ),
+        (
+            "bad_config",
+            "*** FATAL CONFIG FILE ERROR (Redis 7.2.4) ***",
+        ),
+        (
+            "bad_config",
+            "[ERROR] [MY-000067] [Server] unknown variable 'innodb_bufer_pool_size=1G'.",
+        ),
+        (
+            "bad_config",
+            "Error: invalid configuration: missing field `listen`",
+        ),
+    ];
+
+    const BENIGN: &[&str] = &[
+        "2024-01-02 10:00:00 UTC [1] LOG:  database system is ready to accept connections",
+        "1:M 02 Jan 2024 10:00:00.000 * Ready to accept connections tcp",
+        "10.0.0.1 - - [02/Jan/2024:10:00:00 +0000] \"GET /index.html HTTP/1.1\" 200 612 \"-\" \"Mozilla/5.0\"",
+        "10.0.0.2 - - [02/Jan/2024:10:00:01 +0000] \"POST /api/login HTTP/1.1\" 201 48 \"-\" \"curl/8.0\"",
+        "10.0.0.3 - - [02/Jan/2024:10:00:02 +0000] \"GET /missing HTTP/1.1\" 404 153 \"-\" \"curl/8.0\"",
+        "INFO  Server started on port 8080",
+        "connection established with 10.0.0.5:5432",
+        "Build finished: 0 errors, 0 warnings",
+        "2024-01-02 10:00:00 UTC [42] LOG:  checkpoint complete: wrote 120 buffers (0.7%)",
+        "2024-01-02 10:00:00 UTC [1] LOG:  received SIGHUP, reloading configuration files",
+        "2024-01-02T10:00:00.000Z INFO  [main] o.s.b.w.embedded.tomcat.TomcatWebServer: Tomcat started on port(s): 8080 (http)",
+        "Accepted publickey for deploy from 10.0.0.9 port 51515 ssh2: RSA SHA256:abc",
+        "pam_unix(sshd:session): session opened for user deploy by (uid=0)",
+        "2024/01/02 10:00:00 [notice] 1#1: start worker processes",
+        "Listening on 0.0.0.0:3000",
+        "TLS handshake completed with api.example.com using TLSv1.3",
+        "certificate for example.com is valid until 2030-01-01",
+        "Resolved db.internal to 10.0.0.5",
+        "[Note] /usr/sbin/mysqld: ready for connections. Version: '8.0.36'  socket: '/var/run/mysqld/mysqld.sock'  port: 3306",
+        "DB saved on disk",
+        "Background saving terminated with success",
+        "GC pause (G1 Evacuation Pause) (young) 24M->8M(256M) 3.456ms",
+        "kernel: [    0.000000] Linux version 6.1.0-18-amd64 (debian-kernel@lists.debian.org)",
+        "Started Session 42 of user root.",
+        "INFO: Retrying request after backoff of 200ms (attempt 1 of 3)",
+        "health check passed: 3/3 upstreams healthy",
+        "Configuration loaded from /etc/app/config.yaml",
+    ];
+
+    #[test]
+    fn every_category_hits_real_lines() {
+        let c = Classifier::builtin();
+        for (want, line) in HITS {
+            let got = c
+                .classify(line)
+                .and_then(|id| c.category(id))
+                .map(|c| c.name.as_str());
+            assert_eq!(got, Some(*want), "line: {line}");
+        }
+        for cat in c.categories() {
+            let n = HITS.iter().filter(|(w, _)| *w == cat.name).count();
+            assert!(n >= 2, "category {} has {n} sample lines", cat.name);
+        }
+    }
+
+    #[test]
+    fn benign_lines_hit_nothing() {
+        assert!(BENIGN.len() >= 20);
+        let c = Classifier::builtin();
+        for line in BENIGN {
+            let got = c
+                .classify(line)
+                .and_then(|id| c.category(id))
+                .map(|c| c.name.clone());
+            assert_eq!(got, None, "line: {line}");
+        }
+    }
+
+    #[test]
+    fn bad_pattern_is_reported() {
+        let err = Classifier::new(vec![cat("x", Severity::Info, "", &[], &["("])]);
+        assert!(err.is_err_and(|e| e.category == "x" && e.pattern == "("));
+    }
+
+    #[test]
+    fn priority_order_wins() {
+        let c = Classifier::builtin();
+        // Mentions both an OOM kill and a restart; OOM comes first.
+        let id = c.classify("Out of memory: Killed process 1 (x); connection refused");
+        assert_eq!(id, c.id_of("out_of_memory"));
+    }
+}

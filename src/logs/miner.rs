@@ -1,0 +1,596 @@
+//! Online log template miner in the spirit of Drain (He et al., 2017): a fixed-depth prefix
+//! tree routes each masked line to a few candidate clusters, the most similar one absorbs it.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::mask::{MaskConfig, Masker, Token, WILDCARD};
+
+/// Stable identifier of a cluster; never reused within one miner.
+pub type ClusterId = u64;
+
+/// Tuning and memory bounds of a [`TemplateMiner`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MinerConfig {
+    /// How many leading literal words (after the token count) route a line in the tree.
+    pub depth: usize,
+    /// Minimum similarity (fraction of the template's literal tokens the line repeats)
+    /// for a line to join a cluster.
+    pub sim_threshold: f64,
+    /// Maximum children of a tree node; further distinct words share one `<*>` child.
+    pub max_children: usize,
+    /// Maximum number of clusters; the least recently used one is evicted beyond it.
+    pub max_clusters: usize,
+    /// Maximum clusters held by one tree node; its least recently used one is evicted beyond it.
+    pub max_clusters_per_node: usize,
+    /// Maximum sample lines kept per cluster.
+    pub max_samples: usize,
+    /// Limits of the tokenizer.
+    pub mask: MaskConfig,
+}
+
+impl Default for MinerConfig {
+    fn default() -> Self {
+        MinerConfig {
+            depth: 2,
+            sim_threshold: 0.7,
+            max_children: 100,
+            max_clusters: 10_000,
+            max_clusters_per_node: 256,
+            max_samples: 3,
+            mask: MaskConfig::default(),
+        }
+    }
+}
+
+/// A group of lines sharing one template.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Cluster {
+    /// Stable id.
+    pub id: ClusterId,
+    /// Template tokens; `None` is a variable (`<*>`).
+    pub tokens: Vec<Option<Box<str>>>,
+    /// Number of lines absorbed.
+    pub count: u64,
+    /// Caller-supplied time (ms) of the first line.
+    pub first_seen: u64,
+    /// Caller-supplied time (ms) of the latest line.
+    pub last_seen: u64,
+    /// The first few lines (at most `max_samples`), as given (truncated to `max_bytes`).
+    pub samples: Vec<String>,
+}
+
+impl Cluster {
+    /// The template as one string: tokens joined by spaces (none after a `key=`), variables
+    /// as `<*>`.
+    pub fn template(&self) -> String {
+        let mut s = String::new();
+        for t in &self.tokens {
+            if !s.is_empty() && !s.ends_with('=') {
+                s.push(' ');
+            }
+            s.push_str(t.as_deref().unwrap_or(WILDCARD));
+        }
+        s
+    }
+}
+
+const NONE: u32 = u32::MAX;
+
+/// Cluster storage slot with bookkeeping that is not part of the public record.
+struct Slot {
+    cluster: Cluster,
+    /// Number of literal tokens in the template.
+    literals: usize,
+    /// Tree node holding this cluster.
+    node: u32,
+    /// Doubly linked LRU list (towards most recent / least recent).
+    newer: u32,
+    older: u32,
+    /// Tick of the last use, for per-node eviction.
+    tick: u64,
+}
+
+/// Prefix-tree node; any node may hold clusters.
+#[derive(Default)]
+struct Node {
+    children: HashMap<Box<str>, u32>,
+    wild: Option<u32>,
+    clusters: Vec<u32>,
+    parent: u32,
+    /// Key in the parent: `Some(word)`, or `None` for the parent's wildcard child.
+    key: Option<Box<str>>,
+    /// Token count this subtree is for.
+    len: usize,
+}
+
+/// Online template miner with bounded memory.
+pub struct TemplateMiner {
+    cfg: MinerConfig,
+    masker: Masker,
+    slots: Vec<Option<Slot>>,
+    free_slots: Vec<u32>,
+    ids: HashMap<ClusterId, u32>,
+    nodes: Vec<Option<Node>>,
+    free_nodes: Vec<u32>,
+    roots: HashMap<usize, u32>,
+    lru_head: u32,
+    lru_tail: u32,
+    next_id: ClusterId,
+    tick: u64,
+    live: usize,
+    buf: Vec<Token>,
+    path: Vec<usize>,
+}
+
+/// True when a literal token may serve as a routing key: letters and a little punctuation.
+fn routable(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_alphabetic() || matches!(b, b'_' | b'-' | b':' | b'=' | b'\''))
+}
+
+impl TemplateMiner {
+    /// Creates an empty miner (bounds below 1 are raised to 1).
+    pub fn new(mut cfg: MinerConfig) -> Self {
+        cfg.max_children = cfg.max_children.max(1);
+        cfg.max_clusters = cfg.max_clusters.clamp(1, NONE as usize - 1);
+        cfg.max_clusters_per_node = cfg.max_clusters_per_node.max(1);
+        TemplateMiner {
+            masker: Masker::new(cfg.mask.clone()),
+            cfg,
+            slots: Vec::new(),
+            free_slots: Vec::new(),
+            ids: HashMap::new(),
+            nodes: Vec::new(),
+            free_nodes: Vec::new(),
+            roots: HashMap::new(),
+            lru_head: NONE,
+            lru_tail: NONE,
+            next_id: 0,
+            tick: 0,
+            live: 0,
+            buf: Vec::new(),
+            path: Vec::new(),
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &MinerConfig {
+        &self.cfg
+    }
+
+    /// Number of live clusters.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// True when no cluster exists.
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// The cluster with this id, unless it was evicted.
+    pub fn cluster(&self, id: ClusterId) -> Option<&Cluster> {
+        let slot = *self.ids.get(&id)?;
+        self.slot(slot).map(|s| &s.cluster)
+    }
+
+    /// All live clusters, in no particular order.
+    pub fn clusters(&self) -> impl Iterator<Item = &Cluster> + '_ {
+        self.slots.iter().flatten().map(|s| &s.cluster)
+    }
+
+    fn slot(&self, i: u32) -> Option<&Slot> {
+        self.slots.get(i as usize).and_then(Option::as_ref)
+    }
+
+    fn slot_mut(&mut self, i: u32) -> Option<&mut Slot> {
+        self.slots.get_mut(i as usize).and_then(Option::as_mut)
+    }
+
+    fn node(&self, i: u32) -> Option<&Node> {
+        self.nodes.get(i as usize).and_then(Option::as_ref)
+    }
+
+    fn node_mut(&mut self, i: u32) -> Option<&mut Node> {
+        self.nodes.get_mut(i as usize).and_then(Option::as_mut)
+    }
+
+    /// Adds one message seen at `now_ms`; returns its cluster and whether that cluster is new.
+    pub fn add(&mut self, message: &str, now_ms: u64) -> (ClusterId, bool) {
+        let mut buf = std::mem::take(&mut self.buf);
+        let src = self.masker.mask(message, &mut buf);
+        // Routing words: the first `depth` literal tokens that look like plain words.
+        let mut path = std::mem::take(&mut self.path);
+        path.clear();
+        for (i, t) in buf.iter().enumerate() {
+            if path.len() >= self.cfg.depth {
+                break;
+            }
+            if matches!(t, Token::Lit { .. }) && routable(t.text(src)) {
+                path.push(i);
+            }
+        }
+        let found = self.search(&buf, &path, src);
+        let best = found.and_then(|node| self.best_match(node, &buf, src));
+        let result = match best {
+            Some(slot) => {
+                self.absorb(slot, &buf, src, message, now_ms);
+                let id = self.slot(slot).map_or(0, |s| s.cluster.id);
+                (id, false)
+            }
+            None => (self.create(&buf, &path, src, message, now_ms), true),
+        };
+        self.buf = buf;
+        self.path = path;
+        result
+    }
+
+    /// Follows the tree for a line; `None` when no node for it exists yet.
+    fn search(&self, toks: &[Token], path: &[usize], src: &str) -> Option<u32> {
+        let mut cur = *self.roots.get(&toks.len())?;
+        for &p in path {
+            let node = self.node(cur)?;
+            let key = toks.get(p)?.text(src);
+            cur = match node.children.get(key) {
+                Some(&c) => c,
+                None => node.wild?,
+            };
+        }
+        Some(cur)
+    }
+
+    /// The most similar cluster in `node` at or above the threshold.
+    fn best_match(&self, node: u32, toks: &[Token], src: &str) -> Option<u32> {
+        let node = self.node(node)?;
+        let mut best: Option<(f64, usize, u32)> = None;
+        for &ci in &node.clusters {
+            let Some(slot) = self.slot(ci) else { continue };
+            let tmpl = &slot.cluster.tokens;
+            if tmpl.len() != toks.len() {
+                continue;
+            }
+            let (mut eq, mut line_lits) = (0usize, 0usize);
+            for (t, l) in tmpl.iter().zip(toks) {
+                if let Token::Lit { .. } = l {
+                    line_lits += 1;
+                    if t.as_deref() == Some(l.text(src)) {
+                        eq += 1;
+                    }
+                }
+            }
+            // Positions the template already generalized do not count; an all-variable
+            // template only takes all-variable lines.
+            let sim = if slot.literals > 0 {
+                eq as f64 / slot.literals as f64
+            } else if line_lits == 0 {
+                1.0
+            } else {
+                0.0
+            };
+            let params = tmpl.len() - slot.literals;
+            let better = match best {
+                None => true,
+                Some((bs, bp, _)) => sim > bs || (sim == bs && params > bp),
+            };
+            if better {
+                best = Some((sim, params, ci));
+            }
+        }
+        best.filter(|b| b.0 >= self.cfg.sim_threshold).map(|b| b.2)
+    }
+
+    /// Merges a line into a cluster: differing tokens become variables.
+    fn absorb(&mut self, slot: u32, toks: &[Token], src: &str, line: &str, now_ms: u64) {
+        self.tick += 1;
+        let tick = self.tick;
+        let max_samples = self.cfg.max_samples;
+        let line = self.masker.truncate(line);
+        if let Some(s) = self.slot_mut(slot) {
+            let mut lits = 0;
+            for (t, l) in s.cluster.tokens.iter_mut().zip(toks) {
+                let same = match (&*t, l) {
+                    (Some(t), Token::Lit { .. }) => **t == *l.text(src),
+                    _ => false,
+                };
+                if same {
+                    lits += 1;
+                } else {
+                    *t = None;
+                }
+            }
+            s.literals = lits;
+            s.cluster.count += 1;
+            s.cluster.last_seen = s.cluster.last_seen.max(now_ms);
+            if s.cluster.samples.len() < max_samples {
+                s.cluster.samples.push(line.to_owned());
+            }
+            s.tick = tick;
+        }
+        self.lru_unlink(slot);
+        self.lru_push_front(slot);
+    }
+
+    /// Creates a cluster for a line, evicting as needed, and files it in the tree.
+    fn create(
+        &mut self,
+        toks: &[Token],
+        path: &[usize],
+        src: &str,
+        line: &str,
+        now_ms: u64,
+    ) -> ClusterId {
+        if self.live >= self.cfg.max_clusters {
+            let tail = self.lru_tail;
+            self.evict(tail);
+        }
+        let node = self.ensure_path(toks, path, src);
+        let full = self
+            .node(node)
+            .map(|n| n.clusters.len() >= self.cfg.max_clusters_per_node)
+            .unwrap_or(false);
+        if full {
+            let victim = self.node(node).and_then(|n| {
+                n.clusters
+                    .iter()
+                    .copied()
+                    .min_by_key(|&c| self.slot(c).map_or(0, |s| s.tick))
+            });
+            if let Some(v) = victim {
+                self.evict(v);
+            }
+        }
+        // Eviction may have pruned the node; walk the path again.
+        let node = self.ensure_path(toks, path, src);
+        let tokens: Vec<Option<Box<str>>> = toks
+            .iter()
+            .map(|t| match t {
+                Token::Wild => None,
+                Token::Lit { .. } => Some(t.text(src).into()),
+            })
+            .collect();
+        let literals = tokens.iter().filter(|t| t.is_some()).count();
+        let id = self.next_id;
+        self.next_id += 1;
+        self.tick += 1;
+        let mut samples = Vec::new();
+        if self.cfg.max_samples > 0 {
+            samples.push(self.masker.truncate(line).to_owned());
+        }
+        let slot = Slot {
+            cluster: Cluster {
+                id,
+                tokens,
+                count: 1,
+                first_seen: now_ms,
+                last_seen: now_ms,
+                samples,
+            },
+            literals,
+            node,
+            newer: NONE,
+            older: NONE,
+            tick: self.tick,
+        };
+        let si = match self.free_slots.pop() {
+            Some(i) => {
+                self.slots[i as usize] = Some(slot);
+                i
+            }
+            None => {
+                self.slots.push(Some(slot));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        if let Some(n) = self.node_mut(node) {
+            n.clusters.push(si);
+        }
+        self.ids.insert(id, si);
+        self.lru_push_front(si);
+        self.live += 1;
+        id
+    }
+
+    fn alloc_node(&mut self, node: Node) -> u32 {
+        match self.free_nodes.pop() {
+            Some(i) => {
+                self.nodes[i as usize] = Some(node);
+                i
+            }
+            None => {
+                self.nodes.push(Some(node));
+                (self.nodes.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Walks the tree for a line, creating missing nodes; returns the final node.
+    fn ensure_path(&mut self, toks: &[Token], path: &[usize], src: &str) -> u32 {
+        let len = toks.len();
+        let mut cur = match self.roots.get(&len) {
+            Some(&r) => r,
+            None => {
+                let r = self.alloc_node(Node {
+                    parent: NONE,
+                    len,
+                    ..Node::default()
+                });
+                self.roots.insert(len, r);
+                r
+            }
+        };
+        for &p in path {
+            let key = toks.get(p).map_or("", |t| t.text(src));
+            let max_children = self.cfg.max_children;
+            let Some(node) = self.node(cur) else { break };
+            let next = match node.children.get(key) {
+                Some(&c) => Some(c),
+                None if node.children.len() >= max_children => node.wild,
+                None => None,
+            };
+            let to_wild = node.children.len() >= max_children;
+            cur = match next {
+                Some(c) => c,
+                None => {
+                    let child = self.alloc_node(Node {
+                        parent: cur,
+                        key: if to_wild { None } else { Some(key.into()) },
+                        len,
+                        ..Node::default()
+                    });
+                    if let Some(n) = self.node_mut(cur) {
+                        if to_wild {
+                            n.wild = Some(child);
+                        } else {
+                            n.children.insert(key.into(), child);
+                        }
+                    }
+                    child
+                }
+            };
+        }
+        cur
+    }
+
+    /// Removes a cluster and prunes tree nodes left empty.
+    fn evict(&mut self, slot: u32) {
+        let Some(s) = self.slot(slot) else { return };
+        let (id, node) = (s.cluster.id, s.node);
+        self.lru_unlink(slot);
+        self.slots[slot as usize] = None;
+        self.free_slots.push(slot);
+        self.ids.remove(&id);
+        self.live -= 1;
+        if let Some(n) = self.node_mut(node) {
+            n.clusters.retain(|&c| c != slot);
+        }
+        let mut cur = node;
+        while let Some(n) = self.node(cur) {
+            if !n.clusters.is_empty() || !n.children.is_empty() || n.wild.is_some() {
+                break;
+            }
+            let (parent, len) = (n.parent, n.len);
+            let key = self.node_mut(cur).and_then(|n| n.key.take());
+            self.nodes[cur as usize] = None;
+            self.free_nodes.push(cur);
+            if parent == NONE {
+                self.roots.remove(&len);
+                break;
+            }
+            if let Some(p) = self.node_mut(parent) {
+                match key {
+                    Some(k) => {
+                        p.children.remove(&k);
+                    }
+                    None => p.wild = None,
+                }
+            }
+            cur = parent;
+        }
+    }
+
+    fn lru_unlink(&mut self, i: u32) {
+        let Some(s) = self.slot(i) else { return };
+        let (newer, older) = (s.newer, s.older);
+        match self.slot_mut(newer) {
+            Some(n) => n.older = older,
+            None => self.lru_head = older,
+        }
+        match self.slot_mut(older) {
+            Some(o) => o.newer = newer,
+            None => self.lru_tail = newer,
+        }
+        if let Some(s) = self.slot_mut(i) {
+            s.newer = NONE;
+            s.older = NONE;
+        }
+    }
+
+    fn lru_push_front(&mut self, i: u32) {
+        let head = self.lru_head;
+        if let Some(s) = self.slot_mut(i) {
+            s.newer = NONE;
+            s.older = head;
+        }
+        match self.slot_mut(head) {
+            Some(h) => h.newer = i,
+            None => self.lru_tail = i,
+        }
+        self.lru_head = i;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_and_generalizes() {
+        let mut m = TemplateMiner::new(MinerConfig::default());
+        let (a, new_a) = m.add("Invalid user webmaster from 173.234.31.186", 1);
+        let (b, new_b) = m.add("Invalid user test from 10.0.0.1", 5);
+        assert!(new_a && !new_b);
+        assert_eq!(a, b);
+        let c = m.cluster(a).map(Cluster::template);
+        assert_eq!(c.as_deref(), Some("Invalid user <*> from <*>"));
+        let (k, _) = m.add("acquire lock=233570404, flags=0x1 ok", 5);
+        let t = m.cluster(k).map(Cluster::template);
+        assert_eq!(t.as_deref(), Some("acquire lock=<*> flags=<*> ok"));
+        let (d, _) = m.add("session opened for user root", 6);
+        assert_ne!(a, d);
+        assert_eq!(m.len(), 3);
+        let cl = m.cluster(a).expect("cluster exists");
+        assert_eq!((cl.count, cl.first_seen, cl.last_seen), (2, 1, 5));
+        assert_eq!(cl.samples.len(), 2);
+    }
+
+    #[test]
+    fn tree_stays_bounded_under_unique_lines() {
+        let cfg = MinerConfig {
+            max_clusters: 50,
+            max_children: 8,
+            max_clusters_per_node: 4,
+            ..MinerConfig::default()
+        };
+        let depth = cfg.depth;
+        let mut m = TemplateMiner::new(cfg);
+        let words = ["alpha", "beta", "gamma", "delta", "kappa", "sigma", "omega"];
+        for i in 0..20_000usize {
+            // Unique literal words (letters only) at every routing position.
+            let w = |k: usize| {
+                let mut s = String::from(words[(i / 7 + k) % words.len()]);
+                let mut n = i * 31 + k;
+                while n > 0 {
+                    s.push(char::from(b'a' + (n % 26) as u8));
+                    n /= 26;
+                }
+                s
+            };
+            let line = format!("{} {} {} tail", w(0), w(1), w(2));
+            m.add(&line, i as u64);
+            assert!(m.len() <= 50);
+        }
+        let live_nodes = m.nodes.iter().flatten().count();
+        assert!(live_nodes <= 50 * (depth + 1), "{live_nodes} nodes");
+        assert!(m.nodes.iter().flatten().all(|n| n.children.len() <= 8));
+        assert_eq!(m.ids.len(), m.len());
+    }
+
+    #[test]
+    fn evicts_least_recently_used() {
+        let mut m = TemplateMiner::new(MinerConfig {
+            max_clusters: 2,
+            ..MinerConfig::default()
+        });
+        let (a, _) = m.add("alpha beta gamma", 0);
+        let (b, _) = m.add("delta epsilon", 1);
+        m.add("alpha beta gamma", 2);
+        let (c, _) = m.add("zeta eta theta iota", 3);
+        assert_eq!(m.len(), 2);
+        assert!(m.cluster(a).is_some());
+        assert!(m.cluster(b).is_none());
+        assert!(m.cluster(c).is_some());
+        assert_eq!(m.clusters().count(), 2);
+    }
+}
