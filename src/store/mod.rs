@@ -109,9 +109,14 @@ impl Store {
         Ok(())
     }
 
+    /// The connection pool, for store extensions in other modules (e.g. the repair queue).
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
     /// Starts a write transaction: `BEGIN IMMEDIATE` on SQLite so the write lock is taken up
     /// front (no deadlocked lock upgrades), a plain `BEGIN` on PostgreSQL.
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
         Ok(match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
