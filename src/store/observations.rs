@@ -71,7 +71,7 @@ impl Store {
         )
         .bind(check.to_string())
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool())
         .await?;
         rows.iter().map(decode_observation).collect()
     }
@@ -82,12 +82,12 @@ impl Store {
             Some(check) => {
                 sqlx::query("SELECT COUNT(*) AS n FROM observations WHERE check_name = $1")
                     .bind(check.to_string())
-                    .fetch_one(&self.pool)
+                    .fetch_one(self.pool())
                     .await?
             }
             None => {
                 sqlx::query("SELECT COUNT(*) AS n FROM observations")
-                    .fetch_one(&self.pool)
+                    .fetch_one(self.pool())
                     .await?
             }
         };
@@ -112,7 +112,7 @@ impl Store {
             n
         };
         let names: Vec<String> = sqlx::query("SELECT DISTINCT check_name FROM observations")
-            .fetch_all(&self.pool)
+            .fetch_all(self.pool())
             .await?
             .iter()
             .map(|r| r.try_get::<String, _>("check_name"))
@@ -160,7 +160,7 @@ impl Store {
             "SELECT raw_status, COUNT(*) AS n FROM observations WHERE observed_at >= $1 GROUP BY raw_status",
         )
         .bind(since.timestamp_millis())
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool())
         .await?;
         rows.iter()
             .map(|r| {
