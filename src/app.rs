@@ -4,8 +4,9 @@
 use crate::api::{self, AppState, Authenticator};
 use crate::checks::{self, Check, scheduler};
 use crate::config::Config;
-use crate::detect::Detector;
+use crate::detect::{Detector, SignalSink};
 use crate::events::EventBus;
+use crate::incidents::IncidentService;
 use crate::store::{self, Store, StoreError};
 use crate::telemetry::Metrics;
 use std::net::SocketAddr;
@@ -46,6 +47,8 @@ pub struct App {
     /// Shared state (also what the API sees).
     pub state: AppState,
     shutdown: CancellationToken,
+    incidents_stop: CancellationToken,
+    incident_task: JoinHandle<()>,
     checks: JoinSet<()>,
     writer: JoinHandle<()>,
     retention: JoinHandle<()>,
@@ -66,7 +69,25 @@ impl App {
             .iter()
             .map(|c| Check::from_config(c, &client).map(Arc::new))
             .collect::<Result<_, _>>()?;
-        let detector = Arc::new(Detector::new(&checks, bus.clone(), Arc::clone(&metrics)));
+        let (signal_tx, signal_rx) = tokio::sync::mpsc::unbounded_channel();
+        let detector = Arc::new(Detector::new(
+            &checks,
+            bus.clone(),
+            Arc::clone(&metrics),
+            Some(SignalSink {
+                sender: signal_tx,
+                resolve_after_ok: config.incidents.resolve_after_ok,
+            }),
+        ));
+        let incidents = IncidentService::new(
+            store.clone(),
+            Arc::clone(&config),
+            bus.clone(),
+            Arc::clone(&metrics),
+        );
+        // Stopped only after every check task has ended, so the last signals are recorded.
+        let incidents_stop = CancellationToken::new();
+        let incident_task = tokio::spawn(incidents.clone().run(signal_rx, incidents_stop.clone()));
         let (sink, writer) = store::writer::spawn(
             store.clone(),
             Arc::clone(&metrics),
@@ -94,6 +115,7 @@ impl App {
             config: Arc::clone(&config),
             store,
             detector,
+            incidents,
             bus,
             metrics,
             running: Arc::new(running_tx),
@@ -126,6 +148,8 @@ impl App {
             address,
             state,
             shutdown,
+            incidents_stop,
+            incident_task,
             checks,
             writer,
             retention,
@@ -138,6 +162,8 @@ impl App {
         tracing::info!("shutting down");
         self.shutdown.cancel();
         while self.checks.join_next().await.is_some() {}
+        self.incidents_stop.cancel();
+        let _ = self.incident_task.await;
         // Every check task has dropped its sender: the writer drains the channel and returns.
         let _ = self.writer.await;
         let _ = self.retention.await;

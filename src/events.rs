@@ -15,6 +15,13 @@ const CAPACITY: usize = 4096;
 pub enum Event {
     /// A check's status changed: carries the signal.
     CheckStatus(Signal),
+    /// An incident opened, changed state or got another signal.
+    Incident {
+        /// `opened`, `updated`, `reopened`, `acknowledged`, `resolved`, ...
+        action: &'static str,
+        /// The incident after the change.
+        incident: Box<crate::incidents::Incident>,
+    },
     /// Monitoring (checks and detection) started or stopped.
     Monitoring {
         /// Running after the change.
@@ -29,6 +36,7 @@ impl Event {
     pub fn name(&self) -> &'static str {
         match self {
             Event::CheckStatus(_) => "check_status",
+            Event::Incident { .. } => "incident",
             Event::Monitoring { .. } => "monitoring",
         }
     }

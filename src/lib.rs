@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod detect;
 pub mod events;
+pub mod incidents;
 pub mod logs;
 pub mod store;
 pub mod telemetry;

@@ -48,16 +48,43 @@ enum Command {
     },
     /// Ask a running daemon for its status and health.
     Status {
-        /// Daemon URL (default: from the config's `[server] listen`, else http://127.0.0.1:9780).
-        #[arg(long)]
-        server: Option<String>,
-        /// Bearer token.
-        #[arg(long, env = "HOMEOSTAT_TOKEN", hide_env_values = true)]
-        token: Option<String>,
-        /// Print the raw JSON.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        daemon: DaemonArgs,
     },
+    /// List, show, acknowledge or resolve incidents on a running daemon.
+    Incidents {
+        #[command(flatten)]
+        daemon: DaemonArgs,
+        #[command(subcommand)]
+        command: Option<homeostat::cli::incidents::IncidentsCommand>,
+    },
+}
+
+/// How to reach a running daemon.
+#[derive(clap::Args)]
+struct DaemonArgs {
+    /// Daemon URL (default: from the config's `[server] listen`, else http://127.0.0.1:9780).
+    #[arg(long, global = true)]
+    server: Option<String>,
+    /// Bearer token.
+    #[arg(long, global = true, env = "HOMEOSTAT_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Print the raw JSON.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+impl DaemonArgs {
+    fn client(
+        &self,
+        config: Option<&std::path::Path>,
+    ) -> Result<homeostat::cli::client::DaemonClient> {
+        let server = self
+            .server
+            .clone()
+            .unwrap_or_else(|| default_server(config));
+        homeostat::cli::client::DaemonClient::new(&server, self.token.as_deref())
+    }
 }
 
 fn main() -> ExitCode {
@@ -110,16 +137,22 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             std::io::Write::flush(&mut out)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Status {
-            server,
-            token,
-            json,
-        } => {
-            let server = match server {
-                Some(server) => server,
-                None => default_server(cli.config.as_deref()),
-            };
-            runtime()?.block_on(homeostat::cli::status::run(&server, token.as_deref(), json))
+        Command::Status { daemon } => {
+            let client = daemon.client(cli.config.as_deref())?;
+            runtime()?.block_on(homeostat::cli::status::run(&client, daemon.json))
+        }
+        Command::Incidents { daemon, command } => {
+            let client = daemon.client(cli.config.as_deref())?;
+            let command = command.unwrap_or(homeostat::cli::incidents::IncidentsCommand::List {
+                state: None,
+                limit: 50,
+            });
+            runtime()?.block_on(homeostat::cli::incidents::run(
+                &client,
+                command,
+                daemon.json,
+            ))?;
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -5,6 +5,7 @@ mod auth;
 mod checks;
 pub mod error;
 mod events;
+mod incidents;
 mod metrics;
 mod monitoring;
 mod openapi;
@@ -15,6 +16,7 @@ pub use auth::{Authenticator, Principal};
 use crate::config::{Config, Role};
 use crate::detect::Detector;
 use crate::events::EventBus;
+use crate::incidents::IncidentService;
 use crate::store::Store;
 use crate::telemetry::Metrics;
 use axum::Router;
@@ -42,6 +44,8 @@ pub struct AppState {
     pub store: Store,
     /// Check states, signals, health.
     pub detector: Arc<Detector>,
+    /// Incident lifecycle.
+    pub incidents: IncidentService,
     /// Event fan-out.
     pub bus: EventBus,
     /// Prometheus metrics.
@@ -66,7 +70,7 @@ impl AppState {
 /// The whole API. Route groups by least role (the one table of who may do what):
 /// - public: `/healthz`, `/readyz`, `/metrics` (unless `public_metrics = false`)
 /// - viewer: every `GET` under `/api/v1`
-/// - editor: `POST /api/v1/error-monitoring/start|stop`
+/// - editor: `POST /api/v1/error-monitoring/start|stop`, `POST /api/v1/incidents/{id}/ack|resolve`
 pub fn router(state: AppState) -> Router {
     let timeout = state.config.server.request_timeout.get();
     let body_limit = state.config.server.body_limit_bytes;
@@ -77,11 +81,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/error-monitoring/metrics", get(monitoring::metrics))
         .route("/api/v1/checks", get(checks::list))
         .route("/api/v1/checks/{name}", get(checks::show))
+        .route("/api/v1/incidents", get(incidents::list))
+        .route("/api/v1/incidents/{id}", get(incidents::show))
         .route("/api/v1/openapi.json", get(openapi::spec))
         .route_layer(from_fn(auth::require(Role::Viewer)));
     let editor = Router::new()
         .route("/api/v1/error-monitoring/start", post(monitoring::start))
         .route("/api/v1/error-monitoring/stop", post(monitoring::stop))
+        .route("/api/v1/incidents/{id}/ack", post(incidents::ack))
+        .route("/api/v1/incidents/{id}/resolve", post(incidents::resolve))
         .route_layer(from_fn(auth::require(Role::Editor)));
     let mut authenticated = viewer.merge(editor);
     let mut public = Router::new()

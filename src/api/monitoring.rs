@@ -36,6 +36,8 @@ pub struct StatusResponse {
     pub mode: &'static str,
     /// Checks by status.
     pub checks: CheckCounts,
+    /// Incidents not yet resolved.
+    pub open_incidents: i64,
     /// `sqlite` or `postgres`.
     pub store: &'static str,
     /// Daemon version.
@@ -46,10 +48,10 @@ pub struct StatusResponse {
     pub uptime_seconds: f64,
 }
 
-fn status_response(state: &AppState) -> StatusResponse {
+async fn status_response(state: &AppState) -> Result<StatusResponse, ApiError> {
     let counts = state.detector.counts();
     let get = |s: &str| counts.get(s).copied().unwrap_or(0);
-    StatusResponse {
+    Ok(StatusResponse {
         running: state.is_running(),
         mode: state.config.policy.mode.as_str(),
         checks: CheckCounts {
@@ -66,14 +68,15 @@ fn status_response(state: &AppState) -> StatusResponse {
         version: env!("CARGO_PKG_VERSION"),
         started_at: state.started_at,
         uptime_seconds: (Utc::now() - state.started_at).num_milliseconds() as f64 / 1000.0,
-    }
+        open_incidents: state.store.count_active_incidents().await?,
+    })
 }
 
 /// Daemon status: running, mode, check counts.
 #[utoipa::path(get, path = "/api/v1/error-monitoring/status", tag = "monitoring",
     responses((status = 200, body = StatusResponse)), security(("bearer" = [])))]
-pub async fn status(State(state): State<AppState>) -> Json<StatusResponse> {
-    Json(status_response(&state))
+pub async fn status(State(state): State<AppState>) -> Result<Json<StatusResponse>, ApiError> {
+    status_response(&state).await.map(Json)
 }
 
 /// Health score 0–100 and band (HEALTHY 90–100, DEGRADED 70–89, UNHEALTHY 40–69, CRITICAL 0–39),
@@ -99,6 +102,30 @@ pub struct MonitoringMetrics {
     pub health_score: u8,
     /// Status changes sent as signals since start.
     pub signals_total: u64,
+    /// Incidents opened in the window.
+    pub incidents_opened: usize,
+    /// Incidents opened in the window that are resolved.
+    pub incidents_resolved: usize,
+    /// Mean time to detect (first failing run → incident opened), seconds; `null` without incidents.
+    pub mttd_seconds: Option<f64>,
+    /// Mean time to resolve (first failing run → resolved), seconds; `null` without resolved incidents.
+    pub mttr_seconds: Option<f64>,
+    /// Median time to resolve, seconds.
+    pub mttr_median_seconds: Option<f64>,
+}
+
+fn mean(values: &[f64]) -> Option<f64> {
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+}
+
+fn median(values: &mut [f64]) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+    }
 }
 
 /// Monitoring metrics as JSON over the last 24 hours.
@@ -109,6 +136,9 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Json<MonitoringMet
     let by_status = state.store.observation_counts_since(since).await?;
     let runs: i64 = by_status.values().sum();
     let ok = by_status.get("ok").copied().unwrap_or(0);
+    let durations = state.store.incident_durations_since(since).await?;
+    let detect: Vec<f64> = durations.iter().map(|(d, _)| *d).collect();
+    let mut resolve: Vec<f64> = durations.iter().filter_map(|(_, r)| *r).collect();
     Ok(Json(MonitoringMetrics {
         window_hours: 24,
         check_runs: runs,
@@ -116,10 +146,15 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Json<MonitoringMet
         check_runs_by_status: by_status,
         health_score: state.detector.health().score,
         signals_total: state.metrics.signals.get(),
+        incidents_opened: detect.len(),
+        incidents_resolved: resolve.len(),
+        mttd_seconds: mean(&detect),
+        mttr_seconds: mean(&resolve),
+        mttr_median_seconds: median(&mut resolve),
     }))
 }
 
-fn set_running(state: &AppState, running: bool) -> Json<StatusResponse> {
+async fn set_running(state: &AppState, running: bool) -> Result<Json<StatusResponse>, ApiError> {
     let changed = state
         .running
         .send_if_modified(|current| std::mem::replace(current, running) != running);
@@ -135,19 +170,19 @@ fn set_running(state: &AppState, running: bool) -> Json<StatusResponse> {
             if running { "started" } else { "stopped" }
         );
     }
-    Json(status_response(state))
+    status_response(state).await.map(Json)
 }
 
 /// Starts monitoring (checks and detection). Idempotent.
 #[utoipa::path(post, path = "/api/v1/error-monitoring/start", tag = "monitoring",
     responses((status = 200, body = StatusResponse)), security(("bearer" = [])))]
-pub async fn start(State(state): State<AppState>) -> Json<StatusResponse> {
-    set_running(&state, true)
+pub async fn start(State(state): State<AppState>) -> Result<Json<StatusResponse>, ApiError> {
+    set_running(&state, true).await
 }
 
 /// Stops monitoring: no check runs until started again. Idempotent.
 #[utoipa::path(post, path = "/api/v1/error-monitoring/stop", tag = "monitoring",
     responses((status = 200, body = StatusResponse)), security(("bearer" = [])))]
-pub async fn stop(State(state): State<AppState>) -> Json<StatusResponse> {
-    set_running(&state, false)
+pub async fn stop(State(state): State<AppState>) -> Result<Json<StatusResponse>, ApiError> {
+    set_running(&state, false).await
 }

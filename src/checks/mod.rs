@@ -80,6 +80,8 @@ pub struct Check {
     pub remedy: Vec<String>,
     /// Extra labels.
     pub labels: BTreeMap<String, String>,
+    /// Incident impact.
+    pub impact: crate::config::Impact,
     /// The probe.
     pub kind: CheckKind,
 }
@@ -124,6 +126,7 @@ impl Check {
             failures_before_critical: config.failures_before_critical,
             remedy: config.remedy.iter().map(|r| r.get_ref().clone()).collect(),
             labels: config.labels.clone(),
+            impact: config.impact,
             kind,
         })
     }

@@ -1,4 +1,7 @@
-//! Client commands: talk to a running daemon over its HTTP API and print what it says.
+//! Client commands: offline analysis, and commands that talk to a running daemon over its HTTP
+//! API and print what it says.
 
 pub mod analyze;
+pub mod client;
+pub mod incidents;
 pub mod status;

@@ -61,6 +61,10 @@ pub struct CheckConfig {
     /// Extra labels attached to this check's observations and signals.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// `high`, `medium` or `low`: with the failure's severity, sets the incident priority.
+    /// Default `medium`.
+    #[serde(default)]
+    pub impact: super::Impact,
 
     /// http: the URL to request.
     pub url: Option<Spanned<String>>,

@@ -3,6 +3,7 @@
 
 mod check;
 mod duration;
+mod incidents;
 mod policy;
 mod runbook;
 mod server;
@@ -13,6 +14,7 @@ pub use check::{
     ProcessSelector, ProcessSettings, TcpSettings,
 };
 pub use duration::Duration;
+pub use incidents::{Impact, IncidentsConfig};
 pub use policy::{Mode, PolicyConfig};
 pub use runbook::{Approval, OnTimeout, Risk, Role, RunbookConfig, StepConfig, VerifyConfig};
 pub use server::ServerConfig;
@@ -40,6 +42,9 @@ pub struct Config {
     /// Global safety settings.
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// Incident lifecycle.
+    #[serde(default)]
+    pub incidents: IncidentsConfig,
     /// The checks to run.
     #[serde(default)]
     pub check: Vec<CheckConfig>,

@@ -36,6 +36,10 @@ pub struct CheckState {
     pub since: Option<DateTime<Utc>>,
     /// Failing runs in a row.
     pub consecutive_failures: u32,
+    /// Healthy runs in a row.
+    pub consecutive_ok: u32,
+    /// Start of the current failure (first failing run, before flap control); `null` when healthy.
+    pub failing_since: Option<DateTime<Utc>>,
     /// Runs since start.
     pub runs: u64,
     /// Candidate runbooks.
@@ -48,6 +52,16 @@ pub struct CheckState {
     flap: FlapFilter,
 }
 
+/// Where the detector sends signals that may open or resolve incidents: every change to a
+/// failing status, and a healthy signal once a check has been ok for `resolve_after_ok` runs.
+/// Lossless (unbounded): signals only come from status changes, so their rate is bounded.
+pub struct SignalSink {
+    /// The incident manager's inbox.
+    pub sender: tokio::sync::mpsc::UnboundedSender<Signal>,
+    /// Healthy runs in a row before the healthy signal.
+    pub resolve_after_ok: u32,
+}
+
 /// Keeps check states and emits signals.
 pub struct Detector {
     states: RwLock<HashMap<String, CheckState>>,
@@ -55,11 +69,18 @@ pub struct Detector {
     order: Vec<String>,
     bus: EventBus,
     metrics: Arc<Metrics>,
+    signals: Option<SignalSink>,
 }
 
 impl Detector {
-    /// A detector for `checks`, all `unknown` and not yet run.
-    pub fn new(checks: &[Arc<Check>], bus: EventBus, metrics: Arc<Metrics>) -> Detector {
+    /// A detector for `checks`, all `unknown` and not yet run; `signals` receives what may open
+    /// or resolve incidents.
+    pub fn new(
+        checks: &[Arc<Check>],
+        bus: EventBus,
+        metrics: Arc<Metrics>,
+        signals: Option<SignalSink>,
+    ) -> Detector {
         let states = checks
             .iter()
             .map(|c| {
@@ -70,6 +91,8 @@ impl Detector {
                     status: Status::Unknown,
                     since: None,
                     consecutive_failures: 0,
+                    consecutive_ok: 0,
+                    failing_since: None,
                     runs: 0,
                     remedy: c.remedy.clone(),
                     labels: c.labels.clone(),
@@ -87,6 +110,7 @@ impl Detector {
             order: checks.iter().map(|c| c.name.clone()).collect(),
             bus,
             metrics,
+            signals,
         }
     }
 
@@ -122,13 +146,37 @@ impl Detector {
         }
         state.status = status;
         state.consecutive_failures = state.flap.consecutive_failures();
+        if outcome.status.is_failure() {
+            state.consecutive_ok = 0;
+            state.failing_since.get_or_insert(started_at);
+        } else {
+            state.consecutive_ok = state.consecutive_ok.saturating_add(1);
+        }
         state.runs += 1;
         state.last = Some(obs.clone());
-        let changed = status != previous || (first_run && state.since.is_none());
-        if changed {
+        if status != previous || first_run {
             state.since = Some(started_at);
         }
-        let labels = state.labels.clone();
+        let mut labels = state.labels.clone();
+        labels.insert("check".into(), check.name.clone());
+        labels.insert("type".into(), check.kind_name.as_str().into());
+        let signal = |status: Status, failing_since: Option<DateTime<Utc>>| Signal {
+            fingerprint: check_fingerprint(&check.name),
+            check: check.name.clone(),
+            labels: labels.clone(),
+            status,
+            previous,
+            message: obs.message.clone(),
+            at: started_at,
+            failing_since,
+        };
+        let healthy_streak = self.signals.as_ref().is_some_and(|s| {
+            status == Status::Ok && state.consecutive_ok == s.resolve_after_ok.max(1)
+        });
+        let changed = (status != previous).then(|| signal(status, state.failing_since));
+        if healthy_streak {
+            state.failing_since = None;
+        }
         drop(states);
         CheckRan {
             check: &check.name,
@@ -138,7 +186,15 @@ impl Detector {
             lateness,
         }
         .emit(&self.metrics);
-        if status != previous {
+        if let Some(sink) = &self.signals {
+            if let Some(changed) = changed.as_ref().filter(|s| s.status.is_failure()) {
+                let _ = sink.sender.send(changed.clone());
+            }
+            if healthy_streak {
+                let _ = sink.sender.send(signal(Status::Ok, None));
+            }
+        }
+        if let Some(changed) = changed {
             CheckStatusChanged {
                 check: &check.name,
                 previous,
@@ -146,18 +202,7 @@ impl Detector {
                 message: &obs.message,
             }
             .emit(&self.metrics);
-            let mut labels = labels;
-            labels.insert("check".into(), check.name.clone());
-            labels.insert("type".into(), check.kind_name.as_str().into());
-            self.bus.publish(Event::CheckStatus(Signal {
-                fingerprint: check_fingerprint(&check.name),
-                check: check.name.clone(),
-                labels,
-                status,
-                previous,
-                message: obs.message.clone(),
-                at: started_at,
-            }));
+            self.bus.publish(Event::CheckStatus(changed));
         }
         obs
     }

@@ -24,6 +24,8 @@ pub struct Signal {
     pub message: String,
     /// When the observation that caused the change started.
     pub at: DateTime<Utc>,
+    /// Start of the failure (first failing run, before flap control); `null` for healthy signals.
+    pub failing_since: Option<DateTime<Utc>>,
 }
 
 /// The fingerprint of signals about check `name`.

@@ -1,7 +1,9 @@
 //! The store: one `Store` API over sqlx for SQLite (default, embedded) and PostgreSQL (cluster
 //! mode). Same SQL where the dialects agree; `Backend` switches where they do not.
 
+mod incidents;
 mod observations;
+pub use incidents::{FailureOutcome, FailureRecord, TransitionError};
 pub mod retention;
 pub mod writer;
 
@@ -116,7 +118,9 @@ impl Store {
 
     /// Starts a write transaction: `BEGIN IMMEDIATE` on SQLite so the write lock is taken up
     /// front (no deadlocked lock upgrades), a plain `BEGIN` on PostgreSQL.
-    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
         Ok(match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,

@@ -24,6 +24,13 @@ pub struct CheckStatusLabels {
     pub status: String,
 }
 
+/// Labels of per-priority series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PriorityLabels {
+    /// `P1`..`P4`.
+    pub priority: String,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn check_duration_histogram() -> Histogram {
@@ -51,6 +58,10 @@ pub struct Metrics {
     pub store_errors: Counter,
     /// `homeostat_observations_pruned_total`: observations removed by retention.
     pub observations_pruned: Counter,
+    /// `homeostat_incidents_open`: incidents not yet resolved.
+    pub incidents_open: Gauge,
+    /// `homeostat_incidents_opened_total{priority}`: incidents opened.
+    pub incidents_opened: Family<PriorityLabels, Counter>,
     /// `homeostat_health_score`: 0–100.
     pub health_score: Gauge,
     /// `homeostat_monitoring_running`: 1 while checks run.
@@ -113,6 +124,18 @@ impl Metrics {
             "Observations removed by retention",
             observations_pruned.clone(),
         );
+        let incidents_open = Gauge::default();
+        registry.register(
+            "incidents_open",
+            "Incidents not yet resolved",
+            incidents_open.clone(),
+        );
+        let incidents_opened = Family::<PriorityLabels, Counter>::default();
+        registry.register(
+            "incidents_opened",
+            "Incidents opened, by priority",
+            incidents_opened.clone(),
+        );
         let health_score = Gauge::default();
         registry.register(
             "health_score",
@@ -137,6 +160,8 @@ impl Metrics {
             observations_written,
             store_errors,
             observations_pruned,
+            incidents_open,
+            incidents_opened,
             health_score,
             monitoring_running,
             checks,

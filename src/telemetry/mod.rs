@@ -4,7 +4,7 @@
 pub mod events;
 mod metrics;
 
-pub use metrics::{CheckLabels, CheckStatusLabels, Metrics};
+pub use metrics::{CheckLabels, CheckStatusLabels, Metrics, PriorityLabels};
 
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]

@@ -1,0 +1,164 @@
+//! `/api/v1/incidents`: list (by state, paginated), one incident with its timeline, and the
+//! human transitions acknowledge and resolve.
+
+use super::AppState;
+use super::auth::Principal;
+use super::error::ApiError;
+use crate::incidents::{Incident, IncidentState, TimelineEntry};
+use crate::store::TransitionError;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// Query of `GET /api/v1/incidents`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// Only incidents in this state (`open`, `acknowledged`, `remediating`, `escalated`,
+    /// `resolved`, `closed`).
+    pub state: Option<String>,
+    /// Page size, 1–500 (default 50).
+    pub limit: Option<u32>,
+    /// Incidents to skip (default 0).
+    pub offset: Option<u32>,
+}
+
+/// A page of incidents.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IncidentList {
+    /// Newest first.
+    pub incidents: Vec<Incident>,
+    /// All incidents matching the filter.
+    pub total: i64,
+    /// Page size used.
+    pub limit: u32,
+    /// Offset used.
+    pub offset: u32,
+}
+
+/// Lists incidents, newest first.
+#[utoipa::path(get, path = "/api/v1/incidents", tag = "incidents", params(ListQuery),
+    responses((status = 200, body = IncidentList), (status = 400, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<IncidentList>, ApiError> {
+    let filter = match query.state.as_deref() {
+        None | Some("") => None,
+        Some(name) => Some(IncidentState::parse(name).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "unknown state `{name}`; expected one of: {}",
+                IncidentState::ALL.map(IncidentState::as_str).join(", ")
+            ))
+        })?),
+    };
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request("limit must be between 1 and 500"));
+    }
+    let offset = query.offset.unwrap_or(0);
+    let (incidents, total) = state.store.list_incidents(filter, limit, offset).await?;
+    Ok(Json(IncidentList {
+        incidents,
+        total,
+        limit,
+        offset,
+    }))
+}
+
+/// One incident and its story.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IncidentDetail {
+    /// The incident.
+    #[serde(flatten)]
+    pub incident: Incident,
+    /// What happened, oldest first.
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// One incident with its timeline.
+#[utoipa::path(get, path = "/api/v1/incidents/{id}", tag = "incidents",
+    params(("id" = String, Path, description = "Incident id")),
+    responses((status = 200, body = IncidentDetail), (status = 404, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<IncidentDetail>, ApiError> {
+    let incident = state
+        .store
+        .incident(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no incident {id}")))?;
+    let timeline = state.store.incident_timeline(&id).await?;
+    Ok(Json(IncidentDetail { incident, timeline }))
+}
+
+/// Optional body of ack and resolve.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteBody {
+    /// A note for the timeline.
+    pub note: Option<String>,
+}
+
+fn note(body: &Bytes) -> Result<NoteBody, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(NoteBody::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
+fn transition_error(e: TransitionError) -> ApiError {
+    match e {
+        TransitionError::NotFound(id) => ApiError::not_found(format!("no incident {id}")),
+        TransitionError::Conflict { .. } => {
+            ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+        }
+        TransitionError::Store(e) => e.into(),
+    }
+}
+
+/// Acknowledges an open or escalated incident (editor).
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/ack", tag = "incidents",
+    params(("id" = String, Path, description = "Incident id")), request_body(content = NoteBody, description = "optional"),
+    responses((status = 200, body = Incident), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn ack(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Incident>, ApiError> {
+    let body = note(&body)?;
+    state
+        .incidents
+        .acknowledge(&id, &principal.name, body.note.as_deref())
+        .await
+        .map(Json)
+        .map_err(transition_error)
+}
+
+/// Resolves an active incident by hand (editor).
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/resolve", tag = "incidents",
+    params(("id" = String, Path, description = "Incident id")), request_body(content = NoteBody, description = "optional"),
+    responses((status = 200, body = Incident), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn resolve(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Incident>, ApiError> {
+    let body = note(&body)?;
+    state
+        .incidents
+        .resolve(&id, &principal.name, body.note.as_deref())
+        .await
+        .map(Json)
+        .map_err(transition_error)
+}

@@ -1,0 +1,249 @@
+//! The incident service: turns signals into incidents (open, update, reopen, auto-resolve),
+//! performs human transitions (ack, resolve), closes stale resolved incidents, and announces
+//! every change on the event bus and in metrics.
+
+use super::{Incident, IncidentState, Priority};
+use crate::config::{Config, Impact};
+use crate::detect::Signal;
+use crate::events::{Event, EventBus};
+use crate::store::{FailureOutcome, FailureRecord, Store, StoreError, TransitionError};
+use crate::telemetry::Metrics;
+use chrono::Utc;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio_util::sync::CancellationToken;
+
+/// How often resolved incidents are checked for closing.
+const CLOSE_EVERY: Duration = Duration::from_secs(30);
+
+/// Incident lifecycle operations.
+#[derive(Clone)]
+pub struct IncidentService {
+    store: Store,
+    config: Arc<Config>,
+    bus: EventBus,
+    metrics: Arc<Metrics>,
+}
+
+impl IncidentService {
+    /// A service over `store`.
+    pub fn new(
+        store: Store,
+        config: Arc<Config>,
+        bus: EventBus,
+        metrics: Arc<Metrics>,
+    ) -> IncidentService {
+        IncidentService {
+            store,
+            config,
+            bus,
+            metrics,
+        }
+    }
+
+    /// Applies one signal: a failure opens/updates/reopens its incident; a healthy signal
+    /// resolves the active one. Returns the incident touched, if any.
+    pub async fn on_signal(&self, signal: &Signal) -> Result<Option<Incident>, StoreError> {
+        let now = Utc::now();
+        if !signal.status.is_failure() {
+            let Some(active) = self.store.active_incident(&signal.fingerprint).await? else {
+                return Ok(None);
+            };
+            let message = format!(
+                "auto-resolved: {} healthy for {} run(s)",
+                signal.check, self.config.incidents.resolve_after_ok
+            );
+            return match self
+                .store
+                .transition_incident(
+                    &active.id,
+                    &ACTIVE,
+                    IncidentState::Resolved,
+                    signal.at,
+                    "homeostat",
+                    &message,
+                )
+                .await
+            {
+                Ok(incident) => {
+                    self.announce("resolved", &incident).await;
+                    Ok(Some(incident))
+                }
+                // Someone resolved it meanwhile: nothing to do.
+                Err(TransitionError::Conflict { .. } | TransitionError::NotFound(_)) => Ok(None),
+                Err(TransitionError::Store(e)) => Err(e),
+            };
+        }
+        let impact = self
+            .config
+            .check
+            .iter()
+            .find(|c| c.name.get_ref() == &signal.check)
+            .map_or(Impact::default(), |c| c.impact);
+        let close_after = chrono::Duration::from_std(self.config.incidents.close_after.get())
+            .unwrap_or(chrono::Duration::MAX);
+        let title = format!(
+            "{} is {}: {}",
+            signal.check,
+            signal.status.as_str(),
+            signal.message
+        );
+        let message = format!(
+            "{} {} → {}: {}",
+            signal.check,
+            signal.previous.as_str(),
+            signal.status.as_str(),
+            signal.message
+        );
+        let record = FailureRecord {
+            fingerprint: &signal.fingerprint,
+            title: &title,
+            severity: signal.status,
+            priority: Priority::from(impact, signal.status),
+            check: Some(&signal.check),
+            labels: &signal.labels,
+            started_at: signal.failing_since.unwrap_or(signal.at),
+            at: signal.at.min(now),
+            message: &message,
+            reopen_after_resolved: now.checked_sub_signed(close_after).unwrap_or(now),
+        };
+        let (incident, outcome) = self.store.record_failure(&record).await?;
+        let action = match outcome {
+            FailureOutcome::Opened => {
+                self.metrics
+                    .incidents_opened
+                    .get_or_create(&crate::telemetry::PriorityLabels {
+                        priority: incident.priority.as_str().to_string(),
+                    })
+                    .inc();
+                tracing::warn!(incident = %incident.id, fingerprint = %incident.fingerprint, priority = incident.priority.as_str(), title = %incident.title, "incident opened");
+                "opened"
+            }
+            FailureOutcome::Reopened => "reopened",
+            FailureOutcome::Updated => "updated",
+        };
+        self.announce(action, &incident).await;
+        Ok(Some(incident))
+    }
+
+    /// A human acknowledges incident `id`.
+    pub async fn acknowledge(
+        &self,
+        id: &str,
+        actor: &str,
+        note: Option<&str>,
+    ) -> Result<Incident, TransitionError> {
+        let message = note.map_or_else(
+            || format!("acknowledged by {actor}"),
+            |n| format!("acknowledged by {actor}: {n}"),
+        );
+        let incident = self
+            .store
+            .transition_incident(
+                id,
+                &[IncidentState::Open, IncidentState::Escalated],
+                IncidentState::Acknowledged,
+                Utc::now(),
+                actor,
+                &message,
+            )
+            .await?;
+        self.announce("acknowledged", &incident).await;
+        Ok(incident)
+    }
+
+    /// A human resolves incident `id`.
+    pub async fn resolve(
+        &self,
+        id: &str,
+        actor: &str,
+        note: Option<&str>,
+    ) -> Result<Incident, TransitionError> {
+        let message = note.map_or_else(
+            || format!("resolved by {actor}"),
+            |n| format!("resolved by {actor}: {n}"),
+        );
+        let incident = self
+            .store
+            .transition_incident(
+                id,
+                &ACTIVE,
+                IncidentState::Resolved,
+                Utc::now(),
+                actor,
+                &message,
+            )
+            .await?;
+        self.announce("resolved", &incident).await;
+        Ok(incident)
+    }
+
+    async fn announce(&self, action: &'static str, incident: &Incident) {
+        if let Ok(open) = self.store.count_active_incidents().await {
+            self.metrics.incidents_open.set(open);
+        }
+        self.bus.publish(Event::Incident {
+            action,
+            incident: Box::new(incident.clone()),
+        });
+    }
+
+    /// Consumes signals until `shutdown`, then drains what is already queued; closes stale
+    /// resolved incidents on the way. A store failure is retried, so no signal is lost to a
+    /// short outage.
+    pub async fn run(self, mut signals: UnboundedReceiver<Signal>, shutdown: CancellationToken) {
+        if let Ok(open) = self.store.count_active_incidents().await {
+            self.metrics.incidents_open.set(open);
+        }
+        let mut closer = tokio::time::interval(CLOSE_EVERY);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                signal = signals.recv() => match signal {
+                    Some(signal) => self.apply(&signal).await,
+                    None => return,
+                },
+                _ = closer.tick() => self.close_stale().await,
+            }
+        }
+        while let Ok(signal) = signals.try_recv() {
+            self.apply(&signal).await;
+        }
+    }
+
+    async fn apply(&self, signal: &Signal) {
+        let mut delay = Duration::from_millis(100);
+        for attempt in 1..=5 {
+            match self.on_signal(signal).await {
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, attempt, fingerprint = %signal.fingerprint, "recording a signal failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+            }
+        }
+        tracing::error!(fingerprint = %signal.fingerprint, status = signal.status.as_str(), "signal dropped: the store kept failing");
+    }
+
+    async fn close_stale(&self) {
+        let now = Utc::now();
+        let close_after = chrono::Duration::from_std(self.config.incidents.close_after.get())
+            .unwrap_or(chrono::Duration::MAX);
+        let before = now.checked_sub_signed(close_after).unwrap_or(now);
+        match self.store.close_resolved_incidents(before, now).await {
+            Ok(n) if n > 0 => tracing::info!(closed = n, "closed resolved incidents"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "closing resolved incidents failed"),
+        }
+    }
+}
+
+/// States a resolve may start from.
+const ACTIVE: [IncidentState; 4] = [
+    IncidentState::Open,
+    IncidentState::Acknowledged,
+    IncidentState::Remediating,
+    IncidentState::Escalated,
+];
