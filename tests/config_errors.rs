@@ -280,3 +280,9 @@ fn check_config_command_exits_1_with_located_errors_and_0_when_valid() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read config"));
 }
+
+#[test]
+fn the_example_config_in_the_repository_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/homeostat.toml");
+    Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+}
