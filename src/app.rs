@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::detect::{Detector, SignalSink};
 use crate::events::EventBus;
 use crate::incidents::IncidentService;
+use crate::remedy::RepairEngine;
 use crate::store::{self, Store, StoreError};
 use crate::telemetry::Metrics;
 use std::net::SocketAddr;
@@ -49,6 +50,8 @@ pub struct App {
     shutdown: CancellationToken,
     incidents_stop: CancellationToken,
     incident_task: JoinHandle<()>,
+    repairs_stop: CancellationToken,
+    repair_task: JoinHandle<()>,
     checks: JoinSet<()>,
     writer: JoinHandle<()>,
     retention: JoinHandle<()>,
@@ -79,12 +82,25 @@ impl App {
                 resolve_after_ok: config.incidents.resolve_after_ok,
             }),
         ));
+        let (repair_tx, repair_rx) = tokio::sync::mpsc::unbounded_channel();
         let incidents = IncidentService::new(
             store.clone(),
             Arc::clone(&config),
             bus.clone(),
             Arc::clone(&metrics),
-        );
+        )
+        .with_repairs(repair_tx);
+        let repairs = RepairEngine::new(
+            store.clone(),
+            Arc::clone(&config),
+            &checks,
+            incidents.clone(),
+            bus.clone(),
+            Arc::clone(&metrics),
+        )
+        .await?;
+        let repairs_stop = CancellationToken::new();
+        let repair_task = tokio::spawn(repairs.clone().run(repair_rx, repairs_stop.clone()));
         // Stopped only after every check task has ended, so the last signals are recorded.
         let incidents_stop = CancellationToken::new();
         let incident_task = tokio::spawn(incidents.clone().run(signal_rx, incidents_stop.clone()));
@@ -116,6 +132,7 @@ impl App {
             store,
             detector,
             incidents,
+            repairs,
             bus,
             metrics,
             running: Arc::new(running_tx),
@@ -150,6 +167,8 @@ impl App {
             shutdown,
             incidents_stop,
             incident_task,
+            repairs_stop,
+            repair_task,
             checks,
             writer,
             retention,
@@ -164,6 +183,9 @@ impl App {
         while self.checks.join_next().await.is_some() {}
         self.incidents_stop.cancel();
         let _ = self.incident_task.await;
+        // Running steps are killed and unfinished repairs marked interrupted.
+        self.repairs_stop.cancel();
+        let _ = self.repair_task.await;
         // Every check task has dropped its sender: the writer drains the channel and returns.
         let _ = self.writer.await;
         let _ = self.retention.await;

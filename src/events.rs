@@ -22,6 +22,17 @@ pub enum Event {
         /// The incident after the change.
         incident: Box<crate::incidents::Incident>,
     },
+    /// A repair was created or changed state.
+    Repair(Box<crate::remedy::Repair>),
+    /// The emergency stop was engaged or lifted.
+    EmergencyStop {
+        /// Engaged after the change.
+        active: bool,
+        /// Who.
+        actor: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// Monitoring (checks and detection) started or stopped.
     Monitoring {
         /// Running after the change.
@@ -37,6 +48,8 @@ impl Event {
         match self {
             Event::CheckStatus(_) => "check_status",
             Event::Incident { .. } => "incident",
+            Event::Repair(_) => "repair",
+            Event::EmergencyStop { .. } => "emergency_stop",
             Event::Monitoring { .. } => "monitoring",
         }
     }

@@ -10,5 +10,7 @@ pub mod detect;
 pub mod events;
 pub mod incidents;
 pub mod logs;
+pub mod process;
+pub mod remedy;
 pub mod store;
 pub mod telemetry;

@@ -10,6 +10,7 @@ mod metrics;
 mod monitoring;
 mod openapi;
 mod probes;
+mod repairs;
 
 pub use auth::{Authenticator, Principal};
 
@@ -17,6 +18,7 @@ use crate::config::{Config, Role};
 use crate::detect::Detector;
 use crate::events::EventBus;
 use crate::incidents::IncidentService;
+use crate::remedy::RepairEngine;
 use crate::store::Store;
 use crate::telemetry::Metrics;
 use axum::Router;
@@ -46,6 +48,8 @@ pub struct AppState {
     pub detector: Arc<Detector>,
     /// Incident lifecycle.
     pub incidents: IncidentService,
+    /// Repairs and the emergency stop.
+    pub repairs: RepairEngine,
     /// Event fan-out.
     pub bus: EventBus,
     /// Prometheus metrics.
@@ -70,7 +74,10 @@ impl AppState {
 /// The whole API. Route groups by least role (the one table of who may do what):
 /// - public: `/healthz`, `/readyz`, `/metrics` (unless `public_metrics = false`)
 /// - viewer: every `GET` under `/api/v1`
-/// - editor: `POST /api/v1/error-monitoring/start|stop`, `POST /api/v1/incidents/{id}/ack|resolve`
+/// - runner: `POST /api/v1/error-monitoring/repair-task`, `POST /api/v1/repairs/{id}/approve|deny`
+///   (approve/deny also need the runbook's `required_role`)
+/// - editor: `POST /api/v1/error-monitoring/start|stop|emergency-stop|resume`,
+///   `POST /api/v1/incidents/{id}/ack|resolve`, `POST /api/v1/breakers/reset`
 pub fn router(state: AppState) -> Router {
     let timeout = state.config.server.request_timeout.get();
     let body_limit = state.config.server.body_limit_bytes;
@@ -83,6 +90,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/checks/{name}", get(checks::show))
         .route("/api/v1/incidents", get(incidents::list))
         .route("/api/v1/incidents/{id}", get(incidents::show))
+        .route("/api/v1/repairs", get(repairs::list))
+        .route("/api/v1/repairs/{id}", get(repairs::show))
+        .route(
+            "/api/v1/error-monitoring/repair-history",
+            get(repairs::history),
+        )
+        .route("/api/v1/breakers", get(repairs::breakers))
         .route("/api/v1/openapi.json", get(openapi::spec))
         .route_layer(from_fn(auth::require(Role::Viewer)));
     let editor = Router::new()
@@ -90,8 +104,23 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/error-monitoring/stop", post(monitoring::stop))
         .route("/api/v1/incidents/{id}/ack", post(incidents::ack))
         .route("/api/v1/incidents/{id}/resolve", post(incidents::resolve))
+        .route(
+            "/api/v1/error-monitoring/emergency-stop",
+            post(repairs::emergency_stop),
+        )
+        .route("/api/v1/error-monitoring/resume", post(repairs::resume))
+        .route("/api/v1/breakers/reset", post(repairs::reset_breaker))
         .route_layer(from_fn(auth::require(Role::Editor)));
-    let mut authenticated = viewer.merge(editor);
+    // Approval needs the runbook's `required_role` (checked in the handler), at least runner.
+    let runner = Router::new()
+        .route(
+            "/api/v1/error-monitoring/repair-task",
+            post(repairs::repair_task),
+        )
+        .route("/api/v1/repairs/{id}/approve", post(repairs::approve))
+        .route("/api/v1/repairs/{id}/deny", post(repairs::deny))
+        .route_layer(from_fn(auth::require(Role::Runner)));
+    let mut authenticated = viewer.merge(runner).merge(editor);
     let mut public = Router::new()
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz));

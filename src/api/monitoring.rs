@@ -38,6 +38,10 @@ pub struct StatusResponse {
     pub checks: CheckCounts,
     /// Incidents not yet resolved.
     pub open_incidents: i64,
+    /// Whether the emergency stop is engaged.
+    pub emergency_stop: bool,
+    /// Repairs in progress.
+    pub running_repairs: usize,
     /// `sqlite` or `postgres`.
     pub store: &'static str,
     /// Daemon version.
@@ -69,6 +73,8 @@ async fn status_response(state: &AppState) -> Result<StatusResponse, ApiError> {
         started_at: state.started_at,
         uptime_seconds: (Utc::now() - state.started_at).num_milliseconds() as f64 / 1000.0,
         open_incidents: state.store.count_active_incidents().await?,
+        emergency_stop: state.repairs.emergency_stopped(),
+        running_repairs: state.repairs.running(),
     })
 }
 

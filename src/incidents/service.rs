@@ -11,7 +11,7 @@ use crate::telemetry::Metrics;
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio_util::sync::CancellationToken;
 
 /// How often resolved incidents are checked for closing.
@@ -24,6 +24,8 @@ pub struct IncidentService {
     config: Arc<Config>,
     bus: EventBus,
     metrics: Arc<Metrics>,
+    /// Where incidents that need repair go (the remediation engine's inbox).
+    repairs: Option<UnboundedSender<Incident>>,
 }
 
 impl IncidentService {
@@ -39,6 +41,51 @@ impl IncidentService {
             config,
             bus,
             metrics,
+            repairs: None,
+        }
+    }
+
+    /// Sends newly opened and reopened incidents to `repairs`.
+    pub fn with_repairs(mut self, repairs: UnboundedSender<Incident>) -> IncidentService {
+        self.repairs = Some(repairs);
+        self
+    }
+
+    /// Automatic transition by the remediation engine (`actor` is `homeostat`). A conflict (a
+    /// human or the check got there first) is not an error: the result is `None`.
+    pub async fn automatic(
+        &self,
+        id: &str,
+        to: IncidentState,
+        message: &str,
+    ) -> Result<Option<Incident>, StoreError> {
+        let from: &[IncidentState] = match to {
+            IncidentState::Remediating => &[
+                IncidentState::Open,
+                IncidentState::Acknowledged,
+                IncidentState::Escalated,
+            ],
+            IncidentState::Escalated => &[
+                IncidentState::Open,
+                IncidentState::Acknowledged,
+                IncidentState::Remediating,
+            ],
+            _ => &ACTIVE,
+        };
+        match self
+            .store
+            .transition_incident(id, from, to, Utc::now(), "homeostat", message)
+            .await
+        {
+            Ok(incident) => {
+                if to == IncidentState::Escalated {
+                    tracing::error!(incident = %incident.id, reason = message, "incident escalated: a human must act");
+                }
+                self.announce(to.as_str(), &incident).await;
+                Ok(Some(incident))
+            }
+            Err(TransitionError::Conflict { .. } | TransitionError::NotFound(_)) => Ok(None),
+            Err(TransitionError::Store(e)) => Err(e),
         }
     }
 
@@ -123,6 +170,11 @@ impl IncidentService {
             FailureOutcome::Reopened => "reopened",
             FailureOutcome::Updated => "updated",
         };
+        if outcome != FailureOutcome::Updated
+            && let Some(repairs) = &self.repairs
+        {
+            let _ = repairs.send(incident.clone());
+        }
         self.announce(action, &incident).await;
         Ok(Some(incident))
     }

@@ -3,7 +3,9 @@
 
 mod incidents;
 mod observations;
+mod repairs;
 pub use incidents::{FailureOutcome, FailureRecord, TransitionError};
+pub use repairs::NewRepair;
 pub mod retention;
 pub mod writer;
 

@@ -1,7 +1,7 @@
 //! Internal events: each writes its structured log line and updates its metrics in one call, so
 //! what is logged and what is counted never drift apart.
 
-use super::metrics::{CheckLabels, CheckStatusLabels, Metrics};
+use super::metrics::{CheckLabels, CheckStatusLabels, Metrics, RepairLabels, RunbookLabels};
 use crate::checks::Status;
 use std::time::Duration;
 
@@ -81,5 +81,54 @@ impl CheckStatusChanged<'_> {
             tracing::warn!(check, previous, status, evidence, "check is failing");
         }
         metrics.signals.inc();
+    }
+}
+
+/// A repair reached its final state.
+pub struct RepairFinished<'a> {
+    /// Repair id.
+    pub repair: &'a str,
+    /// Runbook name.
+    pub runbook: &'a str,
+    /// Final state (`succeeded`, `failed`, `rolled_back`, `cancelled`, ...).
+    pub outcome: &'a str,
+    /// Time from the first step to now (zero when no step ran).
+    pub duration: Duration,
+    /// Why it did not succeed.
+    pub error: Option<&'a str>,
+}
+
+impl RepairFinished<'_> {
+    /// Logs (info on success, warn otherwise) and updates the repair metrics.
+    pub fn emit(&self, metrics: &Metrics) {
+        let (repair, runbook, outcome) = (self.repair, self.runbook, self.outcome);
+        let duration_ms = self.duration.as_secs_f64() * 1000.0;
+        if outcome == "succeeded" {
+            tracing::info!(repair, runbook, outcome, duration_ms, "repair finished");
+        } else {
+            tracing::warn!(
+                repair,
+                runbook,
+                outcome,
+                duration_ms,
+                error = self.error.unwrap_or_default(),
+                "repair finished"
+            );
+        }
+        metrics
+            .repairs
+            .get_or_create(&RepairLabels {
+                runbook: runbook.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+        if !self.duration.is_zero() {
+            metrics
+                .repair_duration
+                .get_or_create(&RunbookLabels {
+                    runbook: runbook.to_string(),
+                })
+                .observe(self.duration.as_secs_f64());
+        }
     }
 }

@@ -31,6 +31,22 @@ pub struct PriorityLabels {
     pub priority: String,
 }
 
+/// Labels of per-runbook, per-outcome series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RepairLabels {
+    /// Runbook name.
+    pub runbook: String,
+    /// Final repair state.
+    pub outcome: String,
+}
+
+/// Labels of per-runbook series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RunbookLabels {
+    /// Runbook name.
+    pub runbook: String,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn check_duration_histogram() -> Histogram {
@@ -62,6 +78,12 @@ pub struct Metrics {
     pub incidents_open: Gauge,
     /// `homeostat_incidents_opened_total{priority}`: incidents opened.
     pub incidents_opened: Family<PriorityLabels, Counter>,
+    /// `homeostat_repairs_total{runbook,outcome}`: finished repairs.
+    pub repairs: Family<RepairLabels, Counter>,
+    /// `homeostat_repair_duration_seconds{runbook}`: time from first step to the final state.
+    pub repair_duration: HistogramFamily<RunbookLabels>,
+    /// `homeostat_emergency_stop`: 1 while the emergency stop is engaged.
+    pub emergency_stop: Gauge,
     /// `homeostat_health_score`: 0–100.
     pub health_score: Gauge,
     /// `homeostat_monitoring_running`: 1 while checks run.
@@ -136,6 +158,26 @@ impl Metrics {
             "Incidents opened, by priority",
             incidents_opened.clone(),
         );
+        let repairs = Family::<RepairLabels, Counter>::default();
+        registry.register(
+            "repairs",
+            "Finished repairs by runbook and outcome",
+            repairs.clone(),
+        );
+        let repair_duration: HistogramFamily<RunbookLabels> =
+            Family::new_with_constructor(check_duration_histogram);
+        registry.register_with_unit(
+            "repair_duration",
+            "Time from a repair's first step to its final state",
+            prometheus_client::registry::Unit::Seconds,
+            repair_duration.clone(),
+        );
+        let emergency_stop = Gauge::default();
+        registry.register(
+            "emergency_stop",
+            "1 while the emergency stop is engaged",
+            emergency_stop.clone(),
+        );
         let health_score = Gauge::default();
         registry.register(
             "health_score",
@@ -162,6 +204,9 @@ impl Metrics {
             observations_pruned,
             incidents_open,
             incidents_opened,
+            repairs,
+            repair_duration,
+            emergency_stop,
             health_score,
             monitoring_running,
             checks,

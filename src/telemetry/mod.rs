@@ -4,7 +4,9 @@
 pub mod events;
 mod metrics;
 
-pub use metrics::{CheckLabels, CheckStatusLabels, Metrics, PriorityLabels};
+pub use metrics::{
+    CheckLabels, CheckStatusLabels, Metrics, PriorityLabels, RepairLabels, RunbookLabels,
+};
 
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]

@@ -1,0 +1,342 @@
+//! Repairs over HTTP: list and show, approve and deny (with the runbook's `required_role`),
+//! the seed endpoints `repair-task`, `repair-history`, `emergency-stop`, `resume`, and breakers.
+
+use super::AppState;
+use super::auth::Principal;
+use super::error::ApiError;
+use crate::remedy::{Breaker, ManualRepair, Repair, RepairError, RepairState};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// Query of the repair lists.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// Only repairs in this state.
+    pub state: Option<String>,
+    /// Only repairs of this incident.
+    pub incident: Option<String>,
+    /// Page size, 1–500 (default 50).
+    pub limit: Option<u32>,
+    /// Repairs to skip (default 0).
+    pub offset: Option<u32>,
+}
+
+/// A page of repairs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RepairList {
+    /// Newest first.
+    pub repairs: Vec<Repair>,
+    /// All repairs matching the filter.
+    pub total: i64,
+    /// Page size used.
+    pub limit: u32,
+    /// Offset used.
+    pub offset: u32,
+}
+
+async fn page(state: &AppState, query: &ListQuery) -> Result<RepairList, ApiError> {
+    let filter = match query.state.as_deref() {
+        None | Some("") => None,
+        Some(name) => Some(RepairState::parse(name).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "unknown state `{name}`; expected one of: {}",
+                RepairState::ALL.map(RepairState::as_str).join(", ")
+            ))
+        })?),
+    };
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request("limit must be between 1 and 500"));
+    }
+    let offset = query.offset.unwrap_or(0);
+    let (repairs, total) = state
+        .store
+        .list_repairs(filter, query.incident.as_deref(), limit, offset)
+        .await?;
+    Ok(RepairList {
+        repairs,
+        total,
+        limit,
+        offset,
+    })
+}
+
+/// Lists repairs, newest first.
+#[utoipa::path(get, path = "/api/v1/repairs", tag = "repairs", params(ListQuery),
+    responses((status = 200, body = RepairList), (status = 400, body = super::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<RepairList>, ApiError> {
+    page(&state, &query).await.map(Json)
+}
+
+/// Repair history, newest first (the seed endpoint; same as `GET /api/v1/repairs`).
+#[utoipa::path(get, path = "/api/v1/error-monitoring/repair-history", tag = "monitoring", params(ListQuery),
+    responses((status = 200, body = RepairList), (status = 400, body = super::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn history(
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<RepairList>, ApiError> {
+    page(&state, &query).await.map(Json)
+}
+
+/// One repair with its steps.
+#[utoipa::path(get, path = "/api/v1/repairs/{id}", tag = "repairs", params(("id" = String, Path, description = "Repair id")),
+    responses((status = 200, body = Repair), (status = 404, body = super::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Repair>, ApiError> {
+    state
+        .store
+        .repair(&id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no repair {id}")))
+}
+
+/// Optional note on a decision.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionBody {
+    /// Why.
+    pub note: Option<String>,
+}
+
+fn json_body<T: Default + serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
+async fn decide(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    body: &Bytes,
+    approve: bool,
+) -> Result<Json<Repair>, ApiError> {
+    let body: DecisionBody = json_body(body)?;
+    let repair = state
+        .store
+        .repair(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no repair {id}")))?;
+    let required = state
+        .config
+        .runbook
+        .iter()
+        .find(|r| r.name.get_ref() == &repair.runbook)
+        .map_or(crate::config::Role::Admin, |r| r.required_role);
+    if principal.role < required {
+        return Err(ApiError::forbidden(format!(
+            "approving runbook `{}` needs the {} role; {} has {}",
+            repair.runbook,
+            required.as_str(),
+            principal.name,
+            principal.role.as_str()
+        )));
+    }
+    let verb = if approve { "approved" } else { "denied" };
+    let note = match body.note {
+        Some(note) => format!("{verb} by {}: {note}", principal.name),
+        None => format!("{verb} by {}", principal.name),
+    };
+    let to = if approve {
+        RepairState::Queued
+    } else {
+        RepairState::Denied
+    };
+    if !state.store.decide_repair(id, to, &note).await? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!(
+                "repair {id} is {}, not awaiting approval",
+                repair.state.as_str()
+            ),
+        ));
+    }
+    tracing::warn!(repair = id, runbook = %repair.runbook, actor = %principal.name, decision = verb, "approval decision");
+    state
+        .store
+        .repair(id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no repair {id}")))
+}
+
+/// Approves a repair awaiting approval (needs the runbook's `required_role`). Exactly one of two
+/// concurrent decisions wins; the other gets 409.
+#[utoipa::path(post, path = "/api/v1/repairs/{id}/approve", tag = "repairs", params(("id" = String, Path, description = "Repair id")),
+    request_body(content = DecisionBody, description = "optional"),
+    responses((status = 200, body = Repair), (status = 403, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn approve(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Repair>, ApiError> {
+    decide(&state, &principal, &id, &body, true).await
+}
+
+/// Denies a repair awaiting approval (needs the runbook's `required_role`).
+#[utoipa::path(post, path = "/api/v1/repairs/{id}/deny", tag = "repairs", params(("id" = String, Path, description = "Repair id")),
+    request_body(content = DecisionBody, description = "optional"),
+    responses((status = 200, body = Repair), (status = 403, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn deny(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Repair>, ApiError> {
+    decide(&state, &principal, &id, &body, false).await
+}
+
+/// Body of `repair-task`: an incident, or a runbook (with an optional target check).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RepairTaskBody {
+    /// Repair this incident with its check's candidate runbooks.
+    pub incident_id: Option<String>,
+    /// Or run this runbook.
+    pub runbook: Option<String>,
+    /// With `runbook`: the check it repairs (re-check, verify and budgets apply).
+    pub target: Option<String>,
+}
+
+fn repair_error(e: RepairError) -> ApiError {
+    match e {
+        RepairError::EmergencyStop => {
+            ApiError::new(StatusCode::CONFLICT, "emergency_stop", e.to_string())
+        }
+        RepairError::NotFound(m) => ApiError::not_found(m),
+        RepairError::Invalid(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+        RepairError::Store(e) => e.into(),
+    }
+}
+
+/// Starts a repair by hand (runner). Gates still apply: mode, emergency stop, budgets, approval.
+#[utoipa::path(post, path = "/api/v1/error-monitoring/repair-task", tag = "monitoring", request_body = RepairTaskBody,
+    responses((status = 202, body = Repair), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody),
+        (status = 409, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn repair_task(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Option<Repair>>), ApiError> {
+    let body: RepairTaskBody = json_body(&body)?;
+    let request = match (body.incident_id, body.runbook) {
+        (Some(id), None) if body.target.is_none() => ManualRepair::Incident(id),
+        (None, Some(runbook)) => ManualRepair::Runbook {
+            runbook,
+            target: body.target,
+        },
+        _ => {
+            return Err(ApiError::bad_request(
+                "give either `incident_id`, or `runbook` with an optional `target`",
+            ));
+        }
+    };
+    let repair = state
+        .repairs
+        .request(request, &principal.name)
+        .await
+        .map_err(repair_error)?;
+    Ok((StatusCode::ACCEPTED, Json(repair)))
+}
+
+/// The emergency stop's state.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EmergencyStopState {
+    /// Engaged.
+    pub emergency_stop: bool,
+}
+
+/// Engages the emergency stop: no repair starts, running steps are killed (whole process
+/// groups); it survives a daemon restart until resumed (editor).
+#[utoipa::path(post, path = "/api/v1/error-monitoring/emergency-stop", tag = "monitoring",
+    responses((status = 200, body = EmergencyStopState)), security(("bearer" = [])))]
+pub async fn emergency_stop(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+) -> Result<Json<EmergencyStopState>, ApiError> {
+    state.repairs.emergency_stop(&principal.name).await?;
+    Ok(Json(EmergencyStopState {
+        emergency_stop: true,
+    }))
+}
+
+/// Lifts the emergency stop (editor).
+#[utoipa::path(post, path = "/api/v1/error-monitoring/resume", tag = "monitoring",
+    responses((status = 200, body = EmergencyStopState)), security(("bearer" = [])))]
+pub async fn resume(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+) -> Result<Json<EmergencyStopState>, ApiError> {
+    state.repairs.resume(&principal.name).await?;
+    Ok(Json(EmergencyStopState {
+        emergency_stop: false,
+    }))
+}
+
+/// Open breakers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BreakerList {
+    /// Breakers open now.
+    pub breakers: Vec<Breaker>,
+}
+
+/// Circuit breakers open now (target × runbook with no automatic repairs until `closes_at`).
+#[utoipa::path(get, path = "/api/v1/breakers", tag = "repairs", responses((status = 200, body = BreakerList)), security(("bearer" = [])))]
+pub async fn breakers(State(state): State<AppState>) -> Result<Json<BreakerList>, ApiError> {
+    Ok(Json(BreakerList {
+        breakers: state.store.open_breakers(chrono::Utc::now()).await?,
+    }))
+}
+
+/// Which breaker to reset.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerReset {
+    /// Check name.
+    pub target: String,
+    /// Runbook name.
+    pub runbook: String,
+}
+
+/// Resets (closes) a breaker by hand (editor).
+#[utoipa::path(post, path = "/api/v1/breakers/reset", tag = "repairs", request_body = BreakerReset,
+    responses((status = 200, body = BreakerList), (status = 404, body = super::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn reset_breaker(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    body: Bytes,
+) -> Result<Json<BreakerList>, ApiError> {
+    let body: BreakerReset = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+    if !state
+        .store
+        .reset_breaker(&body.target, &body.runbook)
+        .await?
+    {
+        return Err(ApiError::not_found(format!(
+            "no open breaker for {} × {}",
+            body.target, body.runbook
+        )));
+    }
+    tracing::warn!(actor = %principal.name, target = %body.target, runbook = %body.runbook, "breaker reset by hand");
+    Ok(Json(BreakerList {
+        breakers: state.store.open_breakers(chrono::Utc::now()).await?,
+    }))
+}

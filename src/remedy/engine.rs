@@ -1,0 +1,948 @@
+//! The repair engine: for an incident, tries its check's candidate runbooks in order, each
+//! behind the safety gates, and escalates when none is left.
+//!
+//! Gates, in the order a repair meets them: mode `observe` (nothing planned), emergency stop
+//! (nothing starts; running steps are killed), open breaker, per target × runbook budget
+//! (`max_attempts` within `window`, then the breaker opens for `cooldown`), global
+//! `max_repairs_per_hour`, approval (`approval = "required"` or `risk = "high"`),
+//! `max_concurrent_repairs`, re-check (a healthy target is never repaired), then mode `dry-run`
+//! (record the exact argv, run nothing). After the steps: verify, rollback, next candidate.
+
+use super::model::{Breaker, Repair, RepairState, StepRecord};
+use super::template::render_argv;
+use crate::checks::{Check, Status};
+use crate::config::{Approval, Config, Mode, OnTimeout, Risk, RunbookConfig, StepConfig};
+use crate::events::{Event, EventBus};
+use crate::incidents::{Incident, IncidentService, IncidentState};
+use crate::process::{self, Ending, Invocation};
+use crate::store::{NewRepair, Store, StoreError};
+use crate::telemetry::Metrics;
+use crate::telemetry::events::RepairFinished;
+use chrono::Utc;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Output kept per stream of a step.
+const STEP_OUTPUT_CAP: u64 = 64 * 1024;
+/// The setting that persists the emergency stop across restarts.
+const EMERGENCY_STOP_KEY: &str = "emergency_stop";
+/// How often a repair waiting for approval looks for a decision.
+const APPROVAL_POLL: Duration = Duration::from_millis(200);
+
+/// Why a repair request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RepairError {
+    /// The emergency stop is active.
+    #[error("the emergency stop is active; resume first")]
+    EmergencyStop,
+    /// No such incident, runbook or check.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request cannot be carried out as asked.
+    #[error("{0}")]
+    Invalid(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A repair asked for by a person or a script.
+#[derive(Clone, Debug)]
+pub enum ManualRepair {
+    /// Run the incident's candidate runbooks now.
+    Incident(String),
+    /// Run one runbook, optionally against a target check (budgets then apply).
+    Runbook {
+        /// Runbook name.
+        runbook: String,
+        /// Target check.
+        target: Option<String>,
+    },
+}
+
+/// How one candidate ended.
+enum Attempt {
+    /// Verified healthy.
+    Repaired,
+    /// Nothing to do: the target was already healthy, or this was a dry run.
+    Done,
+    /// Stop here without escalating (emergency stop, shutdown).
+    Halt,
+    /// Try the next candidate.
+    Next(String),
+    /// Stop and escalate.
+    Escalate(String),
+}
+
+/// Runs repairs; cheap to clone.
+#[derive(Clone)]
+pub struct RepairEngine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    config: Arc<Config>,
+    checks: HashMap<String, Arc<Check>>,
+    incidents: IncidentService,
+    bus: EventBus,
+    metrics: Arc<Metrics>,
+    permits: Semaphore,
+    emergency: AtomicBool,
+    /// Cancelled by the emergency stop (and shutdown); replaced on resume.
+    kill: Mutex<CancellationToken>,
+    /// Incidents with a repair in progress (one at a time per incident).
+    active: Mutex<HashSet<String>>,
+}
+
+impl RepairEngine {
+    /// An engine; reads the persisted emergency stop from the store.
+    pub async fn new(
+        store: Store,
+        config: Arc<Config>,
+        checks: &[Arc<Check>],
+        incidents: IncidentService,
+        bus: EventBus,
+        metrics: Arc<Metrics>,
+    ) -> Result<RepairEngine, StoreError> {
+        let stopped = store
+            .setting(EMERGENCY_STOP_KEY)
+            .await?
+            .is_some_and(|v| v == "1");
+        metrics.emergency_stop.set(i64::from(stopped));
+        let permits = Semaphore::new(
+            usize::try_from(config.policy.max_concurrent_repairs.max(1)).unwrap_or(1),
+        );
+        Ok(RepairEngine {
+            inner: Arc::new(Inner {
+                store,
+                checks: checks
+                    .iter()
+                    .map(|c| (c.name.clone(), Arc::clone(c)))
+                    .collect(),
+                config,
+                incidents,
+                bus,
+                metrics,
+                permits,
+                emergency: AtomicBool::new(stopped),
+                kill: Mutex::new(CancellationToken::new()),
+                active: Mutex::new(HashSet::new()),
+            }),
+        })
+    }
+
+    /// Whether the emergency stop is active.
+    pub fn emergency_stopped(&self) -> bool {
+        self.inner.emergency.load(Ordering::SeqCst)
+    }
+
+    /// Stops new repairs and kills running steps (their whole process groups); persists.
+    pub async fn emergency_stop(&self, actor: &str) -> Result<(), StoreError> {
+        self.inner.emergency.store(true, Ordering::SeqCst);
+        self.kill_token().cancel();
+        self.inner.metrics.emergency_stop.set(1);
+        tracing::error!(
+            actor,
+            "EMERGENCY STOP: no repairs will start; running steps killed"
+        );
+        self.inner.bus.publish(Event::EmergencyStop {
+            active: true,
+            actor: actor.to_string(),
+            at: Utc::now(),
+        });
+        self.inner.store.set_setting(EMERGENCY_STOP_KEY, "1").await
+    }
+
+    /// Lifts the emergency stop; persists.
+    pub async fn resume(&self, actor: &str) -> Result<(), StoreError> {
+        self.inner
+            .store
+            .set_setting(EMERGENCY_STOP_KEY, "0")
+            .await?;
+        *self.inner.kill.lock().unwrap_or_else(|p| p.into_inner()) = CancellationToken::new();
+        self.inner.emergency.store(false, Ordering::SeqCst);
+        self.inner.metrics.emergency_stop.set(0);
+        tracing::warn!(actor, "emergency stop lifted: repairs may run again");
+        self.inner.bus.publish(Event::EmergencyStop {
+            active: false,
+            actor: actor.to_string(),
+            at: Utc::now(),
+        });
+        Ok(())
+    }
+
+    fn kill_token(&self) -> CancellationToken {
+        self.inner
+            .kill
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Repairs running now.
+    pub fn running(&self) -> usize {
+        self.inner
+            .active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
+    /// Consumes incidents that need repair until `shutdown`; then kills running steps and marks
+    /// unfinished repairs `interrupted`. At start, repairs a previous run left unfinished are
+    /// marked `interrupted` and their incidents are repaired again (re-checking first).
+    pub async fn run(self, mut inbox: UnboundedReceiver<Incident>, shutdown: CancellationToken) {
+        let mut tasks = JoinSet::new();
+        match self.inner.store.interrupt_unfinished_repairs().await {
+            Ok(interrupted) => {
+                for repair in interrupted {
+                    tracing::warn!(repair = %repair.id, runbook = %repair.runbook, "repair interrupted by a daemon stop; re-checking its incident");
+                    if let Some(id) = &repair.incident_id
+                        && let Ok(Some(incident)) = self.inner.store.incident(id).await
+                        && incident.state.is_active()
+                    {
+                        self.spawn(&mut tasks, incident, "homeostat".to_string());
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot look for interrupted repairs"),
+        }
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                incident = inbox.recv() => match incident {
+                    Some(incident) => self.spawn(&mut tasks, incident, "homeostat".to_string()),
+                    None => break,
+                },
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+        self.kill_token().cancel();
+        tasks.shutdown().await;
+        if let Err(e) = self.inner.store.interrupt_unfinished_repairs().await {
+            tracing::error!(error = %e, "cannot mark unfinished repairs interrupted");
+        }
+    }
+
+    fn spawn(&self, tasks: &mut JoinSet<()>, incident: Incident, actor: String) {
+        if !self
+            .inner
+            .active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(incident.id.clone())
+        {
+            return;
+        }
+        let engine = self.clone();
+        tasks.spawn(async move {
+            let id = incident.id.clone();
+            engine.repair_incident(&incident, &actor).await;
+            engine
+                .inner
+                .active
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+        });
+    }
+
+    /// Starts a repair asked for by `actor`; returns the first repair record it created, if any.
+    pub async fn request(
+        &self,
+        request: ManualRepair,
+        actor: &str,
+    ) -> Result<Option<Repair>, RepairError> {
+        if self.emergency_stopped() {
+            return Err(RepairError::EmergencyStop);
+        }
+        match request {
+            ManualRepair::Incident(id) => {
+                let incident = self
+                    .inner
+                    .store
+                    .incident(&id)
+                    .await?
+                    .ok_or_else(|| RepairError::NotFound(format!("no incident {id}")))?;
+                if !incident.state.is_active() {
+                    return Err(RepairError::Invalid(format!(
+                        "incident {id} is {}",
+                        incident.state.as_str()
+                    )));
+                }
+                let has_remedy = incident
+                    .check
+                    .as_ref()
+                    .and_then(|c| self.inner.checks.get(c))
+                    .is_some_and(|c| !c.remedy.is_empty());
+                if !has_remedy {
+                    return Err(RepairError::Invalid(format!(
+                        "incident {id} has no candidate runbooks"
+                    )));
+                }
+                if !self
+                    .inner
+                    .active
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(incident.id.clone())
+                {
+                    return Err(RepairError::Invalid(format!(
+                        "incident {id} is already being repaired"
+                    )));
+                }
+                let engine = self.clone();
+                let actor = actor.to_string();
+                let before = self
+                    .inner
+                    .store
+                    .list_repairs(None, Some(&id), 1, 0)
+                    .await?
+                    .0
+                    .first()
+                    .map(|r| r.id.clone());
+                tokio::spawn(async move {
+                    engine.repair_incident(&incident, &actor).await;
+                    engine
+                        .inner
+                        .active
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&incident.id);
+                });
+                // Report the repair record once it exists.
+                let deadline = Instant::now() + Duration::from_secs(2);
+                while Instant::now() < deadline {
+                    let latest = self
+                        .inner
+                        .store
+                        .list_repairs(None, Some(&id), 1, 0)
+                        .await?
+                        .0
+                        .into_iter()
+                        .next();
+                    if latest.as_ref().map(|r| &r.id) != before.as_ref() {
+                        return Ok(latest);
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Ok(None)
+            }
+            ManualRepair::Runbook { runbook, target } => {
+                let book = self
+                    .runbook(&runbook)
+                    .ok_or_else(|| RepairError::NotFound(format!("no runbook `{runbook}`")))?
+                    .clone();
+                let check = match &target {
+                    Some(name) => {
+                        Some(Arc::clone(self.inner.checks.get(name).ok_or_else(
+                            || RepairError::NotFound(format!("no check `{name}`")),
+                        )?))
+                    }
+                    None => None,
+                };
+                let created = self
+                    .inner
+                    .store
+                    .create_repair(&NewRepair {
+                        incident_id: None,
+                        runbook: &runbook,
+                        target: target.as_deref(),
+                        state: RepairState::Queued,
+                        attempt: 1,
+                        dry_run: self.inner.config.policy.mode != Mode::Enforce,
+                        requested_by: actor,
+                        error: None,
+                    })
+                    .await?;
+                let engine = self.clone();
+                let repair = created.clone();
+                tokio::spawn(async move {
+                    let _ = engine.execute(repair, None, check.as_deref(), &book).await;
+                });
+                Ok(Some(created))
+            }
+        }
+    }
+
+    fn runbook(&self, name: &str) -> Option<&RunbookConfig> {
+        self.inner
+            .config
+            .runbook
+            .iter()
+            .find(|r| r.name.get_ref() == name)
+    }
+
+    async fn repair_incident(&self, incident: &Incident, actor: &str) {
+        if self.inner.config.policy.mode == Mode::Observe {
+            return;
+        }
+        let Some(check) = incident
+            .check
+            .as_ref()
+            .and_then(|c| self.inner.checks.get(c))
+            .cloned()
+        else {
+            return;
+        };
+        if check.remedy.is_empty() {
+            return;
+        }
+        let mut reasons = Vec::new();
+        for (index, name) in check.remedy.iter().enumerate() {
+            let Some(book) = self.runbook(name).cloned() else {
+                continue;
+            };
+            let attempt = i64::try_from(index + 1).unwrap_or(i64::MAX);
+            match self.attempt(incident, &check, &book, attempt, actor).await {
+                Ok(Attempt::Repaired | Attempt::Done | Attempt::Halt) => return,
+                Ok(Attempt::Next(reason)) => reasons.push(format!("{name}: {reason}")),
+                Ok(Attempt::Escalate(reason)) => {
+                    reasons.push(format!("{name}: {reason}"));
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, incident = %incident.id, runbook = %name, "repair failed on a store error");
+                    reasons.push(format!("{name}: store error"));
+                    break;
+                }
+            }
+        }
+        let message = format!("automatic repair gave up: {}", reasons.join("; "));
+        if let Err(e) = self
+            .inner
+            .incidents
+            .automatic(&incident.id, IncidentState::Escalated, &message)
+            .await
+        {
+            tracing::error!(error = %e, incident = %incident.id, "cannot escalate incident");
+        }
+    }
+
+    async fn record_cancelled(
+        &self,
+        incident: &Incident,
+        check: &Check,
+        book: &RunbookConfig,
+        attempt: i64,
+        actor: &str,
+        why: &str,
+    ) -> Result<(), StoreError> {
+        let repair = self
+            .inner
+            .store
+            .create_repair(&NewRepair {
+                incident_id: Some(&incident.id),
+                runbook: book.name.get_ref(),
+                target: Some(&check.name),
+                state: RepairState::Cancelled,
+                attempt,
+                dry_run: self.inner.config.policy.mode == Mode::DryRun,
+                requested_by: actor,
+                error: Some(why),
+            })
+            .await?;
+        tracing::warn!(incident = %incident.id, repair = %repair.id, runbook = %repair.runbook, reason = why, "repair not started");
+        self.announce(&repair);
+        Ok(())
+    }
+
+    /// One candidate runbook for an incident, through every gate.
+    async fn attempt(
+        &self,
+        incident: &Incident,
+        check: &Arc<Check>,
+        book: &RunbookConfig,
+        attempt: i64,
+        actor: &str,
+    ) -> Result<Attempt, StoreError> {
+        let store = &self.inner.store;
+        let runbook = book.name.get_ref().as_str();
+        let now = Utc::now();
+        if self.emergency_stopped() {
+            self.record_cancelled(
+                incident,
+                check,
+                book,
+                attempt,
+                actor,
+                "emergency stop is active",
+            )
+            .await?;
+            return Ok(Attempt::Halt);
+        }
+        if let Some(breaker) = store
+            .open_breakers(now)
+            .await?
+            .into_iter()
+            .find(|b| b.target == check.name && b.runbook == runbook)
+        {
+            let why = format!(
+                "breaker open until {} ({})",
+                breaker.closes_at.to_rfc3339(),
+                breaker.reason
+            );
+            self.record_cancelled(incident, check, book, attempt, actor, &why)
+                .await?;
+            return Ok(Attempt::Next(why));
+        }
+        let window = chrono::Duration::from_std(book.window.get()).unwrap_or(chrono::Duration::MAX);
+        let used = store
+            .count_attempts(
+                &check.name,
+                runbook,
+                now.checked_sub_signed(window).unwrap_or(now),
+            )
+            .await?;
+        if used >= i64::from(book.max_attempts) {
+            let cooldown =
+                chrono::Duration::from_std(book.cooldown.get()).unwrap_or(chrono::Duration::MAX);
+            let reason = format!(
+                "{used} attempts within {} (max {})",
+                book.window, book.max_attempts
+            );
+            store
+                .open_breaker(&Breaker {
+                    target: check.name.clone(),
+                    runbook: runbook.to_string(),
+                    opened_at: now,
+                    closes_at: now.checked_add_signed(cooldown).unwrap_or(now),
+                    reason: reason.clone(),
+                })
+                .await?;
+            let why = format!(
+                "budget exhausted: {reason}; breaker opened for {}",
+                book.cooldown
+            );
+            self.record_cancelled(incident, check, book, attempt, actor, &why)
+                .await?;
+            return Ok(Attempt::Next(why));
+        }
+        let hourly = store
+            .count_repairs_started_since(now - chrono::Duration::hours(1))
+            .await?;
+        if hourly >= i64::from(self.inner.config.policy.max_repairs_per_hour) {
+            let why = format!(
+                "global budget exhausted: {hourly} repairs in the last hour (max_repairs_per_hour)"
+            );
+            self.record_cancelled(incident, check, book, attempt, actor, &why)
+                .await?;
+            return Ok(Attempt::Escalate(why));
+        }
+        let needs_approval = book.approval == Approval::Required || book.risk == Risk::High;
+        let repair = store
+            .create_repair(&NewRepair {
+                incident_id: Some(&incident.id),
+                runbook,
+                target: Some(&check.name),
+                state: if needs_approval {
+                    RepairState::AwaitingApproval
+                } else {
+                    RepairState::Queued
+                },
+                attempt,
+                dry_run: self.inner.config.policy.mode == Mode::DryRun,
+                requested_by: actor,
+                error: None,
+            })
+            .await?;
+        self.announce(&repair);
+        if needs_approval && !self.await_approval(&repair, book).await? {
+            return Ok(Attempt::Next("approval denied".to_string()));
+        }
+        self.execute(repair, Some(incident), Some(check), book)
+            .await
+    }
+
+    /// Waits for a decision on a repair in `awaiting_approval`; applies `on_timeout` when none
+    /// comes. Returns whether it may run.
+    async fn await_approval(
+        &self,
+        repair: &Repair,
+        book: &RunbookConfig,
+    ) -> Result<bool, StoreError> {
+        tracing::warn!(repair = %repair.id, runbook = %repair.runbook, "repair awaiting approval");
+        let deadline = Instant::now() + book.approval_timeout.get();
+        loop {
+            match self.inner.store.repair(&repair.id).await?.map(|r| r.state) {
+                Some(RepairState::Queued) => return Ok(true),
+                Some(RepairState::AwaitingApproval) => {}
+                _ => return Ok(false),
+            }
+            if Instant::now() >= deadline {
+                let (to, note) = match book.on_timeout {
+                    OnTimeout::Approve => (
+                        RepairState::Queued,
+                        "approval timed out: approved by on_timeout",
+                    ),
+                    OnTimeout::Deny => (
+                        RepairState::Denied,
+                        "approval timed out: denied by on_timeout",
+                    ),
+                };
+                if self.inner.store.decide_repair(&repair.id, to, note).await? {
+                    return Ok(to == RepairState::Queued);
+                }
+                continue;
+            }
+            tokio::time::sleep(APPROVAL_POLL).await;
+        }
+    }
+
+    /// Runs a created repair: slot, re-check, dry-run or steps, verify, rollback.
+    async fn execute(
+        &self,
+        repair: Repair,
+        incident: Option<&Incident>,
+        check: Option<&Check>,
+        book: &RunbookConfig,
+    ) -> Result<Attempt, StoreError> {
+        let store = &self.inner.store;
+        let kill = self.kill_token();
+        let _permit = tokio::select! {
+            permit = self.inner.permits.acquire() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return Ok(Attempt::Halt),
+            },
+            _ = kill.cancelled() => {
+                self.finish(&repair, RepairState::Cancelled, &[], Some("emergency stop"), Duration::ZERO).await?;
+                return Ok(Attempt::Halt);
+            }
+        };
+        if self.emergency_stopped() {
+            self.finish(
+                &repair,
+                RepairState::Cancelled,
+                &[],
+                Some("emergency stop is active"),
+                Duration::ZERO,
+            )
+            .await?;
+            return Ok(Attempt::Halt);
+        }
+        // Re-check before acting: a healthy target is never repaired.
+        if let Some(check) = check {
+            let outcome = check.kind.probe(check.timeout).await;
+            if outcome.status == Status::Ok {
+                let why = format!(
+                    "target `{}` is healthy on re-check ({}); nothing done",
+                    check.name, outcome.message
+                );
+                self.finish(
+                    &repair,
+                    RepairState::Cancelled,
+                    &[],
+                    Some(&why),
+                    Duration::ZERO,
+                )
+                .await?;
+                return Ok(Attempt::Done);
+            }
+        }
+        let context = template_context(incident, check, book);
+        if repair.dry_run {
+            let mut planned = Vec::new();
+            for (phase, step) in book
+                .steps
+                .iter()
+                .map(|s| ("step", s))
+                .chain(book.rollback.iter().map(|s| ("rollback", s)))
+            {
+                let command = match render_argv(&step.run, &context) {
+                    Ok(argv) => shell_argv(step, argv),
+                    Err(e) => step
+                        .run
+                        .clone()
+                        .into_iter()
+                        .chain([format!("<{e}>")])
+                        .collect(),
+                };
+                planned.push(StepRecord {
+                    phase: phase.into(),
+                    command,
+                    exit_code: None,
+                    output: String::new(),
+                    duration_ms: 0,
+                    error: Some("dry-run: not run".into()),
+                });
+            }
+            self.finish(
+                &repair,
+                RepairState::Cancelled,
+                &planned,
+                Some("dry-run: planned only, nothing was run"),
+                Duration::ZERO,
+            )
+            .await?;
+            return Ok(Attempt::Done);
+        }
+        if let Some(incident) = incident {
+            self.inner
+                .incidents
+                .automatic(
+                    &incident.id,
+                    IncidentState::Remediating,
+                    &format!("repair {} started: runbook {}", repair.id, repair.runbook),
+                )
+                .await?;
+        }
+        let started = Instant::now();
+        store
+            .update_repair(&repair.id, RepairState::Running, &[], None)
+            .await?;
+        tracing::info!(repair = %repair.id, incident = ?repair.incident_id, runbook = %repair.runbook, "repair running");
+        let mut records = Vec::new();
+        let mut failure = self
+            .run_steps(&repair, "step", &book.steps, &context, &kill, &mut records)
+            .await?;
+        if failure.is_none() && kill.is_cancelled() {
+            failure = Some("emergency stop".into());
+        }
+        if kill.is_cancelled() {
+            self.finish(
+                &repair,
+                RepairState::Cancelled,
+                &records,
+                Some("killed by the emergency stop"),
+                started.elapsed(),
+            )
+            .await?;
+            return Ok(Attempt::Halt);
+        }
+        if failure.is_none() {
+            store
+                .update_repair(&repair.id, RepairState::Verifying, &records, None)
+                .await?;
+            let verify = book.verify.as_ref().and_then(|v| {
+                self.inner
+                    .checks
+                    .get(v.check.get_ref())
+                    .map(|c| (Arc::clone(c), v.within.get()))
+            });
+            let verify = verify.or_else(|| {
+                check
+                    .and_then(|c| self.inner.checks.get(&c.name))
+                    .map(|c| (Arc::clone(c), Duration::from_secs(30)))
+            });
+            if let Some((target, within)) = verify
+                && !verify_healthy(&target, within, &kill).await
+            {
+                failure = Some(format!(
+                    "verify failed: `{}` not healthy within {}",
+                    target.name,
+                    humantime::format_duration(within)
+                ));
+            }
+        }
+        let Some(reason) = failure else {
+            self.finish(
+                &repair,
+                RepairState::Succeeded,
+                &records,
+                None,
+                started.elapsed(),
+            )
+            .await?;
+            if let Some(incident) = incident {
+                self.inner
+                    .incidents
+                    .automatic(
+                        &incident.id,
+                        IncidentState::Resolved,
+                        &format!(
+                            "repaired by runbook {} (repair {})",
+                            repair.runbook, repair.id
+                        ),
+                    )
+                    .await?;
+            }
+            return Ok(Attempt::Repaired);
+        };
+        let state = if book.rollback.is_empty() {
+            RepairState::Failed
+        } else {
+            let rollback_failure = self
+                .run_steps(
+                    &repair,
+                    "rollback",
+                    &book.rollback,
+                    &context,
+                    &kill,
+                    &mut records,
+                )
+                .await?;
+            if let Some(e) = rollback_failure {
+                tracing::error!(repair = %repair.id, error = %e, "rollback failed");
+            }
+            RepairState::RolledBack
+        };
+        self.finish(&repair, state, &records, Some(&reason), started.elapsed())
+            .await?;
+        Ok(Attempt::Next(reason))
+    }
+
+    /// Runs `steps` in order, recording each; returns why the first failing one failed.
+    async fn run_steps(
+        &self,
+        repair: &Repair,
+        phase: &str,
+        steps: &[StepConfig],
+        context: &minijinja::Value,
+        kill: &CancellationToken,
+        records: &mut Vec<StepRecord>,
+    ) -> Result<Option<String>, StoreError> {
+        for step in steps {
+            let argv = match render_argv(&step.run, context) {
+                Ok(argv) => shell_argv(step, argv),
+                Err(e) => {
+                    records.push(StepRecord {
+                        phase: phase.into(),
+                        command: step.run.clone(),
+                        exit_code: None,
+                        output: String::new(),
+                        duration_ms: 0,
+                        error: Some(e.clone()),
+                    });
+                    return Ok(Some(e));
+                }
+            };
+            let invocation = Invocation {
+                argv: &argv,
+                env: Some(&step.env),
+                cwd: step.cwd.as_deref(),
+                timeout: step.timeout.get(),
+                output_cap: STEP_OUTPUT_CAP,
+            };
+            tracing::info!(repair = %repair.id, incident = ?repair.incident_id, runbook = %repair.runbook, phase, command = ?argv, "running step");
+            let finished = process::run(&invocation, kill).await;
+            let mut output = finished.stdout;
+            if !finished.stderr.is_empty() {
+                output.push_str(&finished.stderr);
+            }
+            let (exit_code, error) = match &finished.ending {
+                Ending::Exited(Some(0)) => (Some(0), None),
+                Ending::Exited(Some(code)) => (Some(*code), Some(format!("exit code {code}"))),
+                Ending::Exited(None) => (None, Some("killed by a signal".to_string())),
+                Ending::TimedOut => (
+                    None,
+                    Some(format!(
+                        "timed out after {}; process group killed",
+                        step.timeout
+                    )),
+                ),
+                Ending::Cancelled => (None, Some("killed by the emergency stop".to_string())),
+                Ending::SpawnFailed(e) => (None, Some(e.clone())),
+            };
+            let duration_ms = u64::try_from(finished.duration.as_millis()).unwrap_or(u64::MAX);
+            records.push(StepRecord {
+                phase: phase.into(),
+                command: argv,
+                exit_code,
+                output,
+                duration_ms,
+                error: error.clone(),
+            });
+            self.inner
+                .store
+                .update_repair(&repair.id, RepairState::Running, records, None)
+                .await?;
+            if let Some(error) = error {
+                return Ok(Some(format!(
+                    "{phase} `{}` failed: {error}",
+                    step.run.join(" ")
+                )));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn finish(
+        &self,
+        repair: &Repair,
+        state: RepairState,
+        steps: &[StepRecord],
+        error: Option<&str>,
+        duration: Duration,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .store
+            .update_repair(&repair.id, state, steps, error)
+            .await?;
+        RepairFinished {
+            repair: &repair.id,
+            runbook: &repair.runbook,
+            outcome: state.as_str(),
+            duration,
+            error,
+        }
+        .emit(&self.inner.metrics);
+        if let Some(updated) = self.inner.store.repair(&repair.id).await? {
+            self.announce(&updated);
+        }
+        Ok(())
+    }
+
+    fn announce(&self, repair: &Repair) {
+        self.inner
+            .bus
+            .publish(Event::Repair(Box::new(repair.clone())));
+    }
+}
+
+/// With `shell = true`, the rendered argv joined by spaces runs through `/bin/sh -c`.
+fn shell_argv(step: &StepConfig, argv: Vec<String>) -> Vec<String> {
+    if step.shell {
+        vec!["/bin/sh".to_string(), "-c".to_string(), argv.join(" ")]
+    } else {
+        argv
+    }
+}
+
+fn template_context(
+    incident: Option<&Incident>,
+    check: Option<&Check>,
+    book: &RunbookConfig,
+) -> minijinja::Value {
+    minijinja::context! {
+        incident => incident.map(|i| minijinja::context! {
+            id => i.id, title => i.title, fingerprint => i.fingerprint, severity => i.severity.as_str(),
+            priority => i.priority.as_str(), labels => i.labels,
+        }),
+        check => check.map(|c| minijinja::context! { name => c.name, labels => c.labels }),
+        runbook => minijinja::context! { name => book.name.get_ref() },
+    }
+}
+
+/// Re-runs `check` until it is healthy or `within` passes (or the kill token fires).
+async fn verify_healthy(check: &Check, within: Duration, kill: &CancellationToken) -> bool {
+    let deadline = Instant::now() + within;
+    let pause = (within / 20).clamp(Duration::from_millis(100), Duration::from_secs(1));
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let probe = tokio::time::timeout(
+            remaining.max(Duration::from_millis(1)),
+            check
+                .kind
+                .probe(check.timeout.min(remaining.max(Duration::from_millis(100)))),
+        );
+        if let Ok(outcome) = probe.await
+            && outcome.status == Status::Ok
+        {
+            return true;
+        }
+        if Instant::now() >= deadline || kill.is_cancelled() {
+            return false;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = kill.cancelled() => return false,
+        }
+    }
+}

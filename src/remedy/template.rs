@@ -1,0 +1,46 @@
+//! Templated runbook arguments: `{{ incident.labels.x }}`, `{{ check.name }}` fill whole argv
+//! elements (never a shell string); an undefined name is an error, not an empty string.
+
+use minijinja::{Environment, UndefinedBehavior, Value};
+
+/// Renders every argv element that contains a template against `context`.
+pub fn render_argv(argv: &[String], context: &Value) -> Result<Vec<String>, String> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    argv.iter()
+        .map(|arg| {
+            if arg.contains("{{") || arg.contains("{%") {
+                env.render_str(arg, context)
+                    .map_err(|e| format!("template `{arg}`: {e}"))
+            } else {
+                Ok(arg.clone())
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fills_whole_elements_and_rejects_undefined_names() {
+        let context = minijinja::context! { incident => minijinja::context! { labels => minijinja::context! { service => "api; rm -rf /" } } };
+        let argv = vec![
+            "systemctl".to_string(),
+            "restart".to_string(),
+            "{{ incident.labels.service }}".to_string(),
+        ];
+        assert_eq!(
+            render_argv(&argv, &context),
+            Ok(vec![
+                "systemctl".into(),
+                "restart".into(),
+                "api; rm -rf /".into()
+            ])
+        );
+        let missing = vec!["{{ incident.labels.nope }}".to_string()];
+        assert!(render_argv(&missing, &context).is_err());
+        assert!(render_argv(&["{{ unclosed".to_string()], &context).is_err());
+    }
+}

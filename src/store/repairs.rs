@@ -1,0 +1,342 @@
+//! Repairs, breakers and settings in the store: create and update repair records, count
+//! attempts for budgets, open/reset breakers, and persist the emergency stop.
+
+use super::{Store, StoreError};
+use crate::remedy::{Breaker, Repair, RepairState, StepRecord};
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+const COLUMNS: &str = "id, incident_id, runbook, target, state, attempt, dry_run, steps, error, requested_by, created_at, started_at, finished_at";
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn time(millis: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(millis)
+        .ok_or_else(|| StoreError::Corrupt(format!("time {millis} out of range")))
+}
+
+fn number(id: &str) -> Result<i64, StoreError> {
+    id.parse()
+        .map_err(|_| StoreError::Corrupt(format!("id {id}")))
+}
+
+/// A repair about to be recorded.
+#[derive(Clone, Debug)]
+pub struct NewRepair<'a> {
+    /// Incident, if any.
+    pub incident_id: Option<&'a str>,
+    /// Runbook.
+    pub runbook: &'a str,
+    /// Target check.
+    pub target: Option<&'a str>,
+    /// Initial state.
+    pub state: RepairState,
+    /// Candidate number for the incident.
+    pub attempt: i64,
+    /// Plan only.
+    pub dry_run: bool,
+    /// Who asked.
+    pub requested_by: &'a str,
+    /// Why it is created in a final state (e.g. cancelled by a gate).
+    pub error: Option<&'a str>,
+}
+
+impl Store {
+    /// Records a new repair.
+    pub async fn create_repair(&self, new: &NewRepair<'_>) -> Result<Repair, StoreError> {
+        let now = Utc::now();
+        let mut tx = self.begin_write().await?;
+        let incident = new.incident_id.map(number).transpose()?;
+        let row = sqlx::query(
+            "INSERT INTO repairs (incident_id, runbook, target, state, attempt, dry_run, steps, error, requested_by, created_at, finished_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, '[]', $7, $8, $9, $10) RETURNING id",
+        )
+        .bind(incident)
+        .bind(new.runbook.to_string())
+        .bind(new.target.map(str::to_string))
+        .bind(new.state.as_str().to_string())
+        .bind(new.attempt)
+        .bind(i64::from(new.dry_run))
+        .bind(new.error.map(str::to_string))
+        .bind(new.requested_by.to_string())
+        .bind(ms(now))
+        .bind(new.state.is_final().then(|| ms(now)))
+        .fetch_one(&mut *tx)
+        .await?;
+        let id: i64 = row.try_get("id")?;
+        tx.commit().await?;
+        self.repair(&id.to_string())
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("repair {id} vanished")))
+    }
+
+    /// Moves a repair to `state`, saving its steps and error; stamps `started_at` when it starts
+    /// running and `finished_at` when the state is final.
+    pub async fn update_repair(
+        &self,
+        id: &str,
+        state: RepairState,
+        steps: &[StepRecord],
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let now = ms(Utc::now());
+        let steps = serde_json::to_string(steps).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE repairs SET state = $1, steps = $2, error = $3, \
+             started_at = CASE WHEN started_at IS NULL AND $4 = 1 THEN $5 ELSE started_at END, \
+             finished_at = CASE WHEN $6 = 1 THEN $5 ELSE finished_at END WHERE id = $7",
+        )
+        .bind(state.as_str().to_string())
+        .bind(steps)
+        .bind(error.map(str::to_string))
+        .bind(i64::from(state == RepairState::Running))
+        .bind(now)
+        .bind(i64::from(state.is_final()))
+        .bind(number(id)?)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One repair.
+    pub async fn repair(&self, id: &str) -> Result<Option<Repair>, StoreError> {
+        let Ok(n) = id.parse::<i64>() else {
+            return Ok(None);
+        };
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM repairs WHERE id = $1"))
+            .bind(n)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(decode_repair).transpose()
+    }
+
+    /// Repairs newest first, optionally in one state and/or of one incident; with the total.
+    pub async fn list_repairs(
+        &self,
+        state: Option<RepairState>,
+        incident_id: Option<&str>,
+        limit: u32,
+        offset: u32,
+    ) -> Result<(Vec<Repair>, i64), StoreError> {
+        let filter = "WHERE ($1 = '' OR state = $1) AND ($2 < 0 OR incident_id = $2)";
+        let state = state.map_or(String::new(), |s| s.as_str().to_string());
+        let incident = match incident_id {
+            Some(id) => id.parse::<i64>().unwrap_or(i64::MAX),
+            None => -1,
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM repairs {filter} ORDER BY id DESC LIMIT $3 OFFSET $4"
+        ))
+        .bind(state.clone())
+        .bind(incident)
+        .bind(i64::from(limit))
+        .bind(i64::from(offset))
+        .fetch_all(self.pool())
+        .await?;
+        let total: i64 = sqlx::query(&format!("SELECT COUNT(*) AS n FROM repairs {filter}"))
+            .bind(state)
+            .bind(incident)
+            .fetch_one(self.pool())
+            .await?
+            .try_get("n")?;
+        Ok((
+            rows.iter().map(decode_repair).collect::<Result<_, _>>()?,
+            total,
+        ))
+    }
+
+    /// Repairs that really ran (not dry-run) for `target` with `runbook` since `since`.
+    pub async fn count_attempts(
+        &self,
+        target: &str,
+        runbook: &str,
+        since: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        Ok(sqlx::query(
+            "SELECT COUNT(*) AS n FROM repairs WHERE target = $1 AND runbook = $2 AND dry_run = 0 AND started_at >= $3",
+        )
+        .bind(target.to_string())
+        .bind(runbook.to_string())
+        .bind(ms(since))
+        .fetch_one(self.pool())
+        .await?
+        .try_get("n")?)
+    }
+
+    /// Repairs that really ran (any target) since `since`.
+    pub async fn count_repairs_started_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) AS n FROM repairs WHERE dry_run = 0 AND started_at >= $1")
+                .bind(ms(since))
+                .fetch_one(self.pool())
+                .await?
+                .try_get("n")?,
+        )
+    }
+
+    /// Repairs in a non-final state (e.g. left by a daemon that died): marks them `interrupted`
+    /// and returns them.
+    pub async fn interrupt_unfinished_repairs(&self) -> Result<Vec<Repair>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM repairs WHERE state IN ('queued', 'awaiting_approval', 'running', 'verifying')"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        let repairs: Vec<Repair> = rows.iter().map(decode_repair).collect::<Result<_, _>>()?;
+        for repair in &repairs {
+            self.update_repair(
+                &repair.id,
+                RepairState::Interrupted,
+                &repair.steps,
+                Some("the daemon stopped while this repair was unfinished"),
+            )
+            .await?;
+        }
+        Ok(repairs)
+    }
+
+    /// Opens (or extends) the breaker of `target` × `runbook`.
+    pub async fn open_breaker(&self, breaker: &Breaker) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM breakers WHERE target = $1 AND runbook = $2")
+            .bind(breaker.target.clone())
+            .bind(breaker.runbook.clone())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO breakers (target, runbook, opened_at, closes_at, reason) VALUES ($1, $2, $3, $4, $5)")
+            .bind(breaker.target.clone())
+            .bind(breaker.runbook.clone())
+            .bind(ms(breaker.opened_at))
+            .bind(ms(breaker.closes_at))
+            .bind(breaker.reason.clone())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Breakers still open at `now`.
+    pub async fn open_breakers(&self, now: DateTime<Utc>) -> Result<Vec<Breaker>, StoreError> {
+        let rows = sqlx::query("SELECT target, runbook, opened_at, closes_at, reason FROM breakers WHERE closes_at > $1 ORDER BY opened_at")
+            .bind(ms(now))
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Breaker {
+                    target: r.try_get("target")?,
+                    runbook: r.try_get("runbook")?,
+                    opened_at: time(r.try_get("opened_at")?)?,
+                    closes_at: time(r.try_get("closes_at")?)?,
+                    reason: r.try_get("reason")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Closes the breaker of `target` × `runbook` (a human reset); whether one was open.
+    pub async fn reset_breaker(&self, target: &str, runbook: &str) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query("DELETE FROM breakers WHERE target = $1 AND runbook = $2")
+            .bind(target.to_string())
+            .bind(runbook.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// A persistent setting.
+    pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT value FROM settings WHERE key = $1")
+            .bind(key.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| r.try_get("value"))
+            .transpose()
+            .map_err(StoreError::from)
+    }
+
+    /// Sets a persistent setting.
+    pub async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM settings WHERE key = $1")
+            .bind(key.to_string())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3)")
+            .bind(key.to_string())
+            .bind(value.to_string())
+            .bind(ms(Utc::now()))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn decode_repair(row: &AnyRow) -> Result<Repair, StoreError> {
+    let optional_time = |name: &str| -> Result<Option<DateTime<Utc>>, StoreError> {
+        row.try_get::<Option<i64>, _>(name)?.map(time).transpose()
+    };
+    let state: String = row.try_get("state")?;
+    let steps: String = row.try_get("steps")?;
+    Ok(Repair {
+        id: row.try_get::<i64, _>("id")?.to_string(),
+        incident_id: row
+            .try_get::<Option<i64>, _>("incident_id")?
+            .map(|i| i.to_string()),
+        runbook: row.try_get("runbook")?,
+        target: row.try_get("target")?,
+        state: RepairState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("repair state {state}")))?,
+        attempt: row.try_get("attempt")?,
+        dry_run: row.try_get::<i64, _>("dry_run")? != 0,
+        steps: serde_json::from_str(&steps)
+            .map_err(|e| StoreError::Corrupt(format!("steps: {e}")))?,
+        error: row.try_get("error")?,
+        requested_by: row.try_get("requested_by")?,
+        created_at: time(row.try_get("created_at")?)?,
+        started_at: optional_time("started_at")?,
+        finished_at: optional_time("finished_at")?,
+    })
+}
+
+impl Store {
+    /// Decides a repair awaiting approval: moves it to `to` (`queued` = approved, `denied`) only
+    /// if it is still `awaiting_approval`. Exactly one of concurrent decisions returns `true`.
+    pub async fn decide_repair(
+        &self,
+        id: &str,
+        to: RepairState,
+        note: &str,
+    ) -> Result<bool, StoreError> {
+        let Ok(n) = id.parse::<i64>() else {
+            return Ok(false);
+        };
+        let now = ms(Utc::now());
+        let mut tx = self.begin_write().await?;
+        let changed = sqlx::query(
+            "UPDATE repairs SET state = $1, error = $2, finished_at = CASE WHEN $1 = 'denied' THEN $3 ELSE finished_at END \
+             WHERE id = $4 AND state = 'awaiting_approval'",
+        )
+        .bind(to.as_str().to_string())
+        .bind(note.to_string())
+        .bind(now)
+        .bind(n)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(changed == 1)
+    }
+}

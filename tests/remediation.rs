@@ -1,0 +1,525 @@
+//! Remediation against real processes and files: a killed service is restarted and its incident
+//! resolved; and every safety guard is tested with a repair that would do harm without it.
+
+mod common;
+
+use common::{TOKEN, client, eventually, get_json, start_app};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// A check that is healthy while `DIR/healthy` exists, and a runbook section.
+fn flag_check(dir: &Path, remedy: &str) -> String {
+    format!(
+        "[[check]]\nname = \"svc\"\ntype = \"command\"\ncommand = [\"sh\", \"-c\", \"test -f {dir}/healthy || exit 2\"]\n\
+         interval = \"100ms\"\nremedy = [{remedy}]\nlabels = {{ service = \"svc-one\" }}\n",
+        dir = dir.display()
+    )
+}
+
+async fn post(app: &homeostat::app::App, path: &str, body: Value) -> (u16, Value) {
+    let response = client()
+        .post(format!("http://{}{path}", app.address))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .expect("post");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn repairs(app: &homeostat::app::App) -> Vec<Value> {
+    let (_, body) = get_json(app, "/api/v1/repairs").await;
+    body["repairs"].as_array().cloned().unwrap_or_default()
+}
+
+async fn first_incident(app: &homeostat::app::App) -> Value {
+    eventually(WAIT, "an incident", || async {
+        let (_, body) = get_json(app, "/api/v1/incidents").await;
+        body["incidents"]
+            .as_array()
+            .and_then(|a| a.first().cloned())
+    })
+    .await
+}
+
+async fn incident_state(app: &homeostat::app::App, id: &str) -> String {
+    let (_, body) = get_json(app, &format!("/api/v1/incidents/{id}")).await;
+    body["state"].as_str().unwrap_or_default().to_string()
+}
+
+fn lines(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
+}
+
+#[tokio::test]
+async fn killed_service_is_restarted_and_incident_resolved() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = common::free_port();
+    let pidfile = dir.path().join("svc.pid");
+    let start = format!(
+        "python3 -m http.server {port} --bind 127.0.0.1 --directory {d} >/dev/null 2>&1 & echo $! > {p}",
+        d = dir.path().display(),
+        p = pidfile.display()
+    );
+    let started = std::process::Command::new("sh")
+        .args(["-c", &start])
+        .status()
+        .expect("start service");
+    assert!(started.success());
+    let config = format!(
+        "[[check]]\nname = \"web\"\ntype = \"http\"\nurl = \"http://127.0.0.1:{port}/\"\ninterval = \"200ms\"\ntimeout = \"1s\"\n\
+         remedy = [\"restart-web\"]\nlabels = {{ port = \"{port}\" }}\n\n\
+         [[runbook]]\nname = \"restart-web\"\n\
+         steps = [ {{ run = [\"sh\", \"-c\", \"python3 -m http.server $PORT --bind 127.0.0.1 --directory {d} >/dev/null 2>&1 & echo $! > {p}\"], env = {{ PORT = \"{port}\" }} }},\n\
+                   {{ run = [\"echo\", \"restarted {{{{ check.name }}}} on {{{{ incident.labels.port }}}}\"] }} ]\n\
+         verify = {{ check = \"web\", within = \"10s\" }}\n",
+        d = dir.path().display(),
+        p = pidfile.display()
+    );
+    let app = start_app(dir.path(), &config).await;
+    eventually(WAIT, "web ok", || async {
+        let (_, body) = get_json(&app, "/api/v1/checks/web?limit=1").await;
+        (body["check"]["status"] == "ok").then_some(())
+    })
+    .await;
+
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .expect("pid")
+        .trim()
+        .parse()
+        .expect("pid");
+    // SAFETY: killing the service this test started.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+    let incident = first_incident(&app).await;
+    let id = incident["id"].as_str().expect("id").to_string();
+    eventually(WAIT, "incident resolved", || async {
+        (incident_state(&app, &id).await == "resolved").then_some(())
+    })
+    .await;
+    let repair = eventually(WAIT, "repair verified", || async {
+        repairs(&app).await.into_iter().find(|r| {
+            r["state"]
+                .as_str()
+                .is_some_and(|s| s != "running" && s != "verifying" && s != "queued")
+        })
+    })
+    .await;
+    assert_eq!(repair["state"], "succeeded", "{repair}");
+    assert_eq!(repair["incident_id"], id.as_str());
+    assert_eq!(repair["dry_run"], false);
+    assert_eq!(
+        repair["steps"][1]["command"],
+        json!(["echo", format!("restarted web on {port}")])
+    );
+    assert_eq!(
+        repair["steps"][1]["output"],
+        format!("restarted web on {port}\n")
+    );
+    let (_, detail) = get_json(&app, &format!("/api/v1/incidents/{id}")).await;
+    let kinds: Vec<&str> = detail["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert!(
+        kinds.contains(&"remediating") && kinds.contains(&"resolved"),
+        "{kinds:?}"
+    );
+    let text = client()
+        .get(format!("http://{}/metrics", app.address))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        text.contains("homeostat_repairs_total{runbook=\"restart-web\",outcome=\"succeeded\"} 1"),
+        "{text}"
+    );
+    app.shutdown().await;
+    if let Ok(pid) = std::fs::read_to_string(&pidfile)
+        .unwrap_or_default()
+        .trim()
+        .parse::<i32>()
+    {
+        // SAFETY: stopping the restarted service.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+}
+
+#[tokio::test]
+async fn dry_run_records_the_exact_argv_and_never_runs_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marker = dir.path().join("ran");
+    let config = format!(
+        "[policy]\nmode = \"dry-run\"\n{}\n[[runbook]]\nname = \"fix\"\nsteps = [ {{ run = [\"touch\", \"{}\", \"{{{{ incident.labels.service }}}}\"] }} ]\n",
+        flag_check(dir.path(), "\"fix\""),
+        marker.display()
+    );
+    let app = start_app(dir.path(), &config).await;
+    first_incident(&app).await;
+    let repair = eventually(WAIT, "a planned repair", || async {
+        repairs(&app).await.into_iter().next()
+    })
+    .await;
+    assert_eq!(repair["dry_run"], true, "{repair}");
+    assert_eq!(repair["state"], "cancelled");
+    assert_eq!(
+        repair["steps"][0]["command"],
+        json!(["touch", marker.display().to_string(), "svc-one"])
+    );
+    assert_eq!(repair["steps"][0]["exit_code"], Value::Null);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!marker.exists(), "dry-run ran the command");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn observe_mode_opens_incidents_and_plans_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marker = dir.path().join("ran");
+    let config = format!(
+        "[policy]\nmode = \"observe\"\n{}\n[[runbook]]\nname = \"fix\"\nsteps = [ {{ run = [\"touch\", \"{}\"] }} ]\n",
+        flag_check(dir.path(), "\"fix\""),
+        marker.display()
+    );
+    let app = start_app(dir.path(), &config).await;
+    first_incident(&app).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(repairs(&app).await.is_empty());
+    assert!(!marker.exists(), "observe mode ran the command");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unfixable_service_exhausts_its_budget_then_the_breaker_stops_repairs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let counter = dir.path().join("restarts");
+    let config = format!(
+        "{}\n[[runbook]]\nname = \"restart\"\nsteps = [ {{ run = [\"sh\", \"-c\", \"echo restart >> {}\"] }} ]\n\
+         verify = {{ check = \"svc\", within = \"300ms\" }}\nmax_attempts = 2\nwindow = \"1h\"\ncooldown = \"1h\"\n",
+        flag_check(dir.path(), "\"restart\""),
+        counter.display()
+    );
+    let app = start_app(dir.path(), &config).await;
+    let incident = first_incident(&app).await;
+    let id = incident["id"].as_str().expect("id").to_string();
+    eventually(WAIT, "escalated after the first failed repair", || async {
+        (incident_state(&app, &id).await == "escalated").then_some(())
+    })
+    .await;
+    assert_eq!(lines(&counter), 1);
+    // A human asks again: the second attempt is within budget and fails too.
+    let (status, _) = post(
+        &app,
+        "/api/v1/error-monitoring/repair-task",
+        json!({"incident_id": id}),
+    )
+    .await;
+    assert_eq!(status, 202);
+    eventually(WAIT, "second attempt done", || async {
+        (lines(&counter) == 2 && incident_state(&app, &id).await == "escalated").then_some(())
+    })
+    .await;
+    eventually(WAIT, "second repair final", || async {
+        let r = repairs(&app).await;
+        (r.len() == 2 && r.iter().all(|r| r["state"] == "failed")).then_some(())
+    })
+    .await;
+    // The third would exceed max_attempts: the breaker opens and nothing runs.
+    let (status, _) = post(
+        &app,
+        "/api/v1/error-monitoring/repair-task",
+        json!({"incident_id": id}),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let refused = eventually(WAIT, "refused repair recorded", || async {
+        repairs(&app).await.into_iter().find(|r| {
+            r["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("budget exhausted"))
+        })
+    })
+    .await;
+    assert_eq!(refused["state"], "cancelled");
+    let (_, breakers) = get_json(&app, "/api/v1/breakers").await;
+    assert_eq!(breakers["breakers"][0]["target"], "svc", "{breakers}");
+    assert_eq!(breakers["breakers"][0]["runbook"], "restart");
+    // Still refused while the breaker is open.
+    post(
+        &app,
+        "/api/v1/error-monitoring/repair-task",
+        json!({"incident_id": id}),
+    )
+    .await;
+    eventually(WAIT, "breaker refusal", || async {
+        repairs(&app).await.into_iter().find(|r| {
+            r["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("breaker open"))
+        })
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(lines(&counter), 2, "the breaker let a restart through");
+    let (status, _) = post(
+        &app,
+        "/api/v1/breakers/reset",
+        json!({"target": "svc", "runbook": "restart"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, breakers) = get_json(&app, "/api/v1/breakers").await;
+    assert_eq!(breakers["breakers"], json!([]));
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn rollback_runs_when_verify_fails() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = format!(
+        "{}\n[[runbook]]\nname = \"upgrade\"\nsteps = [ {{ run = [\"touch\", \"{d}/step\"] }} ]\nrollback = [ {{ run = [\"touch\", \"{d}/rolled-back\"] }} ]\n\
+         verify = {{ check = \"svc\", within = \"300ms\" }}\n",
+        flag_check(dir.path(), "\"upgrade\""),
+        d = dir.path().display()
+    );
+    let app = start_app(dir.path(), &config).await;
+    let repair = eventually(WAIT, "repair rolled back", || async {
+        repairs(&app)
+            .await
+            .into_iter()
+            .find(|r| r["state"] == "rolled_back")
+    })
+    .await;
+    assert!(dir.path().join("step").exists() && dir.path().join("rolled-back").exists());
+    let phases: Vec<&str> = repair["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["phase"].as_str())
+        .collect();
+    assert_eq!(phases, ["step", "rollback"]);
+    assert!(
+        repair["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("verify failed")),
+        "{repair}"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_healthy_target_is_never_repaired() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("healthy"), "").expect("flag");
+    let marker = dir.path().join("restarted");
+    let config = format!(
+        "{}\n[[runbook]]\nname = \"restart\"\nsteps = [ {{ run = [\"touch\", \"{}\"] }} ]\n",
+        flag_check(dir.path(), "\"restart\""),
+        marker.display()
+    );
+    let app = start_app(dir.path(), &config).await;
+    // A late or flapping alert asks to restart a service that is fine.
+    let (status, body) = post(
+        &app,
+        "/api/v1/error-monitoring/repair-task",
+        json!({"runbook": "restart", "target": "svc"}),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let repair = eventually(WAIT, "repair finished", || async {
+        repairs(&app)
+            .await
+            .into_iter()
+            .find(|r| r["state"] != "queued" && r["state"] != "running")
+    })
+    .await;
+    assert_eq!(repair["state"], "cancelled", "{repair}");
+    assert!(
+        repair["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("healthy on re-check")),
+        "{repair}"
+    );
+    assert!(!marker.exists(), "a healthy target was restarted");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn approval_waits_for_a_human_and_exactly_one_concurrent_decision_wins() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marker = dir.path().join("ran");
+    let config = format!(
+        "{}\n[[runbook]]\nname = \"risky\"\nsteps = [ {{ run = [\"touch\", \"{}\", \"{}/healthy\"] }} ]\nrisk = \"high\"\napproval_timeout = \"1h\"\n",
+        flag_check(dir.path(), "\"risky\""),
+        marker.display(),
+        dir.path().display()
+    );
+    let app = start_app(dir.path(), &config).await;
+    let waiting = eventually(WAIT, "repair awaiting approval", || async {
+        repairs(&app)
+            .await
+            .into_iter()
+            .find(|r| r["state"] == "awaiting_approval")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(!marker.exists(), "a high-risk repair ran without approval");
+    let id = waiting["id"].as_str().expect("id").to_string();
+    let (approve_path, deny_path) = (
+        format!("/api/v1/repairs/{id}/approve"),
+        format!("/api/v1/repairs/{id}/deny"),
+    );
+    let (a, b) = tokio::join!(
+        post(&app, &approve_path, json!({"note": "go"})),
+        post(&app, &deny_path, json!({}))
+    );
+    let mut codes = [a.0, b.0];
+    codes.sort_unstable();
+    assert_eq!(codes, [200, 409], "{a:?} {b:?}");
+    let final_state = eventually(WAIT, "decision carried out", || async {
+        let (_, r) = get_json(&app, &format!("/api/v1/repairs/{id}")).await;
+        r["state"]
+            .as_str()
+            .filter(|s| ["succeeded", "denied", "failed", "rolled_back"].contains(s))
+            .map(str::to_string)
+    })
+    .await;
+    if a.0 == 200 {
+        assert!(
+            marker.exists(),
+            "approved repair did not run (state {final_state})"
+        );
+    } else {
+        assert_eq!(final_state, "denied");
+        assert!(!marker.exists(), "denied repair ran");
+    }
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn approval_timeout_denies_by_default() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marker = dir.path().join("ran");
+    let config = format!(
+        "{}\n[[runbook]]\nname = \"gated\"\nsteps = [ {{ run = [\"touch\", \"{}\"] }} ]\napproval = \"required\"\napproval_timeout = \"300ms\"\n",
+        flag_check(dir.path(), "\"gated\""),
+        marker.display()
+    );
+    let app = start_app(dir.path(), &config).await;
+    let denied = eventually(WAIT, "repair denied by timeout", || async {
+        repairs(&app)
+            .await
+            .into_iter()
+            .find(|r| r["state"] == "denied")
+    })
+    .await;
+    assert!(
+        denied["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("timed out")),
+        "{denied}"
+    );
+    assert!(!marker.exists());
+    let incident = first_incident(&app).await;
+    eventually(WAIT, "escalated", || async {
+        (incident_state(&app, incident["id"].as_str().unwrap_or_default()).await == "escalated")
+            .then_some(())
+    })
+    .await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn emergency_stop_kills_a_running_step_and_survives_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pidfile = dir.path().join("step.pid");
+    let marker = dir.path().join("second");
+    let config = format!(
+        "{}\n[[runbook]]\nname = \"slow\"\nsteps = [ {{ run = [\"sh\", \"-c\", \"echo $$ > {}; exec sleep 60\"], timeout = \"2m\" }}, {{ run = [\"touch\", \"{}\"] }} ]\n",
+        flag_check(dir.path(), "\"slow\""),
+        pidfile.display(),
+        marker.display()
+    );
+    let app = start_app(dir.path(), &config).await;
+    let pid: i32 = eventually(WAIT, "step running", || async {
+        std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+    })
+    .await;
+    let stopped_at = std::time::Instant::now();
+    let (status, body) = post(&app, "/api/v1/error-monitoring/emergency-stop", json!({})).await;
+    assert_eq!(
+        (status, body["emergency_stop"].as_bool()),
+        (200, Some(true))
+    );
+    eventually(
+        Duration::from_secs(1),
+        "step killed within 1 s",
+        || async move {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            (stat.is_empty() || stat.contains(") Z ")).then_some(())
+        },
+    )
+    .await;
+    assert!(stopped_at.elapsed() < Duration::from_secs(1));
+    let repair = eventually(WAIT, "repair cancelled", || async {
+        repairs(&app)
+            .await
+            .into_iter()
+            .find(|r| r["state"] == "cancelled")
+    })
+    .await;
+    assert!(
+        repair["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("emergency stop")),
+        "{repair}"
+    );
+    assert!(!marker.exists(), "the step after the emergency stop ran");
+    let (_, status) = get_json(&app, "/api/v1/error-monitoring/status").await;
+    assert_eq!(status["emergency_stop"], true);
+    app.shutdown().await;
+
+    // After a restart the stop still holds: a new incident gets no repair.
+    std::fs::remove_file(&pidfile).expect("rm pidfile");
+    let app = start_app(dir.path(), &config).await;
+    let (_, status) = get_json(&app, "/api/v1/error-monitoring/status").await;
+    assert_eq!(
+        status["emergency_stop"], true,
+        "the emergency stop did not survive the restart"
+    );
+    let (code, body) = post(
+        &app,
+        "/api/v1/error-monitoring/repair-task",
+        json!({"runbook": "slow", "target": "svc"}),
+    )
+    .await;
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (409, Some("emergency_stop")),
+        "{body}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !pidfile.exists(),
+        "a repair started during the emergency stop"
+    );
+    let (status, _) = post(&app, "/api/v1/error-monitoring/resume", json!({})).await;
+    assert_eq!(status, 200);
+    let (_, status) = get_json(&app, "/api/v1/error-monitoring/status").await;
+    assert_eq!(status["emergency_stop"], false);
+    app.shutdown().await;
+}
