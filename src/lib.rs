@@ -6,6 +6,7 @@ pub mod app;
 pub mod checks;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod detect;
 pub mod events;
 pub mod incidents;

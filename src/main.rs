@@ -26,6 +26,39 @@ struct Cli {
 enum Command {
     /// Run the daemon until SIGINT or SIGTERM.
     Run,
+    /// A self-contained demo: a flaky sample service that Homeostat watches and repairs.
+    Demo {
+        /// API address.
+        #[arg(long, default_value = "127.0.0.1:9780")]
+        listen: std::net::SocketAddr,
+        /// Address of the sample service.
+        #[arg(long, default_value = "127.0.0.1:9781")]
+        sample: std::net::SocketAddr,
+        /// Admin token for the demo's API.
+        #[arg(
+            long,
+            env = "HOMEOSTAT_ADMIN_TOKEN",
+            default_value = "demo",
+            hide_env_values = true
+        )]
+        token: String,
+    },
+    /// The demo's flaky sample service (used by `demo` and its restart runbook).
+    #[command(hide = true)]
+    SampleService {
+        /// Where to listen.
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        /// Log file.
+        #[arg(long)]
+        log: PathBuf,
+        /// Replace the instance in --pidfile with a fresh one in the background, then exit.
+        #[arg(long, requires = "pidfile")]
+        restart: bool,
+        /// Pidfile for --restart.
+        #[arg(long)]
+        pidfile: Option<PathBuf>,
+    },
     /// Validate a config file: exit 0, or 1 with `file:line:col: message` for every problem.
     CheckConfig {
         /// The file (default: --config, HOMEOSTAT_CONFIG, or homeostat.toml).
@@ -48,6 +81,43 @@ enum Command {
     },
     /// Ask a running daemon for its status and health.
     Status {
+        #[command(flatten)]
+        daemon: DaemonArgs,
+    },
+    /// List or show repairs on a running daemon.
+    Repairs {
+        #[command(flatten)]
+        daemon: DaemonArgs,
+        #[command(subcommand)]
+        command: Option<homeostat::cli::repairs::RepairsCommand>,
+    },
+    /// Approve a repair awaiting approval.
+    Approve {
+        /// Repair id.
+        id: String,
+        /// A note for the record.
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        daemon: DaemonArgs,
+    },
+    /// Deny a repair awaiting approval.
+    Deny {
+        /// Repair id.
+        id: String,
+        /// A note for the record.
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        daemon: DaemonArgs,
+    },
+    /// Engage the emergency stop: no repair starts, running steps are killed; survives restarts.
+    EmergencyStop {
+        #[command(flatten)]
+        daemon: DaemonArgs,
+    },
+    /// Lift the emergency stop.
+    Resume {
         #[command(flatten)]
         daemon: DaemonArgs,
     },
@@ -118,6 +188,30 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 }
             })
         }
+        Command::Demo {
+            listen,
+            sample,
+            token,
+        } => {
+            init_logging(cli.log_format);
+            runtime()?.block_on(homeostat::demo::run(listen, sample, &token))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::SampleService {
+            listen,
+            log,
+            restart,
+            pidfile,
+        } => {
+            let rt = runtime()?;
+            match (restart, pidfile) {
+                (true, Some(pidfile)) => {
+                    rt.block_on(homeostat::demo::sample::restart(listen, &log, &pidfile))?
+                }
+                _ => rt.block_on(homeostat::demo::sample::serve(listen, &log))?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run => {
             init_logging(cli.log_format);
             let path = Config::resolve_path(cli.config.as_deref());
@@ -140,6 +234,42 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Status { daemon } => {
             let client = daemon.client(cli.config.as_deref())?;
             runtime()?.block_on(homeostat::cli::status::run(&client, daemon.json))
+        }
+        Command::Repairs { daemon, command } => {
+            let client = daemon.client(cli.config.as_deref())?;
+            let command = command.unwrap_or(homeostat::cli::repairs::RepairsCommand::List {
+                state: None,
+                limit: 50,
+            });
+            runtime()?.block_on(homeostat::cli::repairs::run(&client, command, daemon.json))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Approve {
+            ref id,
+            ref note,
+            ref daemon,
+        }
+        | Command::Deny {
+            ref id,
+            ref note,
+            ref daemon,
+        } => {
+            let approve = matches!(cli.command, Command::Approve { .. });
+            let client = daemon.client(cli.config.as_deref())?;
+            runtime()?.block_on(homeostat::cli::repairs::decide(
+                &client,
+                id,
+                approve,
+                note.as_deref(),
+                daemon.json,
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::EmergencyStop { ref daemon } | Command::Resume { ref daemon } => {
+            let stop = matches!(cli.command, Command::EmergencyStop { .. });
+            let client = daemon.client(cli.config.as_deref())?;
+            runtime()?.block_on(homeostat::cli::repairs::kill_switch(&client, stop))?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Incidents { daemon, command } => {
             let client = daemon.client(cli.config.as_deref())?;

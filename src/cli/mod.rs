@@ -4,4 +4,5 @@
 pub mod analyze;
 pub mod client;
 pub mod incidents;
+pub mod repairs;
 pub mod status;

@@ -1,0 +1,69 @@
+//! `homeostat demo` from a newcomer's point of view: it starts, the sample service breaks by
+//! itself, and Homeostat repairs it — within a minute and a half, with no configuration.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_heals_its_sample_service_by_itself() {
+    let (api, sample) = (common::free_port(), common::free_port());
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_homeostat"))
+        .args([
+            "demo",
+            "--listen",
+            &format!("127.0.0.1:{api}"),
+            "--sample",
+            &format!("127.0.0.1:{sample}"),
+            "--token",
+            "t",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start demo");
+    let c = common::client();
+    // The sample service breaks after 15-30 s; the repair follows within seconds.
+    let repaired = common::eventually(Duration::from_secs(90), "a succeeded repair", || {
+        let c = c.clone();
+        async move {
+            let body: serde_json::Value = c
+                .get(format!(
+                    "http://127.0.0.1:{api}/api/v1/repairs?state=succeeded"
+                ))
+                .bearer_auth("t")
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            body["repairs"].as_array().and_then(|r| r.first().cloned())
+        }
+    })
+    .await;
+    assert_eq!(repaired["runbook"], "restart-sample");
+    let pid = i32::try_from(demo.id()).expect("pid");
+    // SAFETY: stopping the demo this test started.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+    let status = common::eventually(Duration::from_secs(15), "demo exits", || {
+        let status = demo.try_wait().expect("wait");
+        async move { status }
+    })
+    .await;
+    assert!(status.success(), "{status:?}");
+    // The demo stops its sample service on the way out.
+    common::eventually(
+        Duration::from_secs(5),
+        "sample service stopped",
+        || async move {
+            std::net::TcpStream::connect(("127.0.0.1", sample))
+                .is_err()
+                .then_some(())
+        },
+    )
+    .await;
+}
