@@ -116,7 +116,9 @@ impl Store {
 
     /// Starts a write transaction: `BEGIN IMMEDIATE` on SQLite so the write lock is taken up
     /// front (no deadlocked lock upgrades), a plain `BEGIN` on PostgreSQL.
-    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
         Ok(match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
