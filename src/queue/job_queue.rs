@@ -121,11 +121,14 @@ impl JobQueue {
             tx.rollback().await?;
             return Ok(Vec::new());
         }
+        // The candidates are picked once, in a CTE: PostgreSQL may re-run an `IN (subquery)`
+        // with LIMIT and SKIP LOCKED per outer row, which would claim more than `limit` jobs.
         let sql = format!(
-            "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1, \
+            "WITH next AS (SELECT id FROM jobs WHERE queue = $4 AND state = 'queued' \
+             AND run_after <= $3 ORDER BY priority, id LIMIT $5{lock}) \
+             UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1, \
              lease_expires_at = $2, updated_at = $3 \
-             WHERE state = 'queued' AND id IN (SELECT id FROM jobs WHERE queue = $4 AND state = 'queued' \
-             AND run_after <= $3 ORDER BY priority, id LIMIT $5{lock}) RETURNING {JOB_COLUMNS}",
+             WHERE state = 'queued' AND id IN (SELECT id FROM next) RETURNING {JOB_COLUMNS}",
             // PostgreSQL: skip rows another transaction holds (e.g. a cancel) instead of waiting.
             // SQLite: `BEGIN IMMEDIATE` already made this transaction the only writer.
             lock = match self.store.backend() {
@@ -260,7 +263,8 @@ impl JobQueue {
     }
 
     /// Takes back every running job whose lease expired before `now` (its worker crashed, hung
-    /// or lost the database): queued again, due at once (the expired lease was the wait), or dead
+    /// or lost the database): queued again and due at once (the expired lease was the wait; its
+    /// `run_after` is unchanged), or dead
     /// when its attempts are used up. Returns those jobs as they are now; the caller decides what
     /// else an interrupted job needs (e.g. a repair re-checks its target first).
     pub async fn reap(&self, now: DateTime<Utc>) -> Result<Vec<Job>, QueueError> {
@@ -271,7 +275,7 @@ impl JobQueue {
              state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END, \
              finished_at = CASE WHEN attempts >= max_attempts THEN $1 ELSE NULL END, \
              last_error = 'lease of ' || COALESCE(lease_owner, '?') || ' expired', \
-             run_after = $1, lease_expires_at = NULL, updated_at = $1 \
+             lease_expires_at = NULL, updated_at = $1 \
              WHERE state = 'running' AND lease_expires_at <= $1 RETURNING {JOB_COLUMNS}"
         ))
         .bind(now)

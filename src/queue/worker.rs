@@ -97,7 +97,7 @@ impl<H: JobHandler> Worker<H> {
         let slots = worker.config.slots.max(1);
         let mut running = JoinSet::new();
         while !shutdown.is_cancelled() {
-            let room = slots - running.len();
+            let room = slots.saturating_sub(running.len());
             let mut claimed = 0;
             if room > 0 {
                 let config = &worker.config;
