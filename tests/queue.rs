@@ -191,16 +191,17 @@ async fn claim_returns_nothing_while_max_concurrent_jobs_hold_live_leases(db: Db
     assert_eq!(batch.len(), 1, "only one job left");
 
     // Running jobs whose lease expired (a dead worker) do not hold a slot.
-    let db2 = JobQueue::new(db.store.clone());
-    db2.enqueue(job("short", 0)).await.expect("enqueue");
-    db2.enqueue(job("short", 1)).await.expect("enqueue");
-    let _held = db2
+    let short = JobQueue::new(db.store.clone());
+    short.enqueue(job("short", 0)).await.expect("enqueue");
+    short.enqueue(job("short", 1)).await.expect("enqueue");
+    let _held = short
         .claim("short", "x", Duration::from_millis(200), 1)
         .await
         .expect("claim")
         .expect("a job");
     assert!(
-        db2.claim("short", "y", LONG, 1)
+        short
+            .claim("short", "y", LONG, 1)
             .await
             .expect("claim")
             .is_none()
@@ -209,7 +210,7 @@ async fn claim_returns_nothing_while_max_concurrent_jobs_hold_live_leases(db: Db
         Duration::from_secs(10),
         "the expired lease frees the slot",
         || {
-            let q = db2.clone();
+            let q = short.clone();
             async move { q.claim("short", "y", LONG, 1).await.expect("claim") }
         },
     )
@@ -635,7 +636,7 @@ async fn concurrent_workers_run_every_job_once_within_max_concurrent(db: Db) {
                 tally.start(job.id);
                 tokio::time::sleep(Duration::from_millis(3)).await;
                 // Every tenth job fails its first attempt and succeeds on the retry.
-                let fails = n_of(&job) % 10 == 0 && job.attempts == 1;
+                let fails = n_of(&job).is_multiple_of(10) && job.attempts == 1;
                 if !fails {
                     tally.finish(job.id);
                     return Ok(());
@@ -662,7 +663,7 @@ async fn concurrent_workers_run_every_job_once_within_max_concurrent(db: Db) {
     assert!(most <= MAX_CONCURRENT as usize, "{most} ran at once");
     assert!(most >= 2, "workers ran jobs in parallel ({most})");
     for job in queue.list(None, JOBS).await.expect("list") {
-        let expected_attempts = if n_of(&job) % 10 == 0 { 2 } else { 1 };
+        let expected_attempts = if n_of(&job).is_multiple_of(10) { 2 } else { 1 };
         assert_eq!(job.attempts, expected_attempts, "{job:?}");
         assert_eq!(
             tally.started.lock().expect("lock")[&job.id],
