@@ -79,6 +79,7 @@ on_both_engines!(
     jobs_are_listed_and_counted_by_state,
     concurrent_workers_run_every_job_once_within_max_concurrent,
     jobs_of_a_killed_daemon_finish_after_restart_exactly_once,
+    worker_records_a_panicking_handler_and_stops_running_handlers_at_shutdown,
 );
 
 fn job(queue: &str, n: u32) -> NewJob {
@@ -783,4 +784,59 @@ async fn jobs_of_a_killed_daemon_finish_after_restart_exactly_once(db: Db) {
         let expected = if interrupted.contains(&job.id) { 2 } else { 1 };
         assert_eq!(job.attempts, expected, "{job:?}");
     }
+}
+
+async fn worker_records_a_panicking_handler_and_stops_running_handlers_at_shutdown(db: Db) {
+    let queue = JobQueue::new(db.store.clone());
+    let panics = queue
+        .enqueue(job("q", 0).priority(1).max_attempts(1))
+        .await
+        .expect("enqueue")
+        .id();
+    let waits = queue
+        .enqueue(job("q", 1).priority(2))
+        .await
+        .expect("enqueue")
+        .id();
+    let handler = |job: Job, cancel: CancellationToken| async move {
+        if n_of(&job) == 0 {
+            panic!("handler bug");
+        }
+        cancel.cancelled().await;
+        Err::<(), HandlerError>("interrupted by shutdown".into())
+    };
+    let config = WorkerConfig {
+        poll_interval: Duration::from_millis(20),
+        ..WorkerConfig::new("q", "w")
+    };
+    let shutdown = CancellationToken::new();
+    let worker = tokio::spawn(Worker::new(queue.clone(), config, handler).run(shutdown.clone()));
+
+    let dead = common::eventually(DEADLINE, "the panicking job is recorded", || async {
+        let job = queue.get(panics).await.expect("get").expect("job");
+        (job.state == JobState::Dead).then_some(job)
+    })
+    .await;
+    assert_eq!(dead.last_error.as_deref(), Some("handler panicked"));
+    common::eventually(DEADLINE, "the second job runs", || async {
+        let job = queue.get(waits).await.expect("get").expect("job");
+        (job.state == JobState::Running).then_some(())
+    })
+    .await;
+
+    shutdown.cancel();
+    tokio::time::timeout(DEADLINE, worker)
+        .await
+        .expect("the worker stops")
+        .expect("worker task");
+    let interrupted = queue.get(waits).await.expect("get").expect("job");
+    assert_eq!(
+        interrupted.state,
+        JobState::Queued,
+        "attempts left: retried later"
+    );
+    assert_eq!(
+        interrupted.last_error.as_deref(),
+        Some("interrupted by shutdown")
+    );
 }
