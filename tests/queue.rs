@@ -196,7 +196,7 @@ async fn claim_returns_nothing_while_max_concurrent_jobs_hold_live_leases(db: Db
     short.enqueue(job("short", 0)).await.expect("enqueue");
     short.enqueue(job("short", 1)).await.expect("enqueue");
     let _held = short
-        .claim("short", "x", Duration::from_millis(200), 1)
+        .claim("short", "x", Duration::from_secs(1), 1)
         .await
         .expect("claim")
         .expect("a job");
@@ -300,7 +300,7 @@ async fn dedup_key_returns_the_unfinished_job(db: Db) {
 
 async fn failed_job_waits_its_backoff_and_dies_after_max_attempts(db: Db) {
     let queue = JobQueue::new(db.store.clone()).with_retry(RetryPolicy {
-        base: Duration::from_millis(300),
+        base: Duration::from_millis(500),
         cap: Duration::from_secs(10),
         jitter: 0.0,
     });
@@ -357,7 +357,7 @@ async fn failed_job_waits_its_backoff_and_dies_after_max_attempts(db: Db) {
             assert!(failed.finished_at.is_some());
         }
     }
-    assert_eq!(delays, [300, 600], "exponential backoff from base");
+    assert_eq!(delays, [500, 1000], "exponential backoff from base");
     assert!(
         claim(&queue, "w", 10).await.is_none(),
         "dead jobs are not claimed"
@@ -430,7 +430,7 @@ async fn expired_lease_is_reaped_back_to_queued_then_dead(db: Db) {
 async fn heartbeat_keeps_the_lease_and_a_lost_lease_refuses_the_outcome(db: Db) {
     let queue = JobQueue::new(db.store.clone());
     let id = queue.enqueue(job("q", 0)).await.expect("enqueue").id();
-    let lease = Duration::from_millis(300);
+    let lease = Duration::from_secs(1);
     let claimed = queue
         .claim("q", "w", lease, 10)
         .await
@@ -438,8 +438,8 @@ async fn heartbeat_keeps_the_lease_and_a_lost_lease_refuses_the_outcome(db: Db) 
         .expect("job");
     let mut expires = claimed.lease_expires_at.expect("lease");
 
-    // Heartbeats for three leases' time: never reaped, the lease moves forward.
-    let until = tokio::time::Instant::now() + lease * 3;
+    // Heartbeats for two leases' time: never reaped, the lease moves forward.
+    let until = tokio::time::Instant::now() + lease * 2;
     while tokio::time::Instant::now() < until {
         tokio::time::sleep(lease / 4).await;
         assert!(queue.heartbeat(id, "w", lease).await.expect("heartbeat"));
