@@ -12,6 +12,7 @@ pub mod events;
 pub mod incidents;
 pub mod logs;
 pub mod process;
+pub mod queue;
 pub mod remedy;
 pub mod store;
 pub mod telemetry;

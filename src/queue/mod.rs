@@ -1,0 +1,43 @@
+//! The durable job queue on SQL (SQLite or PostgreSQL): named queues with priorities and
+//! concurrency limits, retries with backoff, dedup keys, and leases + heartbeat + reaper.
+
+mod backoff;
+mod job;
+mod job_queue;
+pub mod reaper;
+mod worker;
+
+pub use backoff::RetryPolicy;
+pub use job::{EnqueueOutcome, Job, JobState, NewJob};
+pub use job_queue::JobQueue;
+pub use worker::{HandlerError, JobHandler, Worker, WorkerConfig};
+
+use crate::store::StoreError;
+
+/// Why a queue operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The store failed (database unreachable, constraint, corrupt row).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A priority outside 1 (first) ..= 9 (last).
+    #[error("priority {0} is out of range 1..=9")]
+    InvalidPriority(u8),
+    /// `max_attempts` of 0: a job must be allowed to run at least once.
+    #[error("max_attempts must be at least 1")]
+    InvalidMaxAttempts,
+    /// Jobs with this dedup key kept finishing and reappearing while enqueueing; try again.
+    #[error("dedup key {key:?} of queue {queue:?} is contended; try again")]
+    DedupContention {
+        /// The queue.
+        queue: String,
+        /// The dedup key.
+        key: String,
+    },
+}
+
+impl From<sqlx::Error> for QueueError {
+    fn from(e: sqlx::Error) -> Self {
+        QueueError::Store(StoreError::Database(e))
+    }
+}
