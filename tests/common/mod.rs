@@ -170,6 +170,7 @@ pub async fn fresh_postgres() -> String {
     let mut conn = sqlx::PgConnection::connect(&admin)
         .await
         .unwrap_or_else(|e| panic!("PostgreSQL must be running for this test ({admin}): {e}"));
+    drop_databases_of_finished_tests(&mut conn).await;
     let name = format!("homeostat_test_{}_{}", std::process::id(), rand_suffix());
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut conn)
@@ -179,6 +180,20 @@ pub async fn fresh_postgres() -> String {
         .rsplit_once('/')
         .map_or(admin.as_str(), |(base, _)| base);
     format!("{base}/{name}")
+}
+
+/// Drops test databases whose test process (the pid in the name) is gone.
+async fn drop_databases_of_finished_tests(conn: &mut sqlx::PgConnection) {
+    let names: Vec<(String,)> = sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'homeostat_test_%'")
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap_or_default();
+    for (name,) in names {
+        let pid = name.trim_start_matches("homeostat_test_").split('_').next().unwrap_or_default();
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut *conn).await;
+        }
+    }
 }
 
 fn rand_suffix() -> u64 {
