@@ -208,7 +208,7 @@ impl RepairEngine {
                         && let Ok(Some(incident)) = self.inner.store.incident(id).await
                         && incident.state.is_active()
                     {
-                        self.spawn(&mut tasks, incident, "homeostat".to_string());
+                        self.spawn(&mut tasks, incident, Some(repair));
                     }
                 }
             }
@@ -218,7 +218,7 @@ impl RepairEngine {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 incident = inbox.recv() => match incident {
-                    Some(incident) => self.spawn(&mut tasks, incident, "homeostat".to_string()),
+                    Some(incident) => self.spawn(&mut tasks, incident, None),
                     None => break,
                 },
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
@@ -231,7 +231,9 @@ impl RepairEngine {
         }
     }
 
-    fn spawn(&self, tasks: &mut JoinSet<()>, incident: Incident, actor: String) {
+    /// Repairs `incident` in a task (one at a time per incident); `resume` continues the
+    /// repair a stopped daemon left unfinished.
+    fn spawn(&self, tasks: &mut JoinSet<()>, incident: Incident, resume: Option<Repair>) {
         if !self
             .inner
             .active
@@ -244,7 +246,9 @@ impl RepairEngine {
         let engine = self.clone();
         tasks.spawn(async move {
             let id = incident.id.clone();
-            engine.repair_incident(&incident, &actor).await;
+            engine
+                .repair_incident(&incident, "homeostat", resume.as_ref())
+                .await;
             engine
                 .inner
                 .active
@@ -309,7 +313,7 @@ impl RepairEngine {
                     .first()
                     .map(|r| r.id.clone());
                 tokio::spawn(async move {
-                    engine.repair_incident(&incident, &actor).await;
+                    engine.repair_incident(&incident, &actor, None).await;
                     engine
                         .inner
                         .active
@@ -365,7 +369,9 @@ impl RepairEngine {
                 let engine = self.clone();
                 let repair = created.clone();
                 tokio::spawn(async move {
-                    let _ = engine.execute(repair, None, check.as_deref(), &book).await;
+                    let _ = engine
+                        .execute(repair, None, check.as_deref(), &book, None)
+                        .await;
                 });
                 Ok(Some(created))
             }
@@ -380,7 +386,7 @@ impl RepairEngine {
             .find(|r| r.name.get_ref() == name)
     }
 
-    async fn repair_incident(&self, incident: &Incident, actor: &str) {
+    async fn repair_incident(&self, incident: &Incident, actor: &str, resume: Option<&Repair>) {
         if self.inner.config.policy.mode == Mode::Observe {
             return;
         }
@@ -401,7 +407,18 @@ impl RepairEngine {
                 continue;
             };
             let attempt = i64::try_from(index + 1).unwrap_or(i64::MAX);
-            match self.attempt(incident, &check, &book, attempt, actor).await {
+            let result = match resume {
+                // Candidates before the interrupted one were already tried.
+                Some(interrupted) if attempt < interrupted.attempt => continue,
+                Some(interrupted)
+                    if attempt == interrupted.attempt && interrupted.runbook == *name =>
+                {
+                    self.resume_attempt(incident, &check, &book, interrupted)
+                        .await
+                }
+                _ => self.attempt(incident, &check, &book, attempt, actor).await,
+            };
+            match result {
                 Ok(Attempt::Repaired | Attempt::Done | Attempt::Halt) => return,
                 Ok(Attempt::Next(reason)) => reasons.push(format!("{name}: {reason}")),
                 Ok(Attempt::Escalate(reason)) => {
@@ -452,6 +469,48 @@ impl RepairEngine {
         tracing::warn!(incident = %incident.id, repair = %repair.id, runbook = %repair.runbook, reason = why, "repair not started");
         self.announce(&repair);
         Ok(())
+    }
+
+    /// Continues a repair that a stopped daemon left unfinished: same attempt (no new budget),
+    /// re-check first, and steps the interrupted repair completed are not run again unless
+    /// they are `idempotent`.
+    async fn resume_attempt(
+        &self,
+        incident: &Incident,
+        check: &Arc<Check>,
+        book: &RunbookConfig,
+        interrupted: &Repair,
+    ) -> Result<Attempt, StoreError> {
+        if self.emergency_stopped() {
+            self.record_cancelled(
+                incident,
+                check,
+                book,
+                interrupted.attempt,
+                "homeostat",
+                "emergency stop is active",
+            )
+            .await?;
+            return Ok(Attempt::Halt);
+        }
+        let repair = self
+            .inner
+            .store
+            .create_repair(&NewRepair {
+                incident_id: Some(&incident.id),
+                runbook: book.name.get_ref(),
+                target: Some(&check.name),
+                state: RepairState::Queued,
+                attempt: interrupted.attempt,
+                dry_run: self.inner.config.policy.mode == Mode::DryRun,
+                requested_by: "homeostat",
+                error: None,
+            })
+            .await?;
+        tracing::warn!(repair = %repair.id, interrupted = %interrupted.id, runbook = %repair.runbook, "resuming an interrupted repair");
+        self.announce(&repair);
+        self.execute(repair, Some(incident), Some(check), book, Some(interrupted))
+            .await
     }
 
     /// One candidate runbook for an incident, through every gate.
@@ -557,7 +616,7 @@ impl RepairEngine {
         if needs_approval && !self.await_approval(&repair, book).await? {
             return Ok(Attempt::Next("approval denied".to_string()));
         }
-        self.execute(repair, Some(incident), Some(check), book)
+        self.execute(repair, Some(incident), Some(check), book, None)
             .await
     }
 
@@ -596,13 +655,15 @@ impl RepairEngine {
         }
     }
 
-    /// Runs a created repair: slot, re-check, dry-run or steps, verify, rollback.
+    /// Runs a created repair: slot, re-check, dry-run or steps, verify, rollback. `interrupted`
+    /// is the repair this one continues, whose completed steps are skipped.
     async fn execute(
         &self,
         repair: Repair,
         incident: Option<&Incident>,
         check: Option<&Check>,
         book: &RunbookConfig,
+        interrupted: Option<&Repair>,
     ) -> Result<Attempt, StoreError> {
         let store = &self.inner.store;
         let kill = self.kill_token();
@@ -699,8 +760,9 @@ impl RepairEngine {
             .await?;
         tracing::info!(repair = %repair.id, incident = ?repair.incident_id, runbook = %repair.runbook, "repair running");
         let mut records = Vec::new();
+        let steps = steps_to_run(&book.steps, interrupted, &mut records);
         let mut failure = self
-            .run_steps(&repair, "step", &book.steps, &context, &kill, &mut records)
+            .run_steps(&repair, "step", &steps, &context, &kill, &mut records)
             .await?;
         if failure.is_none() && kill.is_cancelled() {
             failure = Some("emergency stop".into());
@@ -894,6 +956,42 @@ impl RepairEngine {
             .bus
             .publish(Event::Repair(Box::new(repair.clone())));
     }
+}
+
+/// The steps still to run when continuing `interrupted`: the steps it completed are skipped
+/// (recorded as skipped in `records`) unless they are `idempotent`.
+fn steps_to_run(
+    steps: &[StepConfig],
+    interrupted: Option<&Repair>,
+    records: &mut Vec<StepRecord>,
+) -> Vec<StepConfig> {
+    let Some(interrupted) = interrupted else {
+        return steps.to_vec();
+    };
+    let completed = interrupted
+        .steps
+        .iter()
+        .take_while(|r| r.phase == "step" && r.exit_code == Some(0))
+        .count();
+    let mut remaining = Vec::new();
+    for (index, step) in steps.iter().enumerate() {
+        if index < completed && !step.idempotent {
+            records.push(StepRecord {
+                phase: "step".into(),
+                command: interrupted.steps[index].command.clone(),
+                exit_code: None,
+                output: String::new(),
+                duration_ms: 0,
+                error: Some(format!(
+                    "skipped: completed by interrupted repair {}",
+                    interrupted.id
+                )),
+            });
+        } else {
+            remaining.push(step.clone());
+        }
+    }
+    remaining
 }
 
 /// With `shell = true`, the rendered argv joined by spaces runs through `/bin/sh -c`.

@@ -184,14 +184,21 @@ pub async fn fresh_postgres() -> String {
 
 /// Drops test databases whose test process (the pid in the name) is gone.
 async fn drop_databases_of_finished_tests(conn: &mut sqlx::PgConnection) {
-    let names: Vec<(String,)> = sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'homeostat_test_%'")
-        .fetch_all(&mut *conn)
-        .await
-        .unwrap_or_default();
+    let names: Vec<(String,)> =
+        sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'homeostat_test_%'")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap_or_default();
     for (name,) in names {
-        let pid = name.trim_start_matches("homeostat_test_").split('_').next().unwrap_or_default();
+        let pid = name
+            .trim_start_matches("homeostat_test_")
+            .split('_')
+            .next()
+            .unwrap_or_default();
         if !Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut *conn).await;
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut *conn)
+                .await;
         }
     }
 }

@@ -1,0 +1,132 @@
+//! `kill -9` of the daemon in the middle of a repair, then a restart: the repair is marked
+//! `interrupted`, the target is re-checked, the repair continues — nothing lost, and the step
+//! that had completed is not run twice.
+
+mod common;
+
+use common::{TOKEN, eventually, free_port};
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn start(config: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_homeostat"))
+        .args(["run", "--config"])
+        .arg(config)
+        .env("HOMEOSTAT_ADMIN_TOKEN", TOKEN)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start daemon")
+}
+
+async fn get(port: u16, path: &str) -> Option<Value> {
+    common::client()
+        .get(format!("http://127.0.0.1:{port}{path}"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()
+}
+
+fn count(log: &Path, word: &str) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| *l == word)
+        .count()
+}
+
+#[tokio::test]
+async fn kill_9_in_the_middle_of_a_repair_loses_nothing_and_runs_no_completed_step_twice() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display();
+    let port = free_port();
+    let config = dir.path().join("homeostat.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\nurl = \"sqlite://{d}/h.db\"\n\n\
+             [[check]]\nname = \"svc\"\ntype = \"command\"\ncommand = [\"sh\", \"-c\", \"test -f {d}/healthy || exit 2\"]\ninterval = \"100ms\"\nremedy = [\"fix\"]\n\n\
+             [[runbook]]\nname = \"fix\"\nverify = {{ check = \"svc\", within = \"10s\" }}\nmax_attempts = 1\n\
+             steps = [ {{ run = [\"sh\", \"-c\", \"echo one >> {d}/log\"] }},\n\
+                       {{ run = [\"sh\", \"-c\", \"echo two >> {d}/log; echo $$ > {d}/step2.pid; sleep 2; touch {d}/healthy\"] }} ]\n"
+        ),
+    )
+    .expect("config");
+    let log = dir.path().join("log");
+    let step2 = dir.path().join("step2.pid");
+
+    let mut daemon = start(&config);
+    let pgid: i32 = eventually(Duration::from_secs(20), "step 2 running", || async {
+        std::fs::read_to_string(&step2)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+    })
+    .await;
+    // The machine "crashes": the daemon and the step it was running die at once.
+    daemon.kill().expect("kill -9 daemon");
+    daemon.wait().expect("reap daemon");
+    // SAFETY: killing the process group of the step the test's daemon started.
+    unsafe {
+        libc::killpg(pgid, libc::SIGKILL);
+    }
+    assert_eq!((count(&log, "one"), count(&log, "two")), (1, 1));
+    assert!(!dir.path().join("healthy").exists());
+
+    let mut daemon = start(&config);
+    let incident = eventually(
+        Duration::from_secs(20),
+        "incident resolved after restart",
+        || async {
+            let body = get(port, "/api/v1/incidents?limit=5").await?;
+            body["incidents"]
+                .as_array()?
+                .first()
+                .filter(|i| i["state"] == "resolved")
+                .cloned()
+        },
+    )
+    .await;
+    let repairs = eventually(
+        Duration::from_secs(10),
+        "resumed repair succeeded",
+        || async {
+            let body = get(
+                port,
+                &format!("/api/v1/repairs?incident={}", incident["id"].as_str()?),
+            )
+            .await?;
+            let repairs = body["repairs"].as_array()?.clone();
+            repairs
+                .iter()
+                .any(|r| r["state"] == "succeeded")
+                .then_some(repairs)
+        },
+    )
+    .await;
+    let states: Vec<&str> = repairs.iter().filter_map(|r| r["state"].as_str()).collect();
+    assert_eq!(states, ["succeeded", "interrupted"], "{repairs:?}");
+    let resumed = &repairs[0];
+    assert!(
+        resumed["steps"][0]["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("skipped: completed by interrupted repair")),
+        "{resumed}"
+    );
+    assert_eq!(
+        resumed["attempt"], repairs[1]["attempt"],
+        "a continuation is the same attempt, not a new one"
+    );
+    assert_eq!(count(&log, "one"), 1, "a completed step ran twice");
+    assert_eq!(
+        count(&log, "two"),
+        2,
+        "the interrupted step was not run again"
+    );
+    daemon.kill().expect("stop daemon");
+    let _ = daemon.wait();
+}
