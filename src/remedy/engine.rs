@@ -99,10 +99,13 @@ struct Inner {
     kill: Mutex<CancellationToken>,
     /// Incidents with a repair in progress (one at a time per incident).
     active: Mutex<HashSet<String>>,
+    /// Repairs a stopped daemon left unfinished, found at start, resumed by `run`.
+    interrupted: Mutex<Vec<Repair>>,
 }
 
 impl RepairEngine {
-    /// An engine; reads the persisted emergency stop from the store.
+    /// An engine; reads the persisted emergency stop from the store and marks repairs a
+    /// stopped daemon left unfinished `interrupted` (before anything new can start).
     pub async fn new(
         store: Store,
         config: Arc<Config>,
@@ -111,6 +114,7 @@ impl RepairEngine {
         bus: EventBus,
         metrics: Arc<Metrics>,
     ) -> Result<RepairEngine, StoreError> {
+        let interrupted = store.interrupt_unfinished_repairs().await?;
         let stopped = store
             .setting(EMERGENCY_STOP_KEY)
             .await?
@@ -134,6 +138,7 @@ impl RepairEngine {
                 emergency: AtomicBool::new(stopped),
                 kill: Mutex::new(CancellationToken::new()),
                 active: Mutex::new(HashSet::new()),
+                interrupted: Mutex::new(interrupted),
             }),
         })
     }
@@ -196,23 +201,25 @@ impl RepairEngine {
     }
 
     /// Consumes incidents that need repair until `shutdown`; then kills running steps and marks
-    /// unfinished repairs `interrupted`. At start, repairs a previous run left unfinished are
-    /// marked `interrupted` and their incidents are repaired again (re-checking first).
+    /// unfinished repairs `interrupted`. At start, it resumes the interrupted repairs `new`
+    /// found (re-checking their targets first).
     pub async fn run(self, mut inbox: UnboundedReceiver<Incident>, shutdown: CancellationToken) {
         let mut tasks = JoinSet::new();
-        match self.inner.store.interrupt_unfinished_repairs().await {
-            Ok(interrupted) => {
-                for repair in interrupted {
-                    tracing::warn!(repair = %repair.id, runbook = %repair.runbook, "repair interrupted by a daemon stop; re-checking its incident");
-                    if let Some(id) = &repair.incident_id
-                        && let Ok(Some(incident)) = self.inner.store.incident(id).await
-                        && incident.state.is_active()
-                    {
-                        self.spawn(&mut tasks, incident, Some(repair));
-                    }
-                }
+        let interrupted = std::mem::take(
+            &mut *self
+                .inner
+                .interrupted
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        for repair in interrupted {
+            tracing::warn!(repair = %repair.id, runbook = %repair.runbook, "repair interrupted by a daemon stop; re-checking its incident");
+            if let Some(id) = &repair.incident_id
+                && let Ok(Some(incident)) = self.inner.store.incident(id).await
+                && incident.state.is_active()
+            {
+                self.spawn(&mut tasks, incident, Some(repair));
             }
-            Err(e) => tracing::error!(error = %e, "cannot look for interrupted repairs"),
         }
         loop {
             tokio::select! {
