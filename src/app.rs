@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::detect::{Detector, SignalSink};
 use crate::events::EventBus;
 use crate::incidents::IncidentService;
-use crate::remedy::RepairEngine;
+use crate::remedy::{EngineParts, RepairEngine};
 use crate::store::{self, Store, StoreError};
 use crate::telemetry::Metrics;
 use std::net::SocketAddr;
@@ -90,14 +90,15 @@ impl App {
             Arc::clone(&metrics),
         )
         .with_repairs(repair_tx);
-        let repairs = RepairEngine::new(
-            store.clone(),
-            Arc::clone(&config),
-            &checks,
-            incidents.clone(),
-            bus.clone(),
-            Arc::clone(&metrics),
-        )
+        let repairs = RepairEngine::new(EngineParts {
+            store: store.clone(),
+            config: Arc::clone(&config),
+            checks: checks.clone(),
+            detector: Arc::clone(&detector),
+            incidents: incidents.clone(),
+            bus: bus.clone(),
+            metrics: Arc::clone(&metrics),
+        })
         .await?;
         let repairs_stop = CancellationToken::new();
         let repair_task = tokio::spawn(repairs.clone().run(repair_rx, repairs_stop.clone()));

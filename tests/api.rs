@@ -422,8 +422,9 @@ async fn metrics_parse_as_prometheus_text_with_the_contract_names() {
     let target = Target::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let app = start_app(dir.path(), &checks_against(&target)).await;
-    eventually(WAIT, "api ok", || async {
-        (status_of(&app, "api").await == "ok").then_some(())
+    eventually(WAIT, "api and port ok", || async {
+        (status_of(&app, "api").await == "ok" && status_of(&app, "port").await == "ok")
+            .then_some(())
     })
     .await;
     let text = client()

@@ -523,3 +523,63 @@ async fn emergency_stop_kills_a_running_step_and_survives_a_restart() {
     assert_eq!(status["emergency_stop"], false);
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn learning_tries_the_runbook_that_worked_first_and_says_why() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let healthy = dir.path().join("healthy");
+    let config = format!(
+        "{}\n[[runbook]]\nname = \"useless\"\nsteps = [ {{ run = [\"true\"] }} ]\nverify = {{ check = \"svc\", within = \"300ms\" }}\n\n\
+         [[runbook]]\nname = \"fix\"\nsteps = [ {{ run = [\"touch\", \"{}\"] }} ]\nverify = {{ check = \"svc\", within = \"5s\" }}\n",
+        flag_check(dir.path(), "\"useless\", \"fix\""),
+        healthy.display()
+    );
+    let app = start_app(dir.path(), &config).await;
+    let incident = first_incident(&app).await;
+    let id = incident["id"].as_str().expect("id").to_string();
+    eventually(WAIT, "first incident repaired", || async {
+        (incident_state(&app, &id).await == "resolved").then_some(())
+    })
+    .await;
+    let first: Vec<String> = repairs(&app)
+        .await
+        .iter()
+        .rev()
+        .filter_map(|r| r["runbook"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(first, ["useless", "fix"], "config order without history");
+
+    // It breaks again: now the runbook that worked goes first.
+    std::fs::remove_file(&healthy).expect("break it again");
+    eventually(WAIT, "second repair succeeded", || async {
+        (repairs(&app)
+            .await
+            .iter()
+            .filter(|r| r["state"] == "succeeded")
+            .count()
+            == 2)
+            .then_some(())
+    })
+    .await;
+    let all = repairs(&app).await;
+    assert_eq!(all.len(), 3, "the useless runbook was tried again: {all:?}");
+    assert_eq!(all[0]["runbook"], "fix");
+    let (_, detail) = get_json(
+        &app,
+        &format!(
+            "/api/v1/incidents/{}",
+            all[0]["incident_id"].as_str().unwrap_or_default()
+        ),
+    )
+    .await;
+    assert_eq!(detail["suggestions"][0]["runbook"], "fix", "{detail}");
+    assert!(
+        detail["suggestions"][0]["why"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("fix: 2/2 succeeded, median")),
+        "{detail}"
+    );
+    assert_eq!(detail["suggestions"][1]["why"], "useless: 0/1 succeeded");
+    assert!(detail["repairs"].as_array().is_some_and(|r| !r.is_empty()));
+    app.shutdown().await;
+}

@@ -77,9 +77,13 @@ pub struct IncidentDetail {
     pub incident: Incident,
     /// What happened, oldest first.
     pub timeline: Vec<TimelineEntry>,
+    /// Its repairs, newest first.
+    pub repairs: Vec<crate::remedy::Repair>,
+    /// Candidate runbooks in the order they will be tried, with their record ("why").
+    pub suggestions: Vec<crate::remedy::RunbookStats>,
 }
 
-/// One incident with its timeline.
+/// One incident with its timeline, repairs and suggested runbooks (with why).
 #[utoipa::path(get, path = "/api/v1/incidents/{id}", tag = "incidents",
     params(("id" = String, Path, description = "Incident id")),
     responses((status = 200, body = IncidentDetail), (status = 404, body = super::error::ErrorBody)),
@@ -94,7 +98,14 @@ pub async fn show(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no incident {id}")))?;
     let timeline = state.store.incident_timeline(&id).await?;
-    Ok(Json(IncidentDetail { incident, timeline }))
+    let repairs = state.store.list_repairs(None, Some(&id), 100, 0).await?.0;
+    let suggestions = state.repairs.suggestions(&incident).await?;
+    Ok(Json(IncidentDetail {
+        incident,
+        timeline,
+        repairs,
+        suggestions,
+    }))
 }
 
 /// Optional body of ack and resolve.

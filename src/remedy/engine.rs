@@ -8,10 +8,12 @@
 //! `max_concurrent_repairs`, re-check (a healthy target is never repaired), then mode `dry-run`
 //! (record the exact argv, run nothing). After the steps: verify, rollback, next candidate.
 
+use super::learning::{RunbookStats, rank};
 use super::model::{Breaker, Repair, RepairState, StepRecord};
 use super::template::render_argv;
 use crate::checks::{Check, Status};
 use crate::config::{Approval, Config, Mode, OnTimeout, Risk, RunbookConfig, StepConfig};
+use crate::detect::Detector;
 use crate::events::{Event, EventBus};
 use crate::incidents::{Incident, IncidentService, IncidentState};
 use crate::process::{self, Ending, Invocation};
@@ -80,6 +82,24 @@ enum Attempt {
     Escalate(String),
 }
 
+/// What the engine works with.
+pub struct EngineParts {
+    /// The store.
+    pub store: Store,
+    /// The config (policy, runbooks).
+    pub config: Arc<Config>,
+    /// The checks (re-check, verify, candidates).
+    pub checks: Vec<Arc<Check>>,
+    /// Detection, fed with re-check and verify results.
+    pub detector: Arc<Detector>,
+    /// Incident transitions.
+    pub incidents: IncidentService,
+    /// Event fan-out.
+    pub bus: EventBus,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+}
+
 /// Runs repairs; cheap to clone.
 #[derive(Clone)]
 pub struct RepairEngine {
@@ -90,6 +110,8 @@ struct Inner {
     store: Store,
     config: Arc<Config>,
     checks: HashMap<String, Arc<Check>>,
+    /// Re-check and verify results are observations too.
+    detector: Arc<Detector>,
     incidents: IncidentService,
     bus: EventBus,
     metrics: Arc<Metrics>,
@@ -106,14 +128,16 @@ struct Inner {
 impl RepairEngine {
     /// An engine; reads the persisted emergency stop from the store and marks repairs a
     /// stopped daemon left unfinished `interrupted` (before anything new can start).
-    pub async fn new(
-        store: Store,
-        config: Arc<Config>,
-        checks: &[Arc<Check>],
-        incidents: IncidentService,
-        bus: EventBus,
-        metrics: Arc<Metrics>,
-    ) -> Result<RepairEngine, StoreError> {
+    pub async fn new(parts: EngineParts) -> Result<RepairEngine, StoreError> {
+        let EngineParts {
+            store,
+            config,
+            checks,
+            detector,
+            incidents,
+            bus,
+            metrics,
+        } = parts;
         let interrupted = store.interrupt_unfinished_repairs().await?;
         let stopped = store
             .setting(EMERGENCY_STOP_KEY)
@@ -126,6 +150,7 @@ impl RepairEngine {
         Ok(RepairEngine {
             inner: Arc::new(Inner {
                 store,
+                detector,
                 checks: checks
                     .iter()
                     .map(|c| (c.name.clone(), Arc::clone(c)))
@@ -385,6 +410,34 @@ impl RepairEngine {
         }
     }
 
+    /// The incident's candidate runbooks, best first, with why.
+    pub async fn suggestions(&self, incident: &Incident) -> Result<Vec<RunbookStats>, StoreError> {
+        let Some(check) = incident
+            .check
+            .as_ref()
+            .and_then(|c| self.inner.checks.get(c))
+        else {
+            return Ok(Vec::new());
+        };
+        let history = self
+            .inner
+            .store
+            .runbook_history(&incident.fingerprint)
+            .await?;
+        Ok(rank(
+            check
+                .remedy
+                .iter()
+                .map(|name| match history.iter().find(|h| &h.0 == name) {
+                    Some((_, attempts, successes, times)) => {
+                        RunbookStats::new(name, *attempts, *successes, times.clone())
+                    }
+                    None => RunbookStats::new(name, 0, 0, Vec::new()),
+                })
+                .collect(),
+        ))
+    }
+
     fn runbook(&self, name: &str) -> Option<&RunbookConfig> {
         self.inner
             .config
@@ -408,8 +461,15 @@ impl RepairEngine {
         if check.remedy.is_empty() {
             return;
         }
+        let ordered = match self.suggestions(incident).await {
+            Ok(ranked) => ranked.into_iter().map(|s| s.runbook).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "no repair history; using config order");
+                check.remedy.clone()
+            }
+        };
         let mut reasons = Vec::new();
-        for (index, name) in check.remedy.iter().enumerate() {
+        for (index, name) in ordered.iter().enumerate() {
             let Some(book) = self.runbook(name).cloned() else {
                 continue;
             };
@@ -697,7 +757,7 @@ impl RepairEngine {
         }
         // Re-check before acting: a healthy target is never repaired.
         if let Some(check) = check {
-            let outcome = check.kind.probe(check.timeout).await;
+            let outcome = self.probe(check, check.timeout).await;
             if outcome.status == Status::Ok {
                 let why = format!(
                     "target `{}` is healthy on re-check ({}); nothing done",
@@ -801,7 +861,7 @@ impl RepairEngine {
                     .map(|c| (Arc::clone(c), Duration::from_secs(30)))
             });
             if let Some((target, within)) = verify
-                && !verify_healthy(&target, within, &kill).await
+                && !self.verify(&target, within, &kill).await
             {
                 failure = Some(format!(
                     "verify failed: `{}` not healthy within {}",
@@ -958,6 +1018,48 @@ impl RepairEngine {
         Ok(())
     }
 
+    /// Runs `check` once for a repair (re-check, verify). The result is an observation of the
+    /// check like any other, so detection sees the recovery (or the failure) too.
+    async fn probe(&self, check: &Check, timeout: Duration) -> crate::checks::Outcome {
+        let started_at = Utc::now();
+        let started = Instant::now();
+        let outcome = check.kind.probe(timeout).await;
+        self.inner.detector.observe(
+            check,
+            outcome.clone(),
+            started_at,
+            started.elapsed(),
+            Duration::ZERO,
+        );
+        outcome
+    }
+
+    /// Re-runs `check` until it is healthy or `within` passes (or the kill token fires).
+    async fn verify(&self, check: &Check, within: Duration, kill: &CancellationToken) -> bool {
+        let deadline = Instant::now() + within;
+        let pause = (within / 20).clamp(Duration::from_millis(100), Duration::from_secs(1));
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let timeout = check.timeout.min(remaining.max(Duration::from_millis(100)));
+            let probe = tokio::time::timeout(
+                remaining.max(Duration::from_millis(1)),
+                self.probe(check, timeout),
+            );
+            if let Ok(outcome) = probe.await
+                && outcome.status == Status::Ok
+            {
+                return true;
+            }
+            if Instant::now() >= deadline || kill.is_cancelled() {
+                return false;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = kill.cancelled() => return false,
+            }
+        }
+    }
+
     fn announce(&self, repair: &Repair) {
         self.inner
             .bus
@@ -1022,32 +1124,5 @@ fn template_context(
         }),
         check => check.map(|c| minijinja::context! { name => c.name, labels => c.labels }),
         runbook => minijinja::context! { name => book.name.get_ref() },
-    }
-}
-
-/// Re-runs `check` until it is healthy or `within` passes (or the kill token fires).
-async fn verify_healthy(check: &Check, within: Duration, kill: &CancellationToken) -> bool {
-    let deadline = Instant::now() + within;
-    let pause = (within / 20).clamp(Duration::from_millis(100), Duration::from_secs(1));
-    loop {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        let probe = tokio::time::timeout(
-            remaining.max(Duration::from_millis(1)),
-            check
-                .kind
-                .probe(check.timeout.min(remaining.max(Duration::from_millis(100)))),
-        );
-        if let Ok(outcome) = probe.await
-            && outcome.status == Status::Ok
-        {
-            return true;
-        }
-        if Instant::now() >= deadline || kill.is_cancelled() {
-            return false;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(pause) => {}
-            _ = kill.cancelled() => return false,
-        }
     }
 }

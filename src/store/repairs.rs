@@ -340,3 +340,43 @@ impl Store {
         Ok(changed == 1)
     }
 }
+
+impl Store {
+    /// For incidents of `fingerprint`: per runbook, repairs that ran, successes, and the
+    /// recovery seconds (first step → verified) of each success.
+    pub async fn runbook_history(
+        &self,
+        fingerprint: &str,
+    ) -> Result<Vec<(String, u64, u64, Vec<f64>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT r.runbook, r.state, r.started_at, r.finished_at FROM repairs r JOIN incidents i ON i.id = r.incident_id \
+             WHERE i.fingerprint = $1 AND r.dry_run = 0 AND r.started_at IS NOT NULL AND r.state NOT IN ('cancelled', 'interrupted')",
+        )
+        .bind(fingerprint.to_string())
+        .fetch_all(self.pool())
+        .await?;
+        let mut history: Vec<(String, u64, u64, Vec<f64>)> = Vec::new();
+        for row in &rows {
+            let runbook: String = row.try_get("runbook")?;
+            let state: String = row.try_get("state")?;
+            let index = match history.iter().position(|h| h.0 == runbook) {
+                Some(i) => i,
+                None => {
+                    history.push((runbook, 0, 0, Vec::new()));
+                    history.len() - 1
+                }
+            };
+            let entry = &mut history[index];
+            entry.1 += 1;
+            if state == "succeeded" {
+                entry.2 += 1;
+                let started: Option<i64> = row.try_get("started_at")?;
+                let finished: Option<i64> = row.try_get("finished_at")?;
+                if let (Some(s), Some(f)) = (started, finished) {
+                    entry.3.push((f - s).max(0) as f64 / 1000.0);
+                }
+            }
+        }
+        Ok(history)
+    }
+}
