@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measures MTTR for a crashed HTTP service (kill -9 → answers 200 again, and for Homeostat → repair recorded succeeded) with a 1 s check interval, ROUNDS times; then Monit (set daemon 1, `if failed port … then restart`) on the same service, alone.
 # Goal: Homeostat median kill → verified healthy (200 and repair succeeded) <= interval + 1 s = 2 s. Monit is reported side by side (MONIT=auto|1|0).
-# Run: bench/mttr_vs_monit.sh [HOMEOSTAT_BIN]   env: HOMEOSTAT_BIN, BENCH_TARGET_BIN, ROUNDS=10, SERVICE=bench_target|python, SVC_PORT=18100, API_PORT=19950, PAUSE=3, ROUND_TIMEOUT=30, OUT_DIR
+# Run: bench/mttr_vs_monit.sh [HOMEOSTAT_BIN]   env: HOMEOSTAT_BIN, BENCH_TARGET_BIN, ROUNDS=10, SERVICE=bench_target|python, SVC_PORT=18140, API_PORT=19960, PAUSE=3, ROUND_TIMEOUT=30, OUT_DIR
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -9,8 +9,8 @@ HOMEOSTAT_BIN="${1:-${HOMEOSTAT_BIN:-$REPO_ROOT/target/release/homeostat}}"
 BENCH_TARGET_BIN="${BENCH_TARGET_BIN:-$(dirname "$HOMEOSTAT_BIN")/examples/bench_target}"
 ROUNDS="${ROUNDS:-10}"
 SERVICE="${SERVICE:-bench_target}"
-SVC_PORT="${SVC_PORT:-18100}"
-API_PORT="${API_PORT:-19950}"
+SVC_PORT="${SVC_PORT:-18140}"
+API_PORT="${API_PORT:-19960}"
 PAUSE="${PAUSE:-3}"                 # seconds of healthy service between two kills
 ROUND_TIMEOUT="${ROUND_TIMEOUT:-30}" # a round that takes longer counts as a failure
 MONIT="${MONIT:-auto}"

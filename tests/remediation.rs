@@ -169,7 +169,10 @@ async fn dry_run_records_the_exact_argv_and_never_runs_it() {
     let app = start_app(dir.path(), &config).await;
     first_incident(&app).await;
     let repair = eventually(WAIT, "a planned repair", || async {
-        repairs(&app).await.into_iter().next()
+        repairs(&app)
+            .await
+            .into_iter()
+            .find(|r| r["state"] != "queued")
     })
     .await;
     assert_eq!(repair["dry_run"], true, "{repair}");
