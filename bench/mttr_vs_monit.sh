@@ -14,7 +14,7 @@ API_PORT="${API_PORT:-19960}"
 PAUSE="${PAUSE:-3}"                 # seconds of healthy service between two kills
 ROUND_TIMEOUT="${ROUND_TIMEOUT:-30}" # a round that takes longer counts as a failure
 MONIT="${MONIT:-auto}"
-PYTHON="${PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}"
+PYTHON="${PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}" # reaper; SERVICE=python
 GOAL_S=2
 OUT_DIR="${OUT_DIR:-$REPO_ROOT/bench/out}"
 NAME=mttr_vs_monit
@@ -113,6 +113,34 @@ exit 0
 EOF
 chmod 755 "$TMP/start-svc.sh" "$TMP/stop-svc.sh"
 
+# Both tools run under a child subreaper that reaps orphans at once, as systemd (PID 1) would:
+# the service is detached by its start script, and on a machine whose PID 1 reaps late the
+# killed service stays a zombie for a while, which Monit's pidfile check reports as "zombie"
+# instead of "not running" (REAPER=0 to run without it).
+cat >"$TMP/reaper.py" <<'EOF'
+import ctypes, os, signal, sys
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+child = os.fork()
+if child == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+for sig in (signal.SIGTERM, signal.SIGINT):
+    signal.signal(sig, lambda s, f: os.kill(child, s))
+while True:
+    try:
+        pid, status = os.wait()
+    except ChildProcessError:
+        sys.exit(0)
+    except InterruptedError:
+        continue
+    if pid == child:
+        sys.exit(os.waitstatus_to_exitcode(status) & 0xFF)
+EOF
+REAPER="${REAPER:-1}"
+REAPED=()
+[[ "$REAPER" == 1 ]] && REAPED=("$PYTHON" "$TMP/reaper.py") # prefix; $! is then the reaper, which forwards TERM
+# PAUSE plus a random fraction of a second, so kills land at random phases of the 1 s cycle
+pause() { sleep "$(awk -v p="$PAUSE" -v r="$RANDOM" 'BEGIN { printf "%.3f", p + r / 32768 }')"; }
+
 # One round: kill -9 the service, then time until it answers 200 again (20 ms polling).
 # Prints "kill_epoch kill_to_200_s" or "kill_epoch null" after ROUND_TIMEOUT.
 kill_and_wait_200() {
@@ -168,7 +196,7 @@ EOF
 
 /bin/sh "$TMP/start-svc.sh" || die "the service did not start (see $TMP/svc.log)"
 echo "homeostat: $HOMEOSTAT_BIN, service=$SERVICE on :$SVC_PORT, ROUNDS=$ROUNDS"
-HOMEOSTAT_ADMIN_TOKEN=$TOKEN "$HOMEOSTAT_BIN" run --config "$CONFIG" >"$TMP/homeostat.log" 2>&1 &
+HOMEOSTAT_ADMIN_TOKEN=$TOKEN "${REAPED[@]}" "$HOMEOSTAT_BIN" run --config "$CONFIG" >"$TMP/homeostat.log" 2>&1 &
 HPID=$!
 PIDS+=("$HPID")
 wait_http "http://127.0.0.1:$API_PORT/metrics" 30 || { tail -20 "$TMP/homeostat.log" >&2; die "homeostat did not come up"; }
@@ -198,7 +226,7 @@ for round in $(seq 1 "$ROUNDS"); do
   echo "$round $to200 $recorded $started $duration" >>"$H_ROWS"
   printf '  homeostat round %2d: kill→200 %ss, kill→repair succeeded %ss (repair started +%ss, took %ss)\n' \
     "$round" "$to200" "$recorded" "$started" "$duration"
-  sleep "$PAUSE"
+  pause
 done
 api "/api/v1/repairs?limit=500" >"$TMP/repairs.json"
 REPAIR_STATES="$(jq -c '[.repairs[].state] | group_by(.) | map({(.[0]): length}) | add // {}' "$TMP/repairs.json")"
@@ -212,7 +240,7 @@ M_ROWS="$TMP/monit.rows"
 MONIT_VERSION=null
 if [[ "$MONIT" == 1 ]]; then
   MONIT_VERSION="\"$(monit -V | awk 'NR == 1 { print $NF }')\""
-  kill -0 "$(cat "$TMP/svc.pid")" 2>/dev/null || /bin/sh "$TMP/start-svc.sh"
+  kill_service # Monit starts it itself, so that it runs under Monit's (reaper's) process tree
   MONITRC="$TMP/monitrc"
   cat >"$MONITRC" <<EOF
 set daemon 1
@@ -228,17 +256,18 @@ check process svc with pidfile $TMP/svc.pid
 EOF
   chmod 600 "$MONITRC"
   monit -t -c "$MONITRC" >/dev/null || die "monit rejected $MONITRC"
-  monit -I -c "$MONITRC" >"$TMP/monit.out" 2>&1 &
+  "${REAPED[@]}" monit -I -c "$MONITRC" >"$TMP/monit.out" 2>&1 &
   MPID=$!
   PIDS+=("$MPID")
-  sleep "$PAUSE"
+  wait_http "$SVC_URL" 30 || { tail -20 "$TMP/monit.log" >&2; die "monit did not start the service"; }
+  pause
   for round in $(seq 1 "$ROUNDS"); do
     kill -0 "$MPID" 2>/dev/null || { tail -20 "$TMP/monit.out" >&2; die "monit exited early"; }
     read -r t0 to200 < <(kill_and_wait_200)
     [[ "$to200" == null ]] && kill_service && /bin/sh "$TMP/start-svc.sh" || true
     echo "$round $to200" >>"$M_ROWS"
     printf '  monit     round %2d: kill→200 %ss\n' "$round" "$to200"
-    sleep "$PAUSE"
+    pause
   done
   stop_pid "$MPID"
   PIDS=()
@@ -271,6 +300,7 @@ cat >"$OUT_DIR/$NAME.json" <<EOF
   "benchmark": "$NAME",
   "binary": "$HOMEOSTAT_BIN",
   "service": "$SERVICE",
+  "subreaper": $([[ "$REAPER" == 1 ]] && echo true || echo false),
   "rounds": $ROUNDS,
   "check_interval_s": 1,
   "homeostat": {

@@ -145,13 +145,7 @@ pub async fn ack(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Incident>, ApiError> {
-    let body = note(&body)?;
-    state
-        .incidents
-        .acknowledge(&id, &principal.name, body.note.as_deref())
-        .await
-        .map(Json)
-        .map_err(transition_error)
+    transition(&state, &principal, &id, &body, IncidentState::Acknowledged).await
 }
 
 /// Resolves an active incident by hand (editor).
@@ -165,10 +159,20 @@ pub async fn resolve(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Incident>, ApiError> {
-    let body = note(&body)?;
+    transition(&state, &principal, &id, &body, IncidentState::Resolved).await
+}
+
+async fn transition(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    body: &Bytes,
+    to: IncidentState,
+) -> Result<Json<Incident>, ApiError> {
+    let body = note(body)?;
     state
         .incidents
-        .resolve(&id, &principal.name, body.note.as_deref())
+        .human(id, to, &principal.name, body.note.as_deref())
         .await
         .map(Json)
         .map_err(transition_error)

@@ -1,41 +1,29 @@
 //! `host` check: this machine's CPU, memory, disk (of the filesystem holding `disk_path`) and load,
 //! each a metric, each judged against its warning and critical percent.
 
+use super::sampler::Sampler;
 use super::{Outcome, Probe, Status};
 use crate::config::HostSettings;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use sysinfo::{Disks, System};
 
 /// Samples host resources.
 pub struct HostProbe {
-    settings: Arc<HostSettings>,
-    /// Kept between runs: CPU percent is the usage since the previous sample.
-    system: Arc<Mutex<System>>,
+    sampler: Sampler<HostSettings>,
 }
 
 impl HostProbe {
     /// A probe for `settings`.
     pub fn new(settings: HostSettings) -> HostProbe {
         HostProbe {
-            settings: Arc::new(settings),
-            system: Arc::new(Mutex::new(System::new())),
+            sampler: Sampler::new(settings),
         }
     }
 }
 
 impl Probe for HostProbe {
     async fn probe(&self, _timeout: Duration) -> Outcome {
-        let settings = Arc::clone(&self.settings);
-        let system = Arc::clone(&self.system);
-        tokio::task::spawn_blocking(move || {
-            let mut system = system
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            sample(&settings, &mut system)
-        })
-        .await
-        .unwrap_or_else(|e| Outcome::new(Status::Unknown, format!("host sampling failed: {e}")))
+        self.sampler.sample("host", sample).await
     }
 }
 

@@ -7,6 +7,7 @@ mod http;
 mod observation;
 pub mod perfdata;
 mod process;
+mod sampler;
 pub mod scheduler;
 mod tcp;
 

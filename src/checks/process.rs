@@ -1,42 +1,29 @@
 //! `process` check: is the process (by pidfile, or every process whose command line matches a
 //! regex) alive? CPU percent and resident bytes become metrics and optional thresholds.
 
+use super::sampler::Sampler;
 use super::{Outcome, Probe, Status};
 use crate::config::{ProcessSelector, ProcessSettings};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use sysinfo::{Pid, ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System, UpdateKind};
 
 /// Watches one process or a set of processes.
 pub struct ProcessProbe {
-    settings: Arc<ProcessSettings>,
-    /// Kept between runs: CPU percent is the usage since the previous sample.
-    system: Arc<Mutex<System>>,
+    sampler: Sampler<ProcessSettings>,
 }
 
 impl ProcessProbe {
     /// A probe for `settings`.
     pub fn new(settings: ProcessSettings) -> ProcessProbe {
         ProcessProbe {
-            settings: Arc::new(settings),
-            system: Arc::new(Mutex::new(System::new())),
+            sampler: Sampler::new(settings),
         }
     }
 }
 
 impl Probe for ProcessProbe {
     async fn probe(&self, _timeout: Duration) -> Outcome {
-        let settings = Arc::clone(&self.settings);
-        let system = Arc::clone(&self.system);
-        // sysinfo reads /proc synchronously: keep it off the async worker threads.
-        tokio::task::spawn_blocking(move || {
-            let mut system = system
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            sample(&settings, &mut system)
-        })
-        .await
-        .unwrap_or_else(|e| Outcome::new(Status::Unknown, format!("process sampling failed: {e}")))
+        self.sampler.sample("process", sample).await
     }
 }
 

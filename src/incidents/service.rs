@@ -179,55 +179,28 @@ impl IncidentService {
         Ok(Some(incident))
     }
 
-    /// A human acknowledges incident `id`.
-    pub async fn acknowledge(
+    /// A human moves incident `id` to `to`: `acknowledged` (from open or escalated) or
+    /// `resolved` (from any active state). `note` goes into the timeline.
+    pub async fn human(
         &self,
         id: &str,
+        to: IncidentState,
         actor: &str,
         note: Option<&str>,
     ) -> Result<Incident, TransitionError> {
-        let message = note.map_or_else(
-            || format!("acknowledged by {actor}"),
-            |n| format!("acknowledged by {actor}: {n}"),
-        );
+        let from: &[IncidentState] = match to {
+            IncidentState::Acknowledged => &[IncidentState::Open, IncidentState::Escalated],
+            _ => &ACTIVE,
+        };
+        let message = match note {
+            Some(note) => format!("{} by {actor}: {note}", to.as_str()),
+            None => format!("{} by {actor}", to.as_str()),
+        };
         let incident = self
             .store
-            .transition_incident(
-                id,
-                &[IncidentState::Open, IncidentState::Escalated],
-                IncidentState::Acknowledged,
-                Utc::now(),
-                actor,
-                &message,
-            )
+            .transition_incident(id, from, to, Utc::now(), actor, &message)
             .await?;
-        self.announce("acknowledged", &incident).await;
-        Ok(incident)
-    }
-
-    /// A human resolves incident `id`.
-    pub async fn resolve(
-        &self,
-        id: &str,
-        actor: &str,
-        note: Option<&str>,
-    ) -> Result<Incident, TransitionError> {
-        let message = note.map_or_else(
-            || format!("resolved by {actor}"),
-            |n| format!("resolved by {actor}: {n}"),
-        );
-        let incident = self
-            .store
-            .transition_incident(
-                id,
-                &ACTIVE,
-                IncidentState::Resolved,
-                Utc::now(),
-                actor,
-                &message,
-            )
-            .await?;
-        self.announce("resolved", &incident).await;
+        self.announce(to.as_str(), &incident).await;
         Ok(incident)
     }
 
