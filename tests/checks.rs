@@ -267,3 +267,89 @@ async fn host_check_reports_resources_and_crosses_thresholds() {
     let warn = build("[[check]]\nname = \"h\"\ntype = \"host\"\nmemory_warn_percent = 0.001\n");
     assert_eq!(run(&warn).await.status, Status::Warning);
 }
+
+/// Serves one HTTPS answer per connection with a certificate from `ca` valid for `days`.
+async fn tls_server(days: i64) -> (std::net::SocketAddr, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    use tokio::io::AsyncWriteExt;
+    let ca_key = KeyPair::generate().expect("ca key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).expect("ca cert");
+    let key = KeyPair::generate().expect("key");
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    params.not_after = time_from_unix(now + days * 86_400);
+    params.not_before = time_from_unix(now - 86_400);
+    let cert = params.signed_by(&key, &ca, &ca_key).expect("cert");
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        tokio_rustls::rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(mut tls) = acceptor.accept(stream).await {
+                    let mut buf = [0u8; 4096];
+                    let _ = tokio::io::AsyncReadExt::read(&mut tls, &mut buf).await;
+                    let _ = tls
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                        )
+                        .await;
+                    let _ = tls.shutdown().await;
+                }
+            });
+        }
+    });
+    (address, ca.pem())
+}
+
+fn time_from_unix(seconds: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(seconds).expect("time")
+}
+
+#[tokio::test]
+async fn https_check_reports_certificate_days_left_and_warns_before_expiry() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (days, expected) in [(90, Status::Ok), (5, Status::Warning)] {
+        let (address, ca_pem) = tls_server(days).await;
+        let ca_file = dir.path().join(format!("ca-{days}.pem"));
+        std::fs::write(&ca_file, ca_pem).expect("ca file");
+        let check = build(&format!(
+            "[[check]]\nname = \"tls\"\ntype = \"http\"\nurl = \"https://localhost:{}/\"\nca_file = \"{}\"\ntls_warn_days = 14\n",
+            address.port(),
+            ca_file.display()
+        ));
+        let outcome = run(&check).await;
+        assert_eq!(outcome.status, expected, "{days} days: {outcome:?}");
+        let left = outcome.metrics["tls_cert_days_left"];
+        assert!(
+            (left - days as f64).abs() < 0.1,
+            "{days} days: metric {left}"
+        );
+    }
+    // Without the CA the certificate is not trusted: the check fails, it does not skip TLS.
+    let (address, _) = tls_server(90).await;
+    let untrusted = build(&format!(
+        "[[check]]\nname = \"tls\"\ntype = \"http\"\nurl = \"https://localhost:{}/\"\n",
+        address.port()
+    ));
+    assert_eq!(run(&untrusted).await.status, Status::Critical);
+}

@@ -11,14 +11,40 @@ pub struct HttpProbe {
     client: reqwest::Client,
 }
 
-/// The client every `http` check shares: pooled connections, no redirects, TLS info kept.
-pub fn shared_client() -> Result<reqwest::Client, reqwest::Error> {
+fn client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .tls_info(true)
         .user_agent(concat!("homeostat/", env!("CARGO_PKG_VERSION")))
         .pool_idle_timeout(Duration::from_secs(60))
+}
+
+/// The client every `http` check shares: pooled connections, no redirects, TLS info kept.
+pub fn shared_client() -> Result<reqwest::Client, reqwest::Error> {
+    client_builder().build()
+}
+
+/// The client for `settings`: the shared one, or with `ca_file` its own that also trusts
+/// those CA certificates.
+pub fn client_for(
+    settings: &HttpSettings,
+    shared: &reqwest::Client,
+) -> Result<reqwest::Client, String> {
+    let Some(path) = &settings.ca_file else {
+        return Ok(shared.clone());
+    };
+    let pem =
+        std::fs::read(path).map_err(|e| format!("cannot read ca_file {}: {e}", path.display()))?;
+    let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| format!("ca_file {} is not PEM certificates: {e}", path.display()))?;
+    certificates
+        .into_iter()
+        .fold(
+            client_builder(),
+            reqwest::ClientBuilder::add_root_certificate,
+        )
         .build()
+        .map_err(|e| format!("building the HTTP client: {e}"))
 }
 
 impl HttpProbe {

@@ -13,7 +13,7 @@ mod tcp;
 
 pub use command::CommandProbe;
 pub use host::HostProbe;
-pub use http::{HttpProbe, shared_client};
+pub use http::{HttpProbe, client_for, shared_client};
 pub use observation::{Observation, Outcome, Status};
 pub use process::ProcessProbe;
 pub use tcp::TcpProbe;
@@ -113,7 +113,13 @@ impl Check {
                 .join("; "),
         })?;
         let kind = match settings {
-            CheckSettings::Http(s) => CheckKind::Http(HttpProbe::new(s, http_client.clone())),
+            CheckSettings::Http(s) => {
+                let client = client_for(&s, http_client).map_err(|message| BuildError {
+                    name: name.clone(),
+                    message,
+                })?;
+                CheckKind::Http(HttpProbe::new(s, client))
+            }
             CheckSettings::Tcp(s) => CheckKind::Tcp(TcpProbe::new(s)),
             CheckSettings::Command(s) => CheckKind::Command(CommandProbe::new(s)),
             CheckSettings::Process(s) => CheckKind::Process(ProcessProbe::new(s)),

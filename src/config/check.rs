@@ -83,6 +83,9 @@ pub struct CheckConfig {
     /// http (https URLs): warn when the server certificate expires within this many days.
     /// Default `14`.
     pub tls_warn_days: Option<Spanned<u32>>,
+    /// http: PEM file of extra CA certificates to trust (an internal CA), besides the
+    /// system's web PKI roots.
+    pub ca_file: Option<Spanned<String>>,
     /// tcp: `host:port` to connect to.
     pub address: Option<Spanned<String>>,
     /// command: argv of a Nagios-convention plugin (no shell).
@@ -146,6 +149,8 @@ pub struct HttpSettings {
     pub latency_crit: Option<std::time::Duration>,
     /// Days of certificate lifetime below which the check warns.
     pub tls_warn_days: u32,
+    /// Extra trusted CA certificates (PEM).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// Settings of a `tcp` check.
@@ -270,6 +275,7 @@ impl CheckConfig {
             self.tls_warn_days.as_ref().map(Spanned::span),
             &[Http],
         );
+        add("ca_file", self.ca_file.as_ref().map(Spanned::span), &[Http]);
         add("address", self.address.as_ref().map(Spanned::span), &[Tcp]);
         add(
             "command",
@@ -424,6 +430,7 @@ impl CheckConfig {
             latency_warn: dur(&self.latency_warn),
             latency_crit: dur(&self.latency_crit),
             tls_warn_days: val(&self.tls_warn_days).unwrap_or(14),
+            ca_file: val(&self.ca_file).map(Into::into),
         }))
     }
 
