@@ -23,9 +23,7 @@ const DAY: Duration = Duration::from_secs(86_400);
 
 /// The single step of a runbook written as `steps = [ STEP ]`.
 fn step(step: &str) -> StepConfig {
-    let config = common::config(&format!(
-        "[[runbook]]\nname = \"r\"\nsteps = [ {step} ]\n"
-    ));
+    let config = common::config(&format!("[[runbook]]\nname = \"r\"\nsteps = [ {step} ]\n"));
     config
         .runbook
         .first()
@@ -105,7 +103,10 @@ async fn http_step_with_an_undefined_label_fails_without_calling() {
     ));
     let record = run(&reset, &context(&[])).await;
     assert!(
-        record.error.as_deref().is_some_and(|e| e.contains("template")),
+        record
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("template")),
         "{record:?}"
     );
     assert_eq!(hits.load(Ordering::SeqCst), 0);
@@ -133,7 +134,10 @@ async fn sleep_step_waits_and_stops_at_once_on_the_emergency_stop() {
         .expect("stops within 2 s")
         .expect("task");
     assert!(cancelled.elapsed() < Duration::from_secs(1));
-    assert_eq!(record.error.as_deref(), Some("killed by the emergency stop"));
+    assert_eq!(
+        record.error.as_deref(),
+        Some("killed by the emergency stop")
+    );
     assert_eq!(record.command, ["sleep", "50s"]);
 }
 
@@ -218,7 +222,10 @@ async fn cleanup_deletes_old_files_oldest_first_up_to_max_bytes() {
     assert!(logs.join("c.log.3").exists(), "max_bytes respected");
     assert!(logs.join("young.log.1").exists(), "younger file untouched");
     assert!(logs.join("link.log.1").is_symlink(), "symlink untouched");
-    assert!(outside.join("target.log.1").exists(), "symlink target untouched");
+    assert!(
+        outside.join("target.log.1").exists(),
+        "symlink target untouched"
+    );
     assert!(logs.join("dir.log.1").is_dir(), "directory untouched");
 
     // A glob matching through a symlinked directory never touches what it points to.
@@ -232,7 +239,10 @@ async fn cleanup_deletes_old_files_oldest_first_up_to_max_bytes() {
     let record = run(&nested, &context(&[])).await;
     assert_eq!(record.error, None, "{record:?}");
     assert!(!logs.join("real/x.log").exists());
-    assert!(outside.join("y.log").exists(), "file behind a symlinked dir untouched");
+    assert!(
+        outside.join("y.log").exists(),
+        "file behind a symlinked dir untouched"
+    );
 }
 
 #[tokio::test]
@@ -265,7 +275,10 @@ async fn cleanup_gzips_old_files_and_keeps_their_mtime() {
         .expect("gunzip");
     assert_eq!(text, "line one\nline two\n");
     let meta = std::fs::metadata(&gz).expect("meta");
-    assert_eq!(filetime::FileTime::from_last_modification_time(&meta), mtime);
+    assert_eq!(
+        filetime::FileTime::from_last_modification_time(&meta),
+        mtime
+    );
     assert_eq!(
         std::fs::metadata(dir.path().join("app.log.2.gz"))
             .expect("old gz")
@@ -273,7 +286,10 @@ async fn cleanup_gzips_old_files_and_keeps_their_mtime() {
         50,
         "already gzipped file untouched"
     );
-    assert!(dir.path().join("app.log.0").exists(), "young file untouched");
+    assert!(
+        dir.path().join("app.log.0").exists(),
+        "young file untouched"
+    );
 }
 
 #[tokio::test]
@@ -302,10 +318,14 @@ async fn redis_step_flushes_the_configured_database() {
         .expect("exists");
     assert_eq!(exists, 0);
 
-    let unreachable = step("{ redis = { url = \"redis://127.0.0.1:1/0\", command = [\"FLUSHDB\"] } }");
+    let unreachable =
+        step("{ redis = { url = \"redis://127.0.0.1:1/0\", command = [\"FLUSHDB\"] } }");
     let record = run(&unreachable, &context(&[])).await;
     assert!(
-        record.error.as_deref().is_some_and(|e| e.contains("cannot connect")),
+        record
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("cannot connect")),
         "{record:?}"
     );
 }
@@ -420,7 +440,10 @@ fn plan_records_exactly_what_each_kind_would_do() {
     let escape = context(&[("sub", "..")]);
     let record = plan_step(&unsafe_glob, &escape, "step");
     assert!(
-        record.command.last().is_some_and(|c| c.contains("must not contain `..`")),
+        record
+            .command
+            .last()
+            .is_some_and(|c| c.contains("must not contain `..`")),
         "{record:?}"
     );
 }
@@ -459,7 +482,11 @@ fn step_config_errors_point_at_the_step() {
         "a step has several kinds (`run`, `sleep`)",
     );
     let none = runbook("{ timeout = \"1s\" }");
-    assert_issue(&none, "{ timeout", "a step needs exactly one of `run`, `http`");
+    assert_issue(
+        &none,
+        "{ timeout",
+        "a step needs exactly one of `run`, `http`",
+    );
     for glob in ["*", "/*", "/", ""] {
         let text = runbook(&format!(
             "{{ cleanup = {{ glob = \"{glob}\", older_than = \"1d\" }} }}"

@@ -256,7 +256,10 @@ pub fn cleanup_glob_problem(glob: &str) -> Option<String> {
         .min()
         .unwrap_or(glob.len());
     let literal = glob.get(..wildcard).unwrap_or_default();
-    let dir = literal.rfind('/').and_then(|i| literal.get(..i)).unwrap_or_default();
+    let dir = literal
+        .rfind('/')
+        .and_then(|i| literal.get(..i))
+        .unwrap_or_default();
     if !Path::new(dir)
         .components()
         .any(|c| matches!(c, Component::Normal(_)))
@@ -360,20 +363,35 @@ impl StepConfig {
                     Ok(u) if matches!(u.scheme(), "http" | "https") => {}
                     Ok(u) => errors.push((
                         http.span(),
-                        format!("unsupported URL scheme `{}`: expected http or https", u.scheme()),
+                        format!(
+                            "unsupported URL scheme `{}`: expected http or https",
+                            u.scheme()
+                        ),
                     )),
-                    Err(e) => errors.push((http.span(), format!("invalid URL `{}`: {e}", step.url))),
+                    Err(e) => {
+                        errors.push((http.span(), format!("invalid URL `{}`: {e}", step.url)))
+                    }
                 }
             }
             let method = step.method.get_ref();
             if reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes()).is_err() {
-                errors.push((step.method.span(), format!("invalid HTTP method `{method}`")));
+                errors.push((
+                    step.method.span(),
+                    format!("invalid HTTP method `{method}`"),
+                ));
             }
             if step.expect_status.is_empty() {
                 errors.push((http.span(), "`expect_status` must not be empty".to_string()));
             }
-            if let Some(bad) = step.expect_status.iter().find(|c| !(100..=599).contains(*c)) {
-                errors.push((http.span(), format!("status code {bad} is outside 100..=599")));
+            if let Some(bad) = step
+                .expect_status
+                .iter()
+                .find(|c| !(100..=599).contains(*c))
+            {
+                errors.push((
+                    http.span(),
+                    format!("status code {bad} is outside 100..=599"),
+                ));
             }
         }
         if let Some(sleep) = &self.sleep
@@ -411,7 +429,10 @@ impl StepConfig {
             {
                 errors.push((
                     redis.span(),
-                    format!("invalid Redis url `{}`: expected redis://host:port/db", step.url),
+                    format!(
+                        "invalid Redis url `{}`: expected redis://host:port/db",
+                        step.url
+                    ),
                 ));
             }
         }
@@ -427,7 +448,10 @@ impl StepConfig {
             {
                 errors.push((
                     sql.span(),
-                    format!("invalid PostgreSQL url `{}`: expected postgres://user@host/db", step.url),
+                    format!(
+                        "invalid PostgreSQL url `{}`: expected postgres://user@host/db",
+                        step.url
+                    ),
                 ));
             }
         }
@@ -441,7 +465,17 @@ mod tests {
 
     #[test]
     fn cleanup_globs_need_a_literal_directory() {
-        for bad in ["", " ", "/", "*", "/*", "/**/*.log", "logs/*.log", "/var/../*", "{{ x }}/a"] {
+        for bad in [
+            "",
+            " ",
+            "/",
+            "*",
+            "/*",
+            "/**/*.log",
+            "logs/*.log",
+            "/var/../*",
+            "{{ x }}/a",
+        ] {
             assert!(cleanup_glob_problem(bad).is_some(), "{bad:?} accepted");
         }
         for good in [

@@ -7,7 +7,9 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 /// Renders every argv element that contains a template against `context`.
 pub fn render_argv(argv: &[String], context: &Value) -> Result<Vec<String>, String> {
     let env = strict_environment();
-    argv.iter().map(|arg| render_with(&env, arg, context)).collect()
+    argv.iter()
+        .map(|arg| render_with(&env, arg, context))
+        .collect()
 }
 
 /// Renders one value (a URL, a path, a statement) if it contains a template.

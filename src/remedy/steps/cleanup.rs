@@ -74,7 +74,11 @@ impl Sweep {
 
     fn sweep(&self, stop: &CancellationToken) -> Outcome {
         let Some(cutoff) = SystemTime::now().checked_sub(self.older_than.get()) else {
-            return Err(format!("older_than {} reaches before 1970", self.older_than)).into();
+            return Err(format!(
+                "older_than {} reaches before 1970",
+                self.older_than
+            ))
+            .into();
         };
         let options = glob::MatchOptions {
             case_sensitive: true,

@@ -73,7 +73,10 @@ impl<'a> Action<'a> {
                 env,
                 cwd,
             } => {
-                let argv = argv.iter().map(|a| render(a)).collect::<Result<Vec<_>, _>>()?;
+                let argv = argv
+                    .iter()
+                    .map(|a| render(a))
+                    .collect::<Result<Vec<_>, _>>()?;
                 let argv = if shell {
                     vec!["/bin/sh".to_string(), "-c".to_string(), argv.join(" ")]
                 } else {
@@ -81,7 +84,9 @@ impl<'a> Action<'a> {
                 };
                 Action::Run { argv, env, cwd }
             }
-            StepKind::Http(step) => Action::Builtin(Builtin::Http(http::Request::new(step, render)?)),
+            StepKind::Http(step) => {
+                Action::Builtin(Builtin::Http(http::Request::new(step, render)?))
+            }
             StepKind::Sleep(duration) => Action::Builtin(Builtin::Sleep(duration)),
             StepKind::Signal(step) => {
                 Action::Builtin(Builtin::Signal(signal::Target::new(step, render)?))
@@ -92,7 +97,9 @@ impl<'a> Action<'a> {
             StepKind::Redis(step) => {
                 Action::Builtin(Builtin::Redis(redis::Command::new(step, render)?))
             }
-            StepKind::Sql(step) => Action::Builtin(Builtin::Sql(sql::Statement::new(step, render)?)),
+            StepKind::Sql(step) => {
+                Action::Builtin(Builtin::Sql(sql::Statement::new(step, render)?))
+            }
         })
     }
 
