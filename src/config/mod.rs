@@ -7,6 +7,7 @@ mod incidents;
 mod policy;
 mod runbook;
 mod server;
+mod step;
 mod store;
 
 pub use check::{
@@ -16,8 +17,12 @@ pub use check::{
 pub use duration::Duration;
 pub use incidents::{Impact, IncidentsConfig};
 pub use policy::{Mode, PolicyConfig};
-pub use runbook::{Approval, OnTimeout, Risk, Role, RunbookConfig, StepConfig, VerifyConfig};
+pub use runbook::{Approval, OnTimeout, Risk, Role, RunbookConfig, VerifyConfig};
 pub use server::ServerConfig;
+pub use step::{
+    CleanupAction, CleanupStep, HttpStep, RedisStep, SignalName, SignalStep, SqlStep, StepConfig,
+    StepKind, cleanup_glob_problem,
+};
 pub use store::StoreConfig;
 
 use serde::Deserialize;
@@ -202,16 +207,10 @@ impl Config {
                     "priority must be between 1 (first) and 9 (last)".to_string(),
                 ));
             }
-            if runbook
-                .steps
-                .iter()
-                .chain(&runbook.rollback)
-                .any(|s| s.run.is_empty())
-            {
-                problems.push((
-                    runbook.name.span(),
-                    format!("runbook `{name}` has a step with an empty `run`"),
-                ));
+            for step in runbook.steps.iter().chain(&runbook.rollback) {
+                if let Err(errors) = step.kind() {
+                    problems.extend(errors);
+                }
             }
         }
         for check in &self.check {

@@ -1,36 +1,9 @@
 //! `[[runbook]]`: what to do about a kind of incident — steps, verify, rollback, approval, budget.
 //! The foundation validates runbooks and their references; the remediation engine runs them.
 
-use super::Duration;
-use serde::Deserialize;
-use std::collections::BTreeMap;
+use super::{Duration, StepConfig};
+use serde::{Deserialize, Deserializer};
 use toml::Spanned;
-
-/// One step of a runbook: a command run as an argv array.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StepConfig {
-    /// Program and arguments; never through a shell unless `shell = true`.
-    pub run: Vec<String>,
-    /// Time limit for the step; past it the whole process group is killed. Default `"30s"`.
-    #[serde(default = "default_step_timeout")]
-    pub timeout: Duration,
-    /// Run `run` joined by spaces through `/bin/sh -c`. Default `false`.
-    #[serde(default)]
-    pub shell: bool,
-    /// Extra environment variables.
-    #[serde(default)]
-    pub env: BTreeMap<String, String>,
-    /// Working directory.
-    pub cwd: Option<String>,
-    /// Safe to run again after an interrupted repair. Default `false`.
-    #[serde(default)]
-    pub idempotent: bool,
-}
-
-fn default_step_timeout() -> Duration {
-    Duration::from_secs(30)
-}
 
 /// How a repair proves it worked.
 #[derive(Clone, Debug, Deserialize)]
@@ -117,11 +90,12 @@ pub struct RunbookConfig {
     /// Unique name, referenced from a check's `remedy`.
     pub name: Spanned<String>,
     /// Ordered steps.
+    #[serde(deserialize_with = "located_steps")]
     pub steps: Vec<StepConfig>,
     /// The check that proves the repair worked.
     pub verify: Option<VerifyConfig>,
     /// Steps run when verify fails.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "located_steps")]
     pub rollback: Vec<StepConfig>,
     /// Budget: attempts within `window` before the breaker opens. Default `3`.
     #[serde(default = "default_max_attempts")]
@@ -150,6 +124,20 @@ pub struct RunbookConfig {
     /// 1 (first) .. 9 (last) in the repair queue. Default `5`.
     #[serde(default = "default_priority")]
     pub priority: Spanned<u8>,
+}
+
+/// Steps remember where they are in the file, so step errors point at the step.
+fn located_steps<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<StepConfig>, D::Error> {
+    let steps = Vec::<Spanned<StepConfig>>::deserialize(deserializer)?;
+    Ok(steps
+        .into_iter()
+        .map(|step| {
+            let span = step.span();
+            let mut step = step.into_inner();
+            step.span = span;
+            step
+        })
+        .collect())
 }
 
 fn default_max_attempts() -> u32 {

@@ -10,13 +10,12 @@
 
 use super::learning::{RunbookStats, rank};
 use super::model::{Breaker, Repair, RepairState, StepRecord};
-use super::template::render_argv;
+use super::steps;
 use crate::checks::{Check, Status};
 use crate::config::{Approval, Config, Mode, OnTimeout, Risk, RunbookConfig, StepConfig};
 use crate::detect::Detector;
 use crate::events::{Event, EventBus};
 use crate::incidents::{Incident, IncidentService, IncidentState};
-use crate::process::{self, Ending, Invocation};
 use crate::store::{NewRepair, Store, StoreError};
 use crate::telemetry::Metrics;
 use crate::telemetry::events::RepairFinished;
@@ -30,8 +29,6 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-/// Output kept per stream of a step.
-const STEP_OUTPUT_CAP: u64 = 64 * 1024;
 /// The setting that persists the emergency stop across restarts.
 const EMERGENCY_STOP_KEY: &str = "emergency_stop";
 /// How often a repair waiting for approval looks for a decision.
@@ -783,23 +780,7 @@ impl RepairEngine {
                 .map(|s| ("step", s))
                 .chain(book.rollback.iter().map(|s| ("rollback", s)))
             {
-                let command = match render_argv(&step.run, &context) {
-                    Ok(argv) => shell_argv(step, argv),
-                    Err(e) => step
-                        .run
-                        .clone()
-                        .into_iter()
-                        .chain([format!("<{e}>")])
-                        .collect(),
-                };
-                planned.push(StepRecord {
-                    phase: phase.into(),
-                    command,
-                    exit_code: None,
-                    output: String::new(),
-                    duration_ms: 0,
-                    error: Some("dry-run: not run".into()),
-                });
+                planned.push(steps::plan(step, &context, phase));
             }
             self.finish(
                 &repair,
@@ -928,65 +909,20 @@ impl RepairEngine {
         records: &mut Vec<StepRecord>,
     ) -> Result<Option<String>, StoreError> {
         for step in steps {
-            let argv = match render_argv(&step.run, context) {
-                Ok(argv) => shell_argv(step, argv),
-                Err(e) => {
-                    records.push(StepRecord {
-                        phase: phase.into(),
-                        command: step.run.clone(),
-                        exit_code: None,
-                        output: String::new(),
-                        duration_ms: 0,
-                        error: Some(e.clone()),
-                    });
-                    return Ok(Some(e));
-                }
-            };
-            let invocation = Invocation {
-                argv: &argv,
-                env: Some(&step.env),
-                cwd: step.cwd.as_deref(),
-                timeout: step.timeout.get(),
-                output_cap: STEP_OUTPUT_CAP,
-            };
-            tracing::info!(repair = %repair.id, incident = ?repair.incident_id, runbook = %repair.runbook, phase, command = ?argv, "running step");
-            let finished = process::run(&invocation, kill).await;
-            let mut output = finished.stdout;
-            if !finished.stderr.is_empty() {
-                output.push_str(&finished.stderr);
-            }
-            let (exit_code, error) = match &finished.ending {
-                Ending::Exited(Some(0)) => (Some(0), None),
-                Ending::Exited(Some(code)) => (Some(*code), Some(format!("exit code {code}"))),
-                Ending::Exited(None) => (None, Some("killed by a signal".to_string())),
-                Ending::TimedOut => (
-                    None,
-                    Some(format!(
-                        "timed out after {}; process group killed",
-                        step.timeout
-                    )),
-                ),
-                Ending::Cancelled => (None, Some("killed by the emergency stop".to_string())),
-                Ending::SpawnFailed(e) => (None, Some(e.clone())),
-            };
-            let duration_ms = u64::try_from(finished.duration.as_millis()).unwrap_or(u64::MAX);
-            records.push(StepRecord {
-                phase: phase.into(),
-                command: argv,
-                exit_code,
-                output,
-                duration_ms,
-                error: error.clone(),
-            });
+            tracing::info!(repair = %repair.id, incident = ?repair.incident_id, runbook = %repair.runbook, phase, "running step");
+            let record = steps::execute(step, context, kill, phase).await;
+            tracing::info!(repair = %repair.id, incident = ?repair.incident_id, runbook = %repair.runbook, phase, command = ?record.command, error = ?record.error, "step finished");
+            let failure = record
+                .error
+                .as_ref()
+                .map(|e| format!("{phase} `{}` failed: {e}", record.command.join(" ")));
+            records.push(record);
             self.inner
                 .store
                 .update_repair(&repair.id, RepairState::Running, records, None)
                 .await?;
-            if let Some(error) = error {
-                return Ok(Some(format!(
-                    "{phase} `{}` failed: {error}",
-                    step.run.join(" ")
-                )));
+            if failure.is_some() {
+                return Ok(failure);
             }
         }
         Ok(None)
@@ -1101,15 +1037,6 @@ fn steps_to_run(
         }
     }
     remaining
-}
-
-/// With `shell = true`, the rendered argv joined by spaces runs through `/bin/sh -c`.
-fn shell_argv(step: &StepConfig, argv: Vec<String>) -> Vec<String> {
-    if step.shell {
-        vec!["/bin/sh".to_string(), "-c".to_string(), argv.join(" ")]
-    } else {
-        argv
-    }
 }
 
 fn template_context(

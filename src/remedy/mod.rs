@@ -1,4 +1,5 @@
-//! Remediation: runbooks executed as repairs — argv steps with timeouts and process-group kill,
+//! Remediation: runbooks executed as repairs — argv and built-in steps (http, sleep, signal,
+//! cleanup, redis, sql) with timeouts and process-group kill,
 //! templated arguments, verify, rollback, next candidate, escalation — behind the safety gates
 //! (mode, emergency stop, budgets and breakers, global limits, re-check, approvals); learning
 //! orders candidate runbooks by their record.
@@ -6,9 +7,11 @@
 mod engine;
 mod learning;
 mod model;
+mod steps;
 mod template;
 
 pub use engine::{EngineParts, ManualRepair, RepairEngine, RepairError};
 pub use learning::{RunbookStats, rank};
 pub use model::{Breaker, Repair, RepairState, StepRecord};
-pub use template::render_argv;
+pub use steps::{execute as execute_step, plan as plan_step};
+pub use template::{render_argv, render_str};

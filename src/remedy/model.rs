@@ -84,9 +84,11 @@ impl RepairState {
 pub struct StepRecord {
     /// `step` or `rollback`.
     pub phase: String,
-    /// The exact argv (after templating).
+    /// The exact argv (after templating); for a built-in step, its kind and what it acts on,
+    /// e.g. `["http", "POST", "http://..."]` or `["redis", "redis://...", "FLUSHDB"]`.
     pub command: Vec<String>,
-    /// Exit code; `null` when not run (dry-run), killed or timed out.
+    /// Exit code (`0` for a built-in step that succeeded); `null` when not run (dry-run), failed
+    /// built-in, killed or timed out.
     pub exit_code: Option<i32>,
     /// Captured stdout and stderr (capped).
     pub output: String,

@@ -1,0 +1,82 @@
+//! `http` steps: call a URL (e.g. a service's own pool-reset endpoint) and expect a status.
+
+use super::{Outcome, Render, STEP_OUTPUT_CAP};
+use crate::config::HttpStep;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// An HTTP request with its templates filled in.
+pub(super) struct Request {
+    method: String,
+    url: String,
+    body: Option<String>,
+    headers: BTreeMap<String, String>,
+    expect_status: Vec<u16>,
+}
+
+impl Request {
+    pub(super) fn new(step: &HttpStep, render: &Render<'_>) -> Result<Request, String> {
+        let headers = step
+            .headers
+            .iter()
+            .map(|(name, value)| Ok((name.clone(), render(value)?)))
+            .collect::<Result<_, String>>()?;
+        Ok(Request {
+            method: step.method.get_ref().to_ascii_uppercase(),
+            url: render(&step.url)?,
+            body: step.body.as_deref().map(render).transpose()?,
+            headers,
+            expect_status: step.expect_status.clone(),
+        })
+    }
+
+    pub(super) fn command(&self) -> Vec<String> {
+        vec![
+            "http".to_string(),
+            self.method.clone(),
+            super::redact_url(&self.url),
+        ]
+    }
+
+    /// Sends the request (redirects are not followed); the output is the status and the body.
+    pub(super) async fn send(&self, timeout: Duration) -> Outcome {
+        let result = async {
+            let method = reqwest::Method::from_bytes(self.method.as_bytes())
+                .map_err(|_| format!("invalid HTTP method `{}`", self.method))?;
+            let url = reqwest::Url::parse(&self.url)
+                .map_err(|e| format!("invalid URL `{}`: {e}", super::redact_url(&self.url)))?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(format!("unsupported URL scheme `{}`", url.scheme()));
+            }
+            let client = reqwest::Client::builder()
+                .timeout(timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| format!("cannot build HTTP client: {e}"))?;
+            let mut request = client.request(method, url);
+            for (name, value) in &self.headers {
+                request = request.header(name, value);
+            }
+            if let Some(body) = &self.body {
+                request = request.body(body.clone());
+            }
+            request
+                .send()
+                .await
+                .map_err(|e| format!("request failed: {e}"))
+        };
+        let response = match result.await {
+            Ok(response) => response,
+            Err(e) => return Err(e).into(),
+        };
+        let status = response.status().as_u16();
+        let mut body = response.text().await.unwrap_or_default();
+        if body.len() > STEP_OUTPUT_CAP {
+            body = super::truncate(body);
+        }
+        let output = format!("HTTP {status}\n{body}");
+        let error = (!self.expect_status.contains(&status))
+            .then(|| format!("status {status}, expected one of {:?}", self.expect_status));
+        Outcome { output, error }
+    }
+}

@@ -1,0 +1,504 @@
+//! Built-in step kinds against the real things: a local HTTP server, real processes and files,
+//! the local Redis and a fresh PostgreSQL database. Redis and PostgreSQL must be running: these
+//! tests fail, never skip, without them.
+
+mod common;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use homeostat::config::{Config, ConfigError, StepConfig};
+use homeostat::remedy::{execute_step, plan_step};
+use sqlx::Connection;
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+use tokio_util::sync::CancellationToken;
+
+const REDIS_DB: &str = "redis://127.0.0.1:6379/13";
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// The single step of a runbook written as `steps = [ STEP ]`.
+fn step(step: &str) -> StepConfig {
+    let config = common::config(&format!("[[runbook]]\nname = \"r\"\nsteps = [ {step} ]\n"));
+    config
+        .runbook
+        .first()
+        .and_then(|r| r.steps.first())
+        .cloned()
+        .expect("one step")
+}
+
+fn context(labels: &[(&str, &str)]) -> minijinja::Value {
+    let labels: std::collections::BTreeMap<&str, &str> = labels.iter().copied().collect();
+    minijinja::context! { incident => minijinja::context! { labels => labels } }
+}
+
+async fn run(step: &StepConfig, context: &minijinja::Value) -> homeostat::remedy::StepRecord {
+    execute_step(step, context, &CancellationToken::new(), "step").await
+}
+
+/// A local HTTP service with `POST /reset` (200) and `POST /broken` (503), counting hits.
+async fn service() -> (String, Arc<AtomicU64>) {
+    let hits = Arc::new(AtomicU64::new(0));
+    async fn reset(State(hits): State<Arc<AtomicU64>>, body: String) -> (StatusCode, String) {
+        hits.fetch_add(1, Ordering::SeqCst);
+        (StatusCode::OK, format!("reset {body}"))
+    }
+    async fn broken(State(hits): State<Arc<AtomicU64>>) -> StatusCode {
+        hits.fetch_add(1, Ordering::SeqCst);
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+    let app = Router::new()
+        .route("/reset", post(reset))
+        .route("/broken", post(broken))
+        .with_state(Arc::clone(&hits));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address").to_string();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (address, hits)
+}
+
+#[tokio::test]
+async fn http_step_calls_the_service_and_checks_the_status() {
+    let (address, hits) = service().await;
+    let labels = context(&[("addr", &address), ("pool", "main")]);
+    let reset = step(
+        "{ http = { url = \"http://{{ incident.labels.addr }}/reset\", body = \"{{ incident.labels.pool }}\" } }",
+    );
+    let record = run(&reset, &labels).await;
+    assert_eq!(record.error, None, "{record:?}");
+    assert_eq!(record.exit_code, Some(0));
+    assert_eq!(
+        record.command,
+        ["http", "POST", &format!("http://{address}/reset")]
+    );
+    assert_eq!(record.output, "HTTP 200\nreset main");
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+
+    let broken = step(&format!(
+        "{{ http = {{ url = \"http://{address}/broken\", expect_status = [200, 204] }} }}"
+    ));
+    let record = run(&broken, &labels).await;
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    assert_eq!(record.exit_code, None);
+    assert_eq!(
+        record.error.as_deref(),
+        Some("status 503, expected one of [200, 204]")
+    );
+}
+
+#[tokio::test]
+async fn http_step_with_an_undefined_label_fails_without_calling() {
+    let (address, hits) = service().await;
+    let reset = step(&format!(
+        "{{ http = {{ url = \"http://{address}/reset?pool={{{{ incident.labels.nope }}}}\" }} }}"
+    ));
+    let record = run(&reset, &context(&[])).await;
+    assert!(
+        record
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("template")),
+        "{record:?}"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn sleep_step_waits_and_stops_at_once_on_the_emergency_stop() {
+    let short = step("{ sleep = \"100ms\" }");
+    let started = Instant::now();
+    let record = run(&short, &context(&[])).await;
+    assert_eq!(record.error, None);
+    assert!(started.elapsed() >= Duration::from_millis(100));
+
+    let long = step("{ sleep = \"50s\", timeout = \"60s\" }");
+    let kill = CancellationToken::new();
+    let task = {
+        let kill = kill.clone();
+        tokio::spawn(async move { execute_step(&long, &context(&[]), &kill, "step").await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let cancelled = Instant::now();
+    kill.cancel();
+    let record = tokio::time::timeout(Duration::from_secs(2), task)
+        .await
+        .expect("stops within 2 s")
+        .expect("task");
+    assert!(cancelled.elapsed() < Duration::from_secs(1));
+    assert_eq!(
+        record.error.as_deref(),
+        Some("killed by the emergency stop")
+    );
+    assert_eq!(record.command, ["sleep", "50s"]);
+}
+
+#[tokio::test]
+async fn signal_step_ends_the_process_named_in_the_pidfile() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .expect("start sleep");
+    let pidfile = dir.path().join("svc.pid");
+    std::fs::write(&pidfile, format!("{}\n", child.id())).expect("pidfile");
+    let term = step(&format!(
+        "{{ signal = {{ pidfile = \"{}\", signal = \"TERM\" }} }}",
+        pidfile.display()
+    ));
+    let record = run(&term, &context(&[])).await;
+    assert_eq!(record.error, None, "{record:?}");
+    assert_eq!(record.output, format!("sent TERM to pid {}\n", child.id()));
+    let status = common::eventually(Duration::from_secs(5), "sleep gone", || {
+        let status = child.try_wait().expect("try_wait");
+        async move { status }
+    })
+    .await;
+    assert!(!status.success());
+
+    for refused in ["1", "0", "-1"] {
+        std::fs::write(&pidfile, refused).expect("pidfile");
+        let record = run(&term, &context(&[])).await;
+        assert!(
+            record
+                .error
+                .as_deref()
+                .is_some_and(|e| e.starts_with(&format!("refusing to signal pid {refused}"))),
+            "{record:?}"
+        );
+    }
+}
+
+/// Writes `size` bytes to `path` and sets its mtime `age` ago.
+fn file(path: &Path, size: usize, age: Duration) {
+    std::fs::write(path, vec![b'x'; size]).expect("write");
+    let mtime = filetime::FileTime::from_system_time(SystemTime::now() - age);
+    filetime::set_file_mtime(path, mtime).expect("mtime");
+}
+
+#[tokio::test]
+async fn cleanup_deletes_old_files_oldest_first_up_to_max_bytes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(logs.join("real")).expect("dirs");
+    std::fs::create_dir_all(&outside).expect("dirs");
+    file(&logs.join("a.log.1"), 100, 10 * DAY);
+    file(&logs.join("b.log.2"), 100, 9 * DAY);
+    file(&logs.join("c.log.3"), 100, 8 * DAY);
+    file(&logs.join("young.log.1"), 100, Duration::from_secs(60));
+    file(&outside.join("target.log.1"), 100, 30 * DAY);
+    std::os::unix::fs::symlink(outside.join("target.log.1"), logs.join("link.log.1"))
+        .expect("symlink");
+    std::fs::create_dir(logs.join("dir.log.1")).expect("dir");
+    filetime::set_file_mtime(
+        logs.join("dir.log.1"),
+        filetime::FileTime::from_system_time(SystemTime::now() - 30 * DAY),
+    )
+    .expect("mtime");
+
+    let cleanup = step(&format!(
+        "{{ cleanup = {{ glob = \"{}/*.log.*\", older_than = \"7d\", max_bytes = 250 }} }}",
+        logs.display()
+    ));
+    let record = run(&cleanup, &context(&[])).await;
+    assert_eq!(record.error, None, "{record:?}");
+    assert!(
+        record
+            .output
+            .starts_with("deleted 2 files, 200 bytes; 1 old files left: max_bytes 250 reached"),
+        "{}",
+        record.output
+    );
+    assert!(!logs.join("a.log.1").exists() && !logs.join("b.log.2").exists());
+    assert!(logs.join("c.log.3").exists(), "max_bytes respected");
+    assert!(logs.join("young.log.1").exists(), "younger file untouched");
+    assert!(logs.join("link.log.1").is_symlink(), "symlink untouched");
+    assert!(
+        outside.join("target.log.1").exists(),
+        "symlink target untouched"
+    );
+    assert!(logs.join("dir.log.1").is_dir(), "directory untouched");
+
+    // A glob matching through a symlinked directory never touches what it points to.
+    file(&logs.join("real/x.log"), 10, 10 * DAY);
+    file(&outside.join("y.log"), 10, 10 * DAY);
+    std::os::unix::fs::symlink(&outside, logs.join("linked")).expect("symlink");
+    let nested = step(&format!(
+        "{{ cleanup = {{ glob = \"{}/*/*.log\", older_than = \"1d\" }} }}",
+        logs.display()
+    ));
+    let record = run(&nested, &context(&[])).await;
+    assert_eq!(record.error, None, "{record:?}");
+    assert!(!logs.join("real/x.log").exists());
+    assert!(
+        outside.join("y.log").exists(),
+        "file behind a symlinked dir untouched"
+    );
+}
+
+#[tokio::test]
+async fn cleanup_gzips_old_files_and_keeps_their_mtime() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let old = dir.path().join("app.log.1");
+    std::fs::write(&old, "line one\nline two\n").expect("write");
+    let mtime = filetime::FileTime::from_system_time(SystemTime::now() - 3 * DAY);
+    filetime::set_file_mtime(&old, mtime).expect("mtime");
+    file(&dir.path().join("app.log.2.gz"), 50, 3 * DAY);
+    file(&dir.path().join("app.log.0"), 50, Duration::ZERO);
+
+    let gzip = step(&format!(
+        "{{ cleanup = {{ glob = \"{}/{{{{ incident.labels.app }}}}.log.*\", older_than = \"2d\", action = \"gzip\" }} }}",
+        dir.path().display()
+    ));
+    let labels = context(&[("app", "app")]);
+    let record = run(&gzip, &labels).await;
+    assert_eq!(record.error, None, "{record:?}");
+    assert!(
+        record.output.starts_with("gzipped 1 files, 18 bytes"),
+        "{}",
+        record.output
+    );
+    assert!(!old.exists());
+    let gz = dir.path().join("app.log.1.gz");
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(&gz).expect("gz"))
+        .read_to_string(&mut text)
+        .expect("gunzip");
+    assert_eq!(text, "line one\nline two\n");
+    let meta = std::fs::metadata(&gz).expect("meta");
+    assert_eq!(
+        filetime::FileTime::from_last_modification_time(&meta),
+        mtime
+    );
+    assert_eq!(
+        std::fs::metadata(dir.path().join("app.log.2.gz"))
+            .expect("old gz")
+            .len(),
+        50,
+        "already gzipped file untouched"
+    );
+    assert!(
+        dir.path().join("app.log.0").exists(),
+        "young file untouched"
+    );
+}
+
+#[tokio::test]
+async fn redis_step_flushes_the_configured_database() {
+    let client = redis::Client::open(REDIS_DB).expect("redis url");
+    let mut redis = client
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap_or_else(|e| panic!("Redis must be running on 127.0.0.1:6379 for this test: {e}"));
+    let _: () = redis::cmd("SET")
+        .arg("homeostat-steps-test")
+        .arg("cached")
+        .query_async(&mut redis)
+        .await
+        .expect("set");
+    let flush = step(&format!(
+        "{{ redis = {{ url = \"{REDIS_DB}\", command = [\"FLUSHDB\"] }} }}"
+    ));
+    let record = run(&flush, &context(&[])).await;
+    assert_eq!(record.error, None, "{record:?}");
+    assert_eq!(record.output, "OK\n");
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg("homeostat-steps-test")
+        .query_async(&mut redis)
+        .await
+        .expect("exists");
+    assert_eq!(exists, 0);
+
+    let unreachable =
+        step("{ redis = { url = \"redis://127.0.0.1:1/0\", command = [\"FLUSHDB\"] } }");
+    let record = run(&unreachable, &context(&[])).await;
+    assert!(
+        record
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("cannot connect")),
+        "{record:?}"
+    );
+}
+
+#[tokio::test]
+async fn sql_step_runs_a_statement_and_terminates_idle_connections() {
+    let url = common::fresh_postgres().await;
+    let mut db = sqlx::PgConnection::connect(&url).await.expect("connect");
+    sqlx::raw_sql("CREATE TABLE t (x int); INSERT INTO t VALUES (1), (2), (3);")
+        .execute(&mut db)
+        .await
+        .expect("arrange");
+    let delete = step(&format!(
+        "{{ sql = {{ url = \"{url}\", statement = \"DELETE FROM t WHERE x > {{{{ incident.labels.keep }}}}\" }} }}"
+    ));
+    let record = run(&delete, &context(&[("keep", "1")])).await;
+    assert_eq!(record.error, None, "{record:?}");
+    assert_eq!(record.output, "2 rows affected, 0 rows returned\n");
+    let (left,): (i64,) = sqlx::query_as("SELECT count(*) FROM t")
+        .fetch_one(&mut db)
+        .await
+        .expect("count");
+    assert_eq!(left, 1);
+
+    // `db` is now an idle connection: the connection-reset repair terminates it.
+    let (idle_pid,): (i32,) = sqlx::query_as("SELECT pg_backend_pid()")
+        .fetch_one(&mut db)
+        .await
+        .expect("pid");
+    let terminate = step(&format!(
+        "{{ sql = {{ url = \"{url}\", statement = \"SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND state = 'idle' AND pid <> pg_backend_pid()\" }} }}"
+    ));
+    let record = run(&terminate, &context(&[])).await;
+    assert_eq!(record.error, None, "{record:?}");
+    assert_eq!(record.output, "1 rows affected, 1 rows returned\nt\n");
+    common::eventually(Duration::from_secs(5), "idle backend gone", || {
+        let url = url.clone();
+        async move {
+            let mut other = sqlx::PgConnection::connect(&url).await.ok()?;
+            let (alive,): (bool,) =
+                sqlx::query_as("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)")
+                    .bind(idle_pid)
+                    .fetch_one(&mut other)
+                    .await
+                    .ok()?;
+            (!alive).then_some(())
+        }
+    })
+    .await;
+    assert!(sqlx::query("SELECT 1").execute(&mut db).await.is_err());
+
+    let slow = step(&format!(
+        "{{ sql = {{ url = \"{url}\", statement = \"SELECT pg_sleep(20)\" }}, timeout = \"500ms\" }}"
+    ));
+    let started = Instant::now();
+    let record = run(&slow, &context(&[])).await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(record.error.as_deref(), Some("timed out after 500ms"));
+}
+
+#[test]
+fn plan_records_exactly_what_each_kind_would_do() {
+    let labels = context(&[("svc", "api")]);
+    let cases = [
+        (
+            "{ run = [\"systemctl\", \"restart\", \"{{ incident.labels.svc }}\"] }",
+            vec!["systemctl", "restart", "api"],
+        ),
+        (
+            "{ http = { url = \"http://127.0.0.1:8000/{{ incident.labels.svc }}/pool/reset\" } }",
+            vec!["http", "POST", "http://127.0.0.1:8000/api/pool/reset"],
+        ),
+        ("{ sleep = \"2s\" }", vec!["sleep", "2s"]),
+        (
+            "{ signal = { pidfile = \"/run/{{ incident.labels.svc }}.pid\" } }",
+            vec!["signal", "HUP", "/run/api.pid"],
+        ),
+        (
+            "{ cleanup = { glob = \"/var/log/{{ incident.labels.svc }}/*.log.*\", older_than = \"7d\", max_bytes = 1024 } }",
+            vec![
+                "cleanup",
+                "delete",
+                "/var/log/api/*.log.*",
+                "older_than=7days",
+                "max_bytes=1024",
+            ],
+        ),
+        (
+            "{ redis = { url = \"redis://:secret@127.0.0.1:6379/0\", command = [\"FLUSHDB\"] } }",
+            vec!["redis", "redis://:***@127.0.0.1:6379/0", "FLUSHDB"],
+        ),
+        (
+            "{ sql = { url = \"postgres://postgres@127.0.0.1/app\", statement = \"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state = 'idle'\" } }",
+            vec![
+                "sql",
+                "postgres://postgres@127.0.0.1/app",
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state = 'idle'",
+            ],
+        ),
+    ];
+    for (text, command) in cases {
+        let record = plan_step(&step(text), &labels, "rollback");
+        assert_eq!(record.command, command, "{text}");
+        assert_eq!(record.phase, "rollback");
+        assert_eq!(record.exit_code, None);
+        assert_eq!(record.error.as_deref(), Some("dry-run: not run"));
+    }
+    // A glob whose labels make it unsafe is shown as refused, and does not run.
+    let unsafe_glob =
+        step("{ cleanup = { glob = \"/var/{{ incident.labels.sub }}/*\", older_than = \"1d\" } }");
+    let escape = context(&[("sub", "..")]);
+    let record = plan_step(&unsafe_glob, &escape, "step");
+    assert!(
+        record
+            .command
+            .last()
+            .is_some_and(|c| c.contains("must not contain `..`")),
+        "{record:?}"
+    );
+}
+
+/// The issues of an invalid config, as `file:line:col: message`.
+fn issues(text: &str) -> Vec<String> {
+    match Config::parse(text, Path::new("h.toml")) {
+        Ok(_) => panic!("config accepted:\n{text}"),
+        Err(ConfigError::Invalid { issues }) => issues.iter().map(ToString::to_string).collect(),
+        Err(e) => panic!("unexpected error: {e}"),
+    }
+}
+
+/// Asserts an issue at the position of `at` in `text` containing `message`.
+fn assert_issue(text: &str, at: &str, message: &str) {
+    let offset = text.find(at).expect("needle in text");
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    let found = issues(text);
+    assert!(
+        found
+            .iter()
+            .any(|i| i.starts_with(&format!("h.toml:{line}:{column}: ")) && i.contains(message)),
+        "expected h.toml:{line}:{column} containing {message:?}, got {found:#?}"
+    );
+}
+
+#[test]
+fn step_config_errors_point_at_the_step() {
+    let runbook = |steps: &str| format!("[[runbook]]\nname = \"r\"\nsteps = [\n  {steps}\n]\n");
+    let two = runbook("{ run = [\"true\"] },\n  { run = [\"true\"], sleep = \"1s\" }");
+    assert_issue(
+        &two,
+        "{ run = [\"true\"], sleep",
+        "a step has several kinds (`run`, `sleep`)",
+    );
+    let none = runbook("{ timeout = \"1s\" }");
+    assert_issue(
+        &none,
+        "{ timeout",
+        "a step needs exactly one of `run`, `http`",
+    );
+    for glob in ["*", "/*", "/", ""] {
+        let text = runbook(&format!(
+            "{{ cleanup = {{ glob = \"{glob}\", older_than = \"1d\" }} }}"
+        ));
+        assert_issue(&text, &format!("\"{glob}\""), "cleanup glob");
+    }
+    let shell = runbook("{ sleep = \"1s\", shell = true }");
+    assert_issue(&shell, "true }", "key `shell` only applies to `run` steps");
+    let long_sleep = runbook("{ sleep = \"1m\" }");
+    assert_issue(&long_sleep, "\"1m\"", "not shorter than the step timeout");
+    let rollback = "[[runbook]]\nname = \"r\"\nsteps = []\nrollback = [ { redis = { url = \"redis://h/0\", command = [] } } ]\n";
+    assert_issue(rollback, "{ url", "`command` must not be empty");
+    let signal = runbook("{ signal = { pidfile = \"/run/x.pid\", signal = \"BOOM\" } }");
+    assert_issue(&signal, "\"BOOM\"", "unknown variant `BOOM`");
+}
