@@ -274,8 +274,35 @@ async fn an_unfixable_service_exhausts_its_budget_then_the_breaker_stops_repairs
         })
     })
     .await;
+    // Naming the runbook and target by hand does not get around the breaker either.
+    let (status, body) = post(
+        &app,
+        "/api/v1/error-monitoring/repair-task",
+        json!({"runbook": "restart", "target": "svc"}),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["state"], "cancelled", "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("breaker open")),
+        "{body}"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(lines(&counter), 2, "the breaker let a restart through");
+    let text = client()
+        .get(format!("http://{}/metrics", app.address))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        text.contains("homeostat_repairs_total{runbook=\"restart\",outcome=\"cancelled\"}"),
+        "{text}"
+    );
     let (status, _) = post(
         &app,
         "/api/v1/breakers/reset",

@@ -65,6 +65,23 @@ pub enum ManualRepair {
     },
 }
 
+/// What a repair is about: the incident (if any), the target check (if any), the runbook.
+struct Subject<'a> {
+    incident: Option<&'a Incident>,
+    check: Option<&'a Arc<Check>>,
+    book: &'a RunbookConfig,
+    attempt: i64,
+    actor: &'a str,
+}
+
+/// What the gates decided.
+enum Admission {
+    /// Refused: how the candidate ends, and the `cancelled` record.
+    Refused(Attempt, Repair),
+    /// Recorded `queued` or `awaiting_approval` (the flag says which).
+    Admitted(Repair, bool),
+}
+
 /// How one candidate ended.
 enum Attempt {
     /// Verified healthy.
@@ -113,6 +130,8 @@ struct Inner {
     bus: EventBus,
     metrics: Arc<Metrics>,
     permits: Semaphore,
+    /// `max_concurrent_repairs`: the permits the semaphore started with.
+    slots: usize,
     emergency: AtomicBool,
     /// Cancelled by the emergency stop (and shutdown); replaced on resume.
     kill: Mutex<CancellationToken>,
@@ -141,9 +160,8 @@ impl RepairEngine {
             .await?
             .is_some_and(|v| v == "1");
         metrics.emergency_stop.set(i64::from(stopped));
-        let permits = Semaphore::new(
-            usize::try_from(config.policy.max_concurrent_repairs.max(1)).unwrap_or(1),
-        );
+        let slots = usize::try_from(config.policy.max_concurrent_repairs.max(1)).unwrap_or(1);
+        let permits = Semaphore::new(slots);
         Ok(RepairEngine {
             inner: Arc::new(Inner {
                 store,
@@ -157,6 +175,7 @@ impl RepairEngine {
                 bus,
                 metrics,
                 permits,
+                slots,
                 emergency: AtomicBool::new(stopped),
                 kill: Mutex::new(CancellationToken::new()),
                 active: Mutex::new(HashSet::new()),
@@ -213,13 +232,11 @@ impl RepairEngine {
             .clone()
     }
 
-    /// Repairs running now.
+    /// Repairs holding one of the `max_concurrent_repairs` slots now (running or verifying).
     pub fn running(&self) -> usize {
         self.inner
-            .active
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .len()
+            .slots
+            .saturating_sub(self.inner.permits.available_permits())
     }
 
     /// Consumes incidents that need repair until `shutdown`; then kills running steps and marks
@@ -381,28 +398,36 @@ impl RepairEngine {
                     }
                     None => None,
                 };
-                let created = self
-                    .inner
-                    .store
-                    .create_repair(&NewRepair {
-                        incident_id: None,
-                        runbook: &runbook,
-                        target: target.as_deref(),
-                        state: RepairState::Queued,
-                        attempt: 1,
-                        dry_run: self.inner.config.policy.mode != Mode::Enforce,
-                        requested_by: actor,
-                        error: None,
-                    })
-                    .await?;
-                let engine = self.clone();
-                let repair = created.clone();
-                tokio::spawn(async move {
-                    let _ = engine
-                        .execute(repair, None, check.as_deref(), &book, None)
-                        .await;
-                });
-                Ok(Some(created))
+                let subject = Subject {
+                    incident: None,
+                    check: check.as_ref(),
+                    book: &book,
+                    attempt: 1,
+                    actor,
+                };
+                match self.admit(&subject).await? {
+                    Admission::Refused(_, repair) => Ok(Some(repair)),
+                    Admission::Admitted(repair, needs_approval) => {
+                        let engine = self.clone();
+                        let created = repair.clone();
+                        let actor = actor.to_string();
+                        tokio::spawn(async move {
+                            let subject = Subject {
+                                incident: None,
+                                check: check.as_ref(),
+                                book: &book,
+                                attempt: 1,
+                                actor: &actor,
+                            };
+                            if let Err(e) =
+                                engine.run_admitted(&subject, repair, needs_approval).await
+                            {
+                                tracing::error!(error = %e, "manual repair failed on a store error");
+                            }
+                        });
+                        Ok(Some(created))
+                    }
+                }
             }
         }
     }
@@ -477,10 +502,25 @@ impl RepairEngine {
                 Some(interrupted)
                     if attempt == interrupted.attempt && interrupted.runbook == *name =>
                 {
-                    self.resume_attempt(incident, &check, &book, interrupted)
-                        .await
+                    let subject = Subject {
+                        incident: Some(incident),
+                        check: Some(&check),
+                        book: &book,
+                        attempt,
+                        actor: "homeostat",
+                    };
+                    self.resume_attempt(&subject, interrupted).await
                 }
-                _ => self.attempt(incident, &check, &book, attempt, actor).await,
+                _ => {
+                    let subject = Subject {
+                        incident: Some(incident),
+                        check: Some(&check),
+                        book: &book,
+                        attempt,
+                        actor,
+                    };
+                    self.attempt(&subject).await
+                }
             };
             match result {
                 Ok(Attempt::Repaired | Attempt::Done | Attempt::Halt) => return,
@@ -507,32 +547,47 @@ impl RepairEngine {
         }
     }
 
+    /// Records a repair that a gate refused (state `cancelled`, with why) and counts it.
     async fn record_cancelled(
         &self,
-        incident: &Incident,
-        check: &Check,
-        book: &RunbookConfig,
-        attempt: i64,
-        actor: &str,
+        subject: &Subject<'_>,
         why: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Repair, StoreError> {
         let repair = self
-            .inner
+            .create(subject, RepairState::Cancelled, Some(why))
+            .await?;
+        tracing::warn!(incident = ?repair.incident_id, repair = %repair.id, runbook = %repair.runbook, reason = why, "repair not started");
+        RepairFinished {
+            repair: &repair.id,
+            runbook: &repair.runbook,
+            outcome: "cancelled",
+            duration: Duration::ZERO,
+            error: Some(why),
+        }
+        .emit(&self.inner.metrics);
+        self.announce(&repair);
+        Ok(repair)
+    }
+
+    async fn create(
+        &self,
+        subject: &Subject<'_>,
+        state: RepairState,
+        error: Option<&str>,
+    ) -> Result<Repair, StoreError> {
+        self.inner
             .store
             .create_repair(&NewRepair {
-                incident_id: Some(&incident.id),
-                runbook: book.name.get_ref(),
-                target: Some(&check.name),
-                state: RepairState::Cancelled,
-                attempt,
+                incident_id: subject.incident.map(|i| i.id.as_str()),
+                runbook: subject.book.name.get_ref(),
+                target: subject.check.map(|c| c.name.as_str()),
+                state,
+                attempt: subject.attempt,
                 dry_run: self.inner.config.policy.mode == Mode::DryRun,
-                requested_by: actor,
-                error: Some(why),
+                requested_by: subject.actor,
+                error,
             })
-            .await?;
-        tracing::warn!(incident = %incident.id, repair = %repair.id, runbook = %repair.runbook, reason = why, "repair not started");
-        self.announce(&repair);
-        Ok(())
+            .await
     }
 
     /// Continues a repair that a stopped daemon left unfinished: same attempt (no new budget),
@@ -540,113 +595,88 @@ impl RepairEngine {
     /// they are `idempotent`.
     async fn resume_attempt(
         &self,
-        incident: &Incident,
-        check: &Arc<Check>,
-        book: &RunbookConfig,
+        subject: &Subject<'_>,
         interrupted: &Repair,
     ) -> Result<Attempt, StoreError> {
         if self.emergency_stopped() {
-            self.record_cancelled(
-                incident,
-                check,
-                book,
-                interrupted.attempt,
-                "homeostat",
-                "emergency stop is active",
-            )
-            .await?;
+            self.record_cancelled(subject, "emergency stop is active")
+                .await?;
             return Ok(Attempt::Halt);
         }
-        let repair = self
-            .inner
-            .store
-            .create_repair(&NewRepair {
-                incident_id: Some(&incident.id),
-                runbook: book.name.get_ref(),
-                target: Some(&check.name),
-                state: RepairState::Queued,
-                attempt: interrupted.attempt,
-                dry_run: self.inner.config.policy.mode == Mode::DryRun,
-                requested_by: "homeostat",
-                error: None,
-            })
-            .await?;
+        let repair = self.create(subject, RepairState::Queued, None).await?;
         tracing::warn!(repair = %repair.id, interrupted = %interrupted.id, runbook = %repair.runbook, "resuming an interrupted repair");
         self.announce(&repair);
-        self.execute(repair, Some(incident), Some(check), book, Some(interrupted))
-            .await
+        self.execute(
+            repair,
+            subject.incident,
+            subject.check.map(|c| c.as_ref()),
+            subject.book,
+            Some(interrupted),
+        )
+        .await
     }
 
-    /// One candidate runbook for an incident, through every gate.
-    async fn attempt(
-        &self,
-        incident: &Incident,
-        check: &Arc<Check>,
-        book: &RunbookConfig,
-        attempt: i64,
-        actor: &str,
-    ) -> Result<Attempt, StoreError> {
+    /// The gates before a repair may be queued: emergency stop, breaker, per-target budget
+    /// (target repairs only), global hourly budget. Admitted repairs are recorded `queued`, or
+    /// `awaiting_approval` when the runbook needs approval.
+    async fn admit(&self, subject: &Subject<'_>) -> Result<Admission, StoreError> {
         let store = &self.inner.store;
+        let book = subject.book;
         let runbook = book.name.get_ref().as_str();
         let now = Utc::now();
         if self.emergency_stopped() {
-            self.record_cancelled(
-                incident,
-                check,
-                book,
-                attempt,
-                actor,
-                "emergency stop is active",
-            )
-            .await?;
-            return Ok(Attempt::Halt);
+            let repair = self
+                .record_cancelled(subject, "emergency stop is active")
+                .await?;
+            return Ok(Admission::Refused(Attempt::Halt, repair));
         }
-        if let Some(breaker) = store
-            .open_breakers(now)
-            .await?
-            .into_iter()
-            .find(|b| b.target == check.name && b.runbook == runbook)
-        {
-            let why = format!(
-                "breaker open until {} ({})",
-                breaker.closes_at.to_rfc3339(),
-                breaker.reason
-            );
-            self.record_cancelled(incident, check, book, attempt, actor, &why)
+        if let Some(check) = subject.check {
+            if let Some(breaker) = store
+                .open_breakers(now)
+                .await?
+                .into_iter()
+                .find(|b| b.target == check.name && b.runbook == runbook)
+            {
+                let why = format!(
+                    "breaker open until {} ({})",
+                    breaker.closes_at.to_rfc3339(),
+                    breaker.reason
+                );
+                let repair = self.record_cancelled(subject, &why).await?;
+                return Ok(Admission::Refused(Attempt::Next(why), repair));
+            }
+            let window =
+                chrono::Duration::from_std(book.window.get()).unwrap_or(chrono::Duration::MAX);
+            let used = store
+                .count_attempts(
+                    &check.name,
+                    runbook,
+                    now.checked_sub_signed(window).unwrap_or(now),
+                )
                 .await?;
-            return Ok(Attempt::Next(why));
-        }
-        let window = chrono::Duration::from_std(book.window.get()).unwrap_or(chrono::Duration::MAX);
-        let used = store
-            .count_attempts(
-                &check.name,
-                runbook,
-                now.checked_sub_signed(window).unwrap_or(now),
-            )
-            .await?;
-        if used >= i64::from(book.max_attempts) {
-            let cooldown =
-                chrono::Duration::from_std(book.cooldown.get()).unwrap_or(chrono::Duration::MAX);
-            let reason = format!(
-                "{used} attempts within {} (max {})",
-                book.window, book.max_attempts
-            );
-            store
-                .open_breaker(&Breaker {
-                    target: check.name.clone(),
-                    runbook: runbook.to_string(),
-                    opened_at: now,
-                    closes_at: now.checked_add_signed(cooldown).unwrap_or(now),
-                    reason: reason.clone(),
-                })
-                .await?;
-            let why = format!(
-                "budget exhausted: {reason}; breaker opened for {}",
-                book.cooldown
-            );
-            self.record_cancelled(incident, check, book, attempt, actor, &why)
-                .await?;
-            return Ok(Attempt::Next(why));
+            if used >= i64::from(book.max_attempts) {
+                let cooldown = chrono::Duration::from_std(book.cooldown.get())
+                    .unwrap_or(chrono::Duration::MAX);
+                let reason = format!(
+                    "{used} attempts within {} (max {})",
+                    book.window, book.max_attempts
+                );
+                store
+                    .open_breaker(&Breaker {
+                        target: check.name.clone(),
+                        runbook: runbook.to_string(),
+                        opened_at: now,
+                        closes_at: now.checked_add_signed(cooldown).unwrap_or(now),
+                        reason: reason.clone(),
+                    })
+                    .await?;
+                let why = format!(
+                    "budget exhausted: {reason}; breaker opened for {}",
+                    book.cooldown
+                );
+                let repair = self.record_cancelled(subject, &why).await?;
+                return Ok(Admission::Refused(Attempt::Next(why), repair));
+            }
         }
         let hourly = store
             .count_repairs_started_since(now - chrono::Duration::hours(1))
@@ -655,33 +685,48 @@ impl RepairEngine {
             let why = format!(
                 "global budget exhausted: {hourly} repairs in the last hour (max_repairs_per_hour)"
             );
-            self.record_cancelled(incident, check, book, attempt, actor, &why)
-                .await?;
-            return Ok(Attempt::Escalate(why));
+            let repair = self.record_cancelled(subject, &why).await?;
+            return Ok(Admission::Refused(Attempt::Escalate(why), repair));
         }
         let needs_approval = book.approval == Approval::Required || book.risk == Risk::High;
-        let repair = store
-            .create_repair(&NewRepair {
-                incident_id: Some(&incident.id),
-                runbook,
-                target: Some(&check.name),
-                state: if needs_approval {
-                    RepairState::AwaitingApproval
-                } else {
-                    RepairState::Queued
-                },
-                attempt,
-                dry_run: self.inner.config.policy.mode == Mode::DryRun,
-                requested_by: actor,
-                error: None,
-            })
-            .await?;
+        let state = if needs_approval {
+            RepairState::AwaitingApproval
+        } else {
+            RepairState::Queued
+        };
+        let repair = self.create(subject, state, None).await?;
         self.announce(&repair);
-        if needs_approval && !self.await_approval(&repair, book).await? {
+        Ok(Admission::Admitted(repair, needs_approval))
+    }
+
+    /// Runs an admitted repair: approval (if needed), then `execute`.
+    async fn run_admitted(
+        &self,
+        subject: &Subject<'_>,
+        repair: Repair,
+        needs_approval: bool,
+    ) -> Result<Attempt, StoreError> {
+        if needs_approval && !self.await_approval(&repair, subject.book).await? {
             return Ok(Attempt::Next("approval denied".to_string()));
         }
-        self.execute(repair, Some(incident), Some(check), book, None)
-            .await
+        self.execute(
+            repair,
+            subject.incident,
+            subject.check.map(|c| c.as_ref()),
+            subject.book,
+            None,
+        )
+        .await
+    }
+
+    /// One candidate runbook, through every gate.
+    async fn attempt(&self, subject: &Subject<'_>) -> Result<Attempt, StoreError> {
+        match self.admit(subject).await? {
+            Admission::Refused(attempt, _) => Ok(attempt),
+            Admission::Admitted(repair, needs_approval) => {
+                self.run_admitted(subject, repair, needs_approval).await
+            }
+        }
     }
 
     /// Waits for a decision on a repair in `awaiting_approval`; applies `on_timeout` when none
