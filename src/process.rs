@@ -48,21 +48,36 @@ pub struct Finished {
     pub duration: Duration,
 }
 
-/// Runs `invocation`, killing the process group on timeout or when `cancel` fires.
+/// How long output is still collected after the child exits: a child that started a daemon in
+/// the background (which keeps the pipes open) must not make the step wait for its timeout.
+const DRAIN_GRACE: Duration = Duration::from_millis(500);
+
+/// Kills the process group if the run is abandoned (its future dropped) before the child exited.
+struct GroupGuard {
+    pid: Option<u32>,
+    armed: bool,
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            kill_group(self.pid);
+        }
+    }
+}
+
+/// Runs `invocation`, killing the process group on timeout, when `cancel` fires, or when the
+/// returned future is dropped before the child exits. Processes the child left running in the
+/// background after it exited normally are not killed (a restart step may start a daemon).
 pub async fn run(invocation: &Invocation<'_>, cancel: &CancellationToken) -> Finished {
     let started = Instant::now();
-    let finished = |ending, stdout, stderr| Finished {
-        ending,
-        stdout,
-        stderr,
-        duration: started.elapsed(),
-    };
     let Some((program, args)) = invocation.argv.split_first() else {
-        return finished(
-            Ending::SpawnFailed("empty command".into()),
-            String::new(),
-            String::new(),
-        );
+        return Finished {
+            ending: Ending::SpawnFailed("empty command".into()),
+            stdout: String::new(),
+            stderr: String::new(),
+            duration: started.elapsed(),
+        };
     };
     let mut command = tokio::process::Command::new(program);
     command
@@ -81,51 +96,87 @@ pub async fn run(invocation: &Invocation<'_>, cancel: &CancellationToken) -> Fin
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => {
-            return finished(
-                Ending::SpawnFailed(format!("cannot start {program}: {e}")),
-                String::new(),
-                String::new(),
-            );
-        }
-    };
-    let pid = child.id();
-    let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
-    let cap = invocation.output_cap;
-    let wait = async {
-        let (out, err) = tokio::join!(read_capped(stdout, cap), read_capped(stderr, cap));
-        (child.wait().await, out, err)
-    };
-    tokio::select! {
-        (status, out, err) = wait => {
-            let ending = match status {
-                Ok(status) => Ending::Exited(status.code()),
-                Err(e) => Ending::SpawnFailed(format!("wait failed: {e}")),
+            return Finished {
+                ending: Ending::SpawnFailed(format!("cannot start {program}: {e}")),
+                stdout: String::new(),
+                stderr: String::new(),
+                duration: started.elapsed(),
             };
-            finished(ending, out, err)
         }
+    };
+    let mut guard = GroupGuard {
+        pid: child.id(),
+        armed: true,
+    };
+    let stdout = Capture::start(child.stdout.take(), invocation.output_cap);
+    let stderr = Capture::start(child.stderr.take(), invocation.output_cap);
+    let ending = tokio::select! {
+        status = child.wait() => match status {
+            Ok(status) => Ending::Exited(status.code()),
+            Err(e) => Ending::SpawnFailed(format!("wait failed: {e}")),
+        },
         _ = tokio::time::sleep(invocation.timeout) => {
-            kill_group(pid);
-            finished(Ending::TimedOut, String::new(), String::new())
+            kill_group(guard.pid);
+            Ending::TimedOut
         }
         _ = cancel.cancelled() => {
-            kill_group(pid);
-            finished(Ending::Cancelled, String::new(), String::new())
+            kill_group(guard.pid);
+            Ending::Cancelled
         }
+    };
+    guard.armed = false;
+    let duration = started.elapsed();
+    let (stdout, stderr) = tokio::join!(stdout.finish(), stderr.finish());
+    Finished {
+        ending,
+        stdout,
+        stderr,
+        duration,
     }
 }
 
-async fn read_capped<R: tokio::io::AsyncRead + Unpin>(pipe: Option<R>, cap: u64) -> String {
-    let Some(pipe) = pipe else {
-        return String::new();
-    };
-    let mut buf = Vec::new();
-    let mut limited = pipe.take(cap);
-    // A read error leaves what was read so far; the exit code still tells the outcome.
-    let _ = limited.read_to_end(&mut buf).await;
-    // Drain the rest so a chatty child does not block on a full pipe.
-    let mut rest = limited.into_inner();
-    let _ = tokio::io::copy(&mut rest, &mut tokio::io::sink()).await;
-    String::from_utf8_lossy(&buf).into_owned()
+/// Output of one pipe, read in the background up to a cap (the rest is drained and dropped).
+struct Capture {
+    buffer: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Capture {
+    fn start<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
+        pipe: Option<R>,
+        cap: u64,
+    ) -> Capture {
+        let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let task = pipe.map(|mut pipe| {
+            let buffer = std::sync::Arc::clone(&buffer);
+            tokio::spawn(async move {
+                let mut chunk = [0u8; 8192];
+                let cap = usize::try_from(cap).unwrap_or(usize::MAX);
+                // A read error ends the capture with what was read so far.
+                while let Ok(n) = pipe.read(&mut chunk).await {
+                    if n == 0 {
+                        break;
+                    }
+                    let mut kept = buffer.lock().unwrap_or_else(|p| p.into_inner());
+                    let room = cap.saturating_sub(kept.len()).min(n);
+                    kept.extend_from_slice(&chunk[..room]);
+                }
+            })
+        });
+        Capture { buffer, task }
+    }
+
+    /// Waits up to `DRAIN_GRACE` for the pipe to close, then returns what was captured.
+    async fn finish(mut self) -> String {
+        if let Some(task) = self.task.take() {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(DRAIN_GRACE, task).await.is_err() {
+                abort.abort();
+            }
+        }
+        let bytes = self.buffer.lock().unwrap_or_else(|p| p.into_inner());
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
 }
 
 /// Kills the whole process group led by `pid` (the child and everything it started).
@@ -135,5 +186,97 @@ fn kill_group(pid: Option<u32>) {
         unsafe {
             libc::killpg(pid, libc::SIGKILL);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(args: &[&str]) -> Vec<String> {
+        args.iter().map(|a| a.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_daemon_left_in_the_background_neither_blocks_nor_gets_killed() {
+        let dir =
+            std::env::temp_dir().join(format!("homeostat-process-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let pidfile = dir.join("daemon.pid");
+        let script = format!("sleep 30 & echo $! > {}; echo started", pidfile.display());
+        let command = argv(&["sh", "-c", &script]);
+        let invocation = Invocation {
+            argv: &command,
+            timeout: Duration::from_secs(20),
+            output_cap: 1024,
+            ..Invocation::default()
+        };
+        let finished = run(&invocation, &CancellationToken::new()).await;
+        assert_eq!(finished.ending, Ending::Exited(Some(0)));
+        assert_eq!(finished.stdout, "started\n");
+        assert!(
+            finished.duration < Duration::from_secs(5),
+            "waited {:?} for the daemon's pipes",
+            finished.duration
+        );
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .expect("pid")
+            .trim()
+            .parse()
+            .expect("pid");
+        assert!(
+            std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "the background daemon was killed"
+        );
+        // SAFETY: cleaning up the daemon this test started.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_run_kills_its_process_group() {
+        let dir =
+            std::env::temp_dir().join(format!("homeostat-process-abandon-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let pidfile = dir.join("child.pid");
+        let script = format!("sleep 60 & echo $! > {}; wait", pidfile.display());
+        let command = argv(&["sh", "-c", &script]);
+        let task = tokio::spawn(async move {
+            let invocation = Invocation {
+                argv: &command,
+                timeout: Duration::from_secs(60),
+                output_cap: 1024,
+                ..Invocation::default()
+            };
+            run(&invocation, &CancellationToken::new()).await
+        });
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let pid: i32 = loop {
+            if let Some(pid) = std::fs::read_to_string(&pidfile)
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+            {
+                break pid;
+            }
+            assert!(Instant::now() < deadline, "child never started");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        task.abort();
+        let _ = task.await;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            if stat.is_empty() || stat.contains(") Z ") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the grandchild survived an abandoned run"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

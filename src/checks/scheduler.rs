@@ -41,7 +41,10 @@ pub fn spawn(checks: &[Arc<Check>], ctx: &SchedulerContext) -> JoinSet<()> {
 }
 
 async fn run_check(check: Arc<Check>, mut ctx: SchedulerContext, phase: Duration) {
-    let mut ticker = tokio::time::interval_at(Instant::now() + phase, check.interval);
+    let start = Instant::now()
+        .checked_add(phase)
+        .unwrap_or_else(Instant::now);
+    let mut ticker = tokio::time::interval_at(start, check.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
     loop {
         let mut scheduled = tokio::select! {
@@ -70,7 +73,7 @@ async fn run_check(check: Arc<Check>, mut ctx: SchedulerContext, phase: Duration
         let started_at = Utc::now();
         let started = Instant::now();
         let run = tokio::time::timeout(
-            check.timeout + ABANDON_GRACE,
+            check.timeout.saturating_add(ABANDON_GRACE),
             check.kind.probe(check.timeout),
         );
         let outcome = tokio::select! {

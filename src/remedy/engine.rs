@@ -31,6 +31,8 @@ use tokio_util::sync::CancellationToken;
 
 /// The setting that persists the emergency stop across restarts.
 const EMERGENCY_STOP_KEY: &str = "emergency_stop";
+/// How a continued repair records a step it did not run again.
+const SKIPPED_PREFIX: &str = "skipped: completed by interrupted repair";
 /// How often a repair waiting for approval looks for a decision.
 const APPROVAL_POLL: Duration = Duration::from_millis(200);
 
@@ -78,8 +80,24 @@ struct Subject<'a> {
 enum Admission {
     /// Refused: how the candidate ends, and the `cancelled` record.
     Refused(Attempt, Repair),
-    /// Recorded `queued` or `awaiting_approval` (the flag says which).
-    Admitted(Repair, bool),
+    /// Recorded `queued` or `awaiting_approval` (the flag says which), holding its target.
+    Admitted(Repair, bool, Option<TargetLease>),
+}
+
+/// While held, no other repair of the same target may be admitted.
+struct TargetLease {
+    inner: Arc<Inner>,
+    target: String,
+}
+
+impl Drop for TargetLease {
+    fn drop(&mut self) {
+        self.inner
+            .busy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.target);
+    }
 }
 
 /// How one candidate ended.
@@ -137,6 +155,8 @@ struct Inner {
     kill: Mutex<CancellationToken>,
     /// Incidents with a repair in progress (one at a time per incident).
     active: Mutex<HashSet<String>>,
+    /// Targets with a repair admitted and not finished (one repair per target at a time).
+    busy: Mutex<HashSet<String>>,
     /// Repairs a stopped daemon left unfinished, found at start, resumed by `run`.
     interrupted: Mutex<Vec<Repair>>,
 }
@@ -179,6 +199,7 @@ impl RepairEngine {
                 emergency: AtomicBool::new(stopped),
                 kill: Mutex::new(CancellationToken::new()),
                 active: Mutex::new(HashSet::new()),
+                busy: Mutex::new(HashSet::new()),
                 interrupted: Mutex::new(interrupted),
             }),
         })
@@ -257,7 +278,10 @@ impl RepairEngine {
                 && let Ok(Some(incident)) = self.inner.store.incident(id).await
                 && incident.state.is_active()
             {
-                self.spawn(&mut tasks, incident, Some(repair));
+                // Only a repair that had started its steps is continued; one that was still
+                // queued or awaiting approval goes through every gate (and approval) again.
+                let started = matches!(repair.state, RepairState::Running | RepairState::Verifying);
+                self.spawn(&mut tasks, incident, started.then_some(repair));
             }
         }
         loop {
@@ -313,6 +337,11 @@ impl RepairEngine {
         if self.emergency_stopped() {
             return Err(RepairError::EmergencyStop);
         }
+        if self.inner.config.policy.mode == Mode::Observe {
+            return Err(RepairError::Invalid(
+                "mode is observe: repairs are not run".to_string(),
+            ));
+        }
         match request {
             ManualRepair::Incident(id) => {
                 let incident = self
@@ -337,6 +366,15 @@ impl RepairEngine {
                         "incident {id} has no candidate runbooks"
                     )));
                 }
+                // Before taking the incident: a store error here must not leave it taken.
+                let before = self
+                    .inner
+                    .store
+                    .list_repairs(None, Some(&id), 1, 0)
+                    .await?
+                    .0
+                    .first()
+                    .map(|r| r.id.clone());
                 if !self
                     .inner
                     .active
@@ -350,14 +388,6 @@ impl RepairEngine {
                 }
                 let engine = self.clone();
                 let actor = actor.to_string();
-                let before = self
-                    .inner
-                    .store
-                    .list_repairs(None, Some(&id), 1, 0)
-                    .await?
-                    .0
-                    .first()
-                    .map(|r| r.id.clone());
                 tokio::spawn(async move {
                     engine.repair_incident(&incident, &actor, None).await;
                     engine
@@ -407,11 +437,12 @@ impl RepairEngine {
                 };
                 match self.admit(&subject).await? {
                     Admission::Refused(_, repair) => Ok(Some(repair)),
-                    Admission::Admitted(repair, needs_approval) => {
+                    Admission::Admitted(repair, needs_approval, lease) => {
                         let engine = self.clone();
                         let created = repair.clone();
                         let actor = actor.to_string();
                         tokio::spawn(async move {
+                            let _lease = lease;
                             let subject = Subject {
                                 incident: None,
                                 check: check.as_ref(),
@@ -523,7 +554,16 @@ impl RepairEngine {
                 }
             };
             match result {
-                Ok(Attempt::Repaired | Attempt::Done | Attempt::Halt) => return,
+                Ok(Attempt::Repaired | Attempt::Done) => return,
+                Ok(Attempt::Halt) => {
+                    // Stopped by the emergency stop: humans are in charge now; say so on the
+                    // incident rather than leave it `remediating`. (A shutdown halts silently.)
+                    if self.emergency_stopped() {
+                        reasons.push(format!("{name}: stopped by the emergency stop"));
+                        break;
+                    }
+                    return;
+                }
                 Ok(Attempt::Next(reason)) => reasons.push(format!("{name}: {reason}")),
                 Ok(Attempt::Escalate(reason)) => {
                     reasons.push(format!("{name}: {reason}"));
@@ -603,6 +643,10 @@ impl RepairEngine {
                 .await?;
             return Ok(Attempt::Halt);
         }
+        let _lease = match self.hold_target(subject).await? {
+            Ok(lease) => lease,
+            Err((why, _)) => return Ok(Attempt::Next(why)),
+        };
         let repair = self.create(subject, RepairState::Queued, None).await?;
         tracing::warn!(repair = %repair.id, interrupted = %interrupted.id, runbook = %repair.runbook, "resuming an interrupted repair");
         self.announce(&repair);
@@ -624,12 +668,22 @@ impl RepairEngine {
         let book = subject.book;
         let runbook = book.name.get_ref().as_str();
         let now = Utc::now();
+        if self.inner.config.policy.mode == Mode::Observe {
+            let repair = self
+                .record_cancelled(subject, "mode is observe: repairs are not run")
+                .await?;
+            return Ok(Admission::Refused(Attempt::Halt, repair));
+        }
         if self.emergency_stopped() {
             let repair = self
                 .record_cancelled(subject, "emergency stop is active")
                 .await?;
             return Ok(Admission::Refused(Attempt::Halt, repair));
         }
+        let lease = match self.hold_target(subject).await? {
+            Ok(lease) => lease,
+            Err((why, repair)) => return Ok(Admission::Refused(Attempt::Next(why), repair)),
+        };
         if let Some(check) = subject.check {
             if let Some(breaker) = store
                 .open_breakers(now)
@@ -679,7 +733,7 @@ impl RepairEngine {
             }
         }
         let hourly = store
-            .count_repairs_started_since(now - chrono::Duration::hours(1))
+            .count_repairs_since(now - chrono::Duration::hours(1))
             .await?;
         if hourly >= i64::from(self.inner.config.policy.max_repairs_per_hour) {
             let why = format!(
@@ -696,7 +750,33 @@ impl RepairEngine {
         };
         let repair = self.create(subject, state, None).await?;
         self.announce(&repair);
-        Ok(Admission::Admitted(repair, needs_approval))
+        Ok(Admission::Admitted(repair, needs_approval, lease))
+    }
+
+    /// Holds the subject's target for one repair (nothing to hold without a target); when
+    /// another repair holds it, records this one refused and returns why.
+    async fn hold_target(
+        &self,
+        subject: &Subject<'_>,
+    ) -> Result<Result<Option<TargetLease>, (String, Repair)>, StoreError> {
+        let Some(check) = subject.check else {
+            return Ok(Ok(None));
+        };
+        let free = self
+            .inner
+            .busy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(check.name.clone());
+        if free {
+            return Ok(Ok(Some(TargetLease {
+                inner: Arc::clone(&self.inner),
+                target: check.name.clone(),
+            })));
+        }
+        let why = format!("another repair of `{}` is in progress", check.name);
+        let repair = self.record_cancelled(subject, &why).await?;
+        Ok(Err((why, repair)))
     }
 
     /// Runs an admitted repair: approval (if needed), then `execute`.
@@ -723,7 +803,7 @@ impl RepairEngine {
     async fn attempt(&self, subject: &Subject<'_>) -> Result<Attempt, StoreError> {
         match self.admit(subject).await? {
             Admission::Refused(attempt, _) => Ok(attempt),
-            Admission::Admitted(repair, needs_approval) => {
+            Admission::Admitted(repair, needs_approval, _lease) => {
                 self.run_admitted(subject, repair, needs_approval).await
             }
         }
@@ -737,7 +817,7 @@ impl RepairEngine {
         book: &RunbookConfig,
     ) -> Result<bool, StoreError> {
         tracing::warn!(repair = %repair.id, runbook = %repair.runbook, "repair awaiting approval");
-        let deadline = Instant::now() + book.approval_timeout.get();
+        let deadline = deadline_after(book.approval_timeout.get());
         loop {
             match self.inner.store.repair(&repair.id).await?.map(|r| r.state) {
                 Some(RepairState::Queued) => return Ok(true),
@@ -896,6 +976,18 @@ impl RepairEngine {
                 ));
             }
         }
+        if kill.is_cancelled() {
+            // The emergency stop came during verify: nothing more runs, not even rollback.
+            self.finish(
+                &repair,
+                RepairState::Cancelled,
+                &records,
+                Some("stopped by the emergency stop during verify"),
+                started.elapsed(),
+            )
+            .await?;
+            return Ok(Attempt::Halt);
+        }
         let Some(reason) = failure else {
             self.finish(
                 &repair,
@@ -1017,7 +1109,7 @@ impl RepairEngine {
 
     /// Re-runs `check` until it is healthy or `within` passes (or the kill token fires).
     async fn verify(&self, check: &Check, within: Duration, kill: &CancellationToken) -> bool {
-        let deadline = Instant::now() + within;
+        let deadline = deadline_after(within);
         let pause = (within / 20).clamp(Duration::from_millis(100), Duration::from_secs(1));
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -1061,7 +1153,13 @@ fn steps_to_run(
     let completed = interrupted
         .steps
         .iter()
-        .take_while(|r| r.phase == "step" && r.exit_code == Some(0))
+        .take_while(|r| {
+            r.phase == "step"
+                && (r.exit_code == Some(0)
+                    || r.error
+                        .as_deref()
+                        .is_some_and(|e| e.starts_with(SKIPPED_PREFIX)))
+        })
         .count();
     let mut remaining = Vec::new();
     for (index, step) in steps.iter().enumerate() {
@@ -1072,10 +1170,7 @@ fn steps_to_run(
                 exit_code: None,
                 output: String::new(),
                 duration_ms: 0,
-                error: Some(format!(
-                    "skipped: completed by interrupted repair {}",
-                    interrupted.id
-                )),
+                error: Some(format!("{SKIPPED_PREFIX} {}", interrupted.id)),
             });
         } else {
             remaining.push(step.clone());
@@ -1097,4 +1192,12 @@ fn template_context(
         check => check.map(|c| minijinja::context! { name => c.name, labels => c.labels }),
         runbook => minijinja::context! { name => book.name.get_ref() },
     }
+}
+
+/// `now + wait`, saturating far in the future instead of overflowing on a huge configured value.
+fn deadline_after(wait: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(wait)
+        .or_else(|| now.checked_add(Duration::from_secs(u64::from(u32::MAX))))
+        .unwrap_or(now)
 }

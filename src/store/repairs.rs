@@ -150,7 +150,9 @@ impl Store {
         ))
     }
 
-    /// Repairs that really ran (not dry-run) for `target` with `runbook` since `since`.
+    /// Repairs of `target` with `runbook` created since `since` that count against the budget:
+    /// not dry-run, and not refused, denied or interrupted (a continuation counts instead) —
+    /// queued and awaiting ones count, so a burst cannot slip past the limit.
     pub async fn count_attempts(
         &self,
         target: &str,
@@ -158,7 +160,8 @@ impl Store {
         since: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
         Ok(sqlx::query(
-            "SELECT COUNT(*) AS n FROM repairs WHERE target = $1 AND runbook = $2 AND dry_run = 0 AND started_at >= $3",
+            "SELECT COUNT(*) AS n FROM repairs WHERE target = $1 AND runbook = $2 AND dry_run = 0 \
+             AND state NOT IN ('cancelled', 'denied', 'interrupted') AND created_at >= $3",
         )
         .bind(target.to_string())
         .bind(runbook.to_string())
@@ -168,18 +171,17 @@ impl Store {
         .try_get("n")?)
     }
 
-    /// Repairs that really ran (any target) since `since`.
-    pub async fn count_repairs_started_since(
-        &self,
-        since: DateTime<Utc>,
-    ) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query("SELECT COUNT(*) AS n FROM repairs WHERE dry_run = 0 AND started_at >= $1")
-                .bind(ms(since))
-                .fetch_one(self.pool())
-                .await?
-                .try_get("n")?,
+    /// Repairs of any target created since `since` that count against `max_repairs_per_hour`
+    /// (same rules as `count_attempts`).
+    pub async fn count_repairs_since(&self, since: DateTime<Utc>) -> Result<i64, StoreError> {
+        Ok(sqlx::query(
+            "SELECT COUNT(*) AS n FROM repairs WHERE dry_run = 0 \
+             AND state NOT IN ('cancelled', 'denied', 'interrupted') AND created_at >= $1",
         )
+        .bind(ms(since))
+        .fetch_one(self.pool())
+        .await?
+        .try_get("n")?)
     }
 
     /// Repairs in a non-final state (e.g. left by a daemon that died): marks them `interrupted`
@@ -203,22 +205,21 @@ impl Store {
         Ok(repairs)
     }
 
-    /// Opens (or extends) the breaker of `target` × `runbook`.
+    /// Opens (or extends) the breaker of `target` × `runbook` (one upsert: safe under concurrency).
     pub async fn open_breaker(&self, breaker: &Breaker) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM breakers WHERE target = $1 AND runbook = $2")
-            .bind(breaker.target.clone())
-            .bind(breaker.runbook.clone())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO breakers (target, runbook, opened_at, closes_at, reason) VALUES ($1, $2, $3, $4, $5)")
-            .bind(breaker.target.clone())
-            .bind(breaker.runbook.clone())
-            .bind(ms(breaker.opened_at))
-            .bind(ms(breaker.closes_at))
-            .bind(breaker.reason.clone())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO breakers (target, runbook, opened_at, closes_at, reason) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (target, runbook) DO UPDATE SET opened_at = excluded.opened_at, \
+             closes_at = excluded.closes_at, reason = excluded.reason",
+        )
+        .bind(breaker.target.clone())
+        .bind(breaker.runbook.clone())
+        .bind(ms(breaker.opened_at))
+        .bind(ms(breaker.closes_at))
+        .bind(breaker.reason.clone())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -266,19 +267,18 @@ impl Store {
             .map_err(StoreError::from)
     }
 
-    /// Sets a persistent setting.
+    /// Sets a persistent setting (one upsert: safe under concurrency).
     pub async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM settings WHERE key = $1")
-            .bind(key.to_string())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3)")
-            .bind(key.to_string())
-            .bind(value.to_string())
-            .bind(ms(Utc::now()))
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        )
+        .bind(key.to_string())
+        .bind(value.to_string())
+        .bind(ms(Utc::now()))
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }

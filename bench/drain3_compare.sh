@@ -1,0 +1,320 @@
+#!/usr/bin/env bash
+# Compares `homeostat analyze` (Drain-style template miner) with Python Drain3 (TemplateMiner, default config) on >= MIN_LINES loghub-2k Content lines, then analyzes a ~1 GiB log.
+# Goals: Homeostat >= 50x Drain3 lines/s and >= 1,000,000 lines/s on one core (analyze is single-threaded); peak RSS bounded on the 1 GiB file.
+# Run: bench/drain3_compare.sh [HOMEOSTAT_BIN]   env: HOMEOSTAT_BIN, DATA_DIR=../shared/data/loghub-2k, MIN_LINES=1000000, BIG=1, BIG_BYTES=1073741824, PIN_CPU=1, RUN_TIMEOUT=1800, OUT_DIR
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+HOMEOSTAT_BIN="${1:-${HOMEOSTAT_BIN:-$REPO_ROOT/target/release/homeostat}}"
+DATA_DIR="${DATA_DIR:-$REPO_ROOT/../shared/data/loghub-2k}"
+MIN_LINES="${MIN_LINES:-1000000}"
+BIG="${BIG:-1}"
+BIG_BYTES="${BIG_BYTES:-1073741824}"
+PIN_CPU="${PIN_CPU-1}"          # CPU to pin every measured process to ("" = no pinning)
+RUN_TIMEOUT="${RUN_TIMEOUT:-1800}" # seconds, per measured run
+SAMPLE_EVERY="${SAMPLE_EVERY:-0.5}"
+GOAL_RATIO=50
+GOAL_LPS=1000000
+OUT_DIR="${OUT_DIR:-$REPO_ROOT/bench/out}"
+NAME=drain3_compare
+
+die() { echo "error: $*" >&2; exit 1; }
+[[ -x "$HOMEOSTAT_BIN" ]] || die "no homeostat binary at $HOMEOSTAT_BIN (cargo build --release, or pass its path)"
+[[ -d "$DATA_DIR" ]] || die "no loghub-2k data at $DATA_DIR (set DATA_DIR)"
+[[ "$MIN_LINES" =~ ^[0-9]+$ && "$MIN_LINES" -ge 1 ]] || die "MIN_LINES must be a positive integer"
+[[ "$BIG_BYTES" =~ ^[0-9]+$ ]] || die "BIG_BYTES must be an integer"
+[[ "$BIG" == 0 || "$BIG" == 1 ]] || die "BIG must be 0 or 1"
+command -v python3 >/dev/null || die "python3 is required"
+if [[ ! -x /usr/bin/time ]]; then
+  echo "installing GNU time (apt)" >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time; } >/dev/null || die "could not install GNU time"
+fi
+if ! python3 -c 'import drain3' 2>/dev/null; then
+  echo "installing drain3 (pip)" >&2
+  python3 -m pip install -q drain3 >/dev/null 2>&1 || die "pip install drain3 failed"
+fi
+PIN=()
+[[ -n "$PIN_CPU" ]] && PIN=(taskset -c "$PIN_CPU")
+
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/homeostat-drain3.XXXXXX")"
+PIDS=()
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  if [[ "${KEEP_TMP:-0}" == 1 ]]; then echo "kept $TMP" >&2; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+HOMEOSTAT_BIN="$(realpath "$HOMEOSTAT_BIN")"
+DATA_DIR="$(realpath "$DATA_DIR")"
+cd "$TMP" # no stray homeostat.toml / drain3.ini is picked up from the caller's directory
+
+now() { date +%s.%N; }
+sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+div() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f", a / b; else print "null" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "null" }'; }
+mib() { if [[ "$1" == null ]]; then echo n/a; else awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; fi; }
+maxrss_kib() { awk -F': ' '/Maximum resident set size/ { print $2 }' "$1"; }
+jget() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); v=d.get(sys.argv[2]); print("null" if v is None else v)' "$1" "$2"; }
+
+# run_measured TAG STDOUT_FILE CMD...: wall time (s) -> $TMP/TAG.wall, /usr/bin/time -v -> $TMP/TAG.time,
+# VmRSS samples of the measured process -> $TMP/TAG.rss (elapsed_s rss_kib), bounded by RUN_TIMEOUT.
+run_measured() {
+  local tag="$1" out="$2" t0 t1 pid sampler rc=0
+  shift 2
+  t0=$(now)
+  timeout --signal=KILL "$RUN_TIMEOUT" /usr/bin/time -v -o "$TMP/$tag.time" "${PIN[@]}" "$@" >"$out" 2>"$TMP/$tag.err" &
+  pid=$!
+  PIDS+=("$pid")
+  sample_rss "$pid" >"$TMP/$tag.rss" &
+  sampler=$!
+  PIDS+=("$sampler")
+  wait "$pid" || rc=$?
+  t1=$(now)
+  kill "$sampler" 2>/dev/null || true
+  wait "$sampler" 2>/dev/null || true
+  sub "$t0" "$t1" >"$TMP/$tag.wall"
+  if ((rc != 0)); then
+    echo "error: $tag exited with status $rc (137 = killed after RUN_TIMEOUT=${RUN_TIMEOUT}s or OOM)" >&2
+    tail -20 "$TMP/$tag.err" >&2
+    return "$rc"
+  fi
+}
+sample_rss() { # PID of `timeout`: prints "elapsed_s vmrss_kib" of the measured process every SAMPLE_EVERY s
+  local child="" r start=$SECONDS
+  while kill -0 "$1" 2>/dev/null; do
+    # timeout -> time -> (taskset execs into) the measured process
+    [[ -n "$child" ]] || child=$(pgrep -P "$(pgrep -P "$1" | head -1)" 2>/dev/null | head -1 || true)
+    if [[ -n "$child" ]]; then
+      r=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$child/status" 2>/dev/null || true)
+      if [[ -n "$r" ]]; then echo "$((SECONDS - start)) $r"; fi
+    fi
+    sleep "$SAMPLE_EVERY"
+  done
+}
+
+# --- input: Content column of every *_structured.csv, repeated to >= MIN_LINES ------------------
+INPUT="$TMP/loghub_content.log"
+cat >"$TMP/build_input.py" <<'EOF'
+import csv, glob, math, os, sys
+data_dir, out, min_lines = sys.argv[1], sys.argv[2], int(sys.argv[3])
+files = sorted(glob.glob(os.path.join(data_dir, "*", "*_structured.csv")))
+if not files:
+    sys.exit(f"no *_structured.csv under {data_dir}")
+lines = []
+for path in files:
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        for row in csv.DictReader(f):
+            # one record per line: fold any embedded line breaks
+            lines.append(" ".join(row["Content"].splitlines()))
+block = "\n".join(lines) + "\n"
+reps = math.ceil(min_lines / len(lines))
+with open(out, "w", encoding="utf-8") as f:
+    for _ in range(reps):
+        f.write(block)
+print(len(files), len(lines), reps, len(lines) * reps)
+EOF
+read -r N_FILES N_BASE REPS N_LINES < <(python3 "$TMP/build_input.py" "$DATA_DIR" "$INPUT" "$MIN_LINES")
+INPUT_BYTES=$(stat -c %s "$INPUT")
+echo "input: $N_FILES datasets, $N_BASE distinct Content lines x $REPS = $N_LINES lines ($(mib $((INPUT_BYTES / 1024))) MiB)"
+
+# --- Drain3 ----------------------------------------------------------------------------------
+cat >"$TMP/drain3_run.py" <<'EOF'
+import json, resource, sys, time
+from drain3 import TemplateMiner
+with open(sys.argv[1], encoding="utf-8") as f:
+    lines = f.read().split("\n")
+if lines and lines[-1] == "":
+    lines.pop()
+miner = TemplateMiner()  # default TemplateMinerConfig, no persistence handler
+add = miner.add_log_message
+t0 = time.perf_counter()
+for line in lines:
+    add(line)
+dt = time.perf_counter() - t0
+print(json.dumps({
+    "lines": len(lines),
+    "clusters": len(miner.drain.clusters),
+    "loop_seconds": round(dt, 3),
+    "lines_per_s": len(lines) / dt,
+    "ru_maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    "drain3_version": __import__("importlib.metadata").metadata.version("drain3"),
+}))
+EOF
+echo "drain3: running over $N_LINES lines (pinned to CPU ${PIN_CPU:-none})..."
+run_measured drain3 "$TMP/drain3.json" python3 "$TMP/drain3_run.py" "$INPUT"
+D_LINES=$(jget "$TMP/drain3.json" lines)
+D_CLUSTERS=$(jget "$TMP/drain3.json" clusters)
+D_LOOP_S=$(jget "$TMP/drain3.json" loop_seconds)
+D_VERSION=$(jget "$TMP/drain3.json" drain3_version)
+D_LPS=$(div "$D_LINES" "$D_LOOP_S")
+D_WALL=$(cat "$TMP/drain3.wall")
+D_RSS=$(maxrss_kib "$TMP/drain3.time")
+[[ "$D_LINES" == "$N_LINES" ]] || die "drain3 saw $D_LINES lines, expected $N_LINES"
+
+# --- homeostat analyze -----------------------------------------------------------------------
+echo "homeostat: analyze --format json..."
+run_measured h_json "$TMP/h.json" "$HOMEOSTAT_BIN" analyze "$INPUT" --format json
+H_LINES=$(jget "$TMP/h.json" lines)
+H_CLUSTERS=$(jget "$TMP/h.json" cluster_count)
+H_INT_S=$(jget "$TMP/h.json" elapsed_seconds)
+H_WALL=$(cat "$TMP/h_json.wall")
+H_RSS=$(maxrss_kib "$TMP/h_json.time")
+H_LPS_WALL=$(div "$H_LINES" "$H_WALL")
+H_LPS_INT=$(div "$H_LINES" "$H_INT_S")
+H_THREADS_NOTE=$(awk -F': ' '/Percent of CPU/ { print $2 }' "$TMP/h_json.time")
+[[ "$H_LINES" == "$N_LINES" ]] || echo "warning: homeostat reported lines=$H_LINES, expected $N_LINES" >&2
+
+echo "homeostat: analyze --assignments > /dev/null..."
+run_measured h_asg /dev/null "$HOMEOSTAT_BIN" analyze "$INPUT" --assignments
+HA_WALL=$(cat "$TMP/h_asg.wall")
+HA_RSS=$(maxrss_kib "$TMP/h_asg.time")
+HA_LPS=$(div "$N_LINES" "$HA_WALL")
+
+RATIO_WALL=$(ratio "$H_LPS_WALL" "$D_LPS")
+RATIO_INT=$(ratio "$H_LPS_INT" "$D_LPS")
+PASS_RATIO=$(awk -v r="$RATIO_WALL" -v g="$GOAL_RATIO" 'BEGIN { print (r != "null" && r >= g) ? "true" : "false" }')
+PASS_LPS=$(awk -v r="$H_LPS_WALL" -v g="$GOAL_LPS" 'BEGIN { print (r != "null" && r >= g) ? "true" : "false" }')
+
+# --- ~1 GiB log file ---------------------------------------------------------------------------
+B_RAN=false B_BYTES=null B_LINES=null B_CLUSTERS=null B_WALL=null B_INT_S=null B_LPS=null B_MBPS=null B_RSS=null B_RSS_FIRST=null B_RSS_LAST=null
+if [[ "$BIG" == 1 ]]; then
+  BIGFILE="$TMP/big.log"
+  cat >"$TMP/build_big.py" <<'EOF'
+import random, re, sys
+src, out, target = sys.argv[1], sys.argv[2], int(sys.argv[3])
+base = [l for l in open(src, encoding="utf-8").read().split("\n") if l]
+base = list(dict.fromkeys(base))
+rng = random.Random(42)
+num = re.compile(r"\d+")
+def ip():
+    return f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+# a pool of variants: every digit run re-randomized, every 3rd line gets a random client IP
+pool = []
+for _ in range(10):
+    for l in base:
+        v = num.sub(lambda m: str(rng.randrange(10 ** len(m.group()))), l)
+        if rng.random() < 0.33:
+            v += f" from {ip()}:{rng.randrange(1024, 65536)}"
+        pool.append(v)
+rng.shuffle(pool)
+# each line is unique: ISO-ish timestamp + sequence number + a pool variant
+written = n = 0
+with open(out, "w", encoding="utf-8") as f:
+    while written < target:
+        buf = []
+        for v in pool[:50000] if n % 2 == 0 else pool[50000:]:
+            buf.append(f"2024-05-{1 + n // 86400000 % 28:02d}T{n // 3600000 % 24:02d}:{n // 60000 % 60:02d}:{n // 1000 % 60:02d}.{n % 1000:03d}Z seq={n} {v}\n")
+            n += 1
+        s = "".join(buf)
+        f.write(s)
+        written += len(s.encode())
+print(n, written)
+EOF
+  echo "big: generating ~$(mib $((BIG_BYTES / 1024))) MiB log..."
+  read -r B_LINES_GEN B_BYTES < <(python3 "$TMP/build_big.py" "$INPUT" "$BIGFILE" "$BIG_BYTES")
+  rm -f "$INPUT" # disk: the 1M-line input is no longer needed
+  echo "big: $B_LINES_GEN lines, $B_BYTES bytes; running analyze --format json..."
+  run_measured big "$TMP/big.json" "$HOMEOSTAT_BIN" analyze "$BIGFILE" --format json
+  rm -f "$BIGFILE"
+  B_RAN=true
+  B_LINES=$(jget "$TMP/big.json" lines)
+  B_CLUSTERS=$(jget "$TMP/big.json" cluster_count)
+  B_INT_S=$(jget "$TMP/big.json" elapsed_seconds)
+  B_WALL=$(cat "$TMP/big.wall")
+  B_LPS=$(div "$B_LINES" "$B_WALL")
+  B_MBPS=$(awk -v b="$B_BYTES" -v s="$B_WALL" 'BEGIN { printf "%.1f", b / 1048576 / s }')
+  B_RSS=$(maxrss_kib "$TMP/big.time")
+  # RSS growth: median sample of the first vs last quarter of the run
+  read -r B_RSS_FIRST B_RSS_LAST < <(awk '{ r[NR] = $2 } END {
+      if (NR < 4) { print "null null"; exit }
+      q = int(NR / 4); printf "%d %d\n", r[1 + int(q / 2)], r[NR - int(q / 2)] }' "$TMP/big.rss")
+  [[ "$B_LINES" == "$B_LINES_GEN" ]] || echo "warning: homeostat reported lines=$B_LINES, generated $B_LINES_GEN" >&2
+fi
+PASS_BIG_RSS=null
+[[ "$B_RAN" == true ]] && PASS_BIG_RSS=$(awk -v b="$B_RSS" -v s="$H_RSS" 'BEGIN { print (b <= 2 * s + 65536) ? "true" : "false" }')
+
+# --- results ----------------------------------------------------------------------------------
+mkdir -p "$OUT_DIR"
+cp "$TMP/big.rss" "$OUT_DIR/$NAME.big_rss_samples.txt" 2>/dev/null || true
+cat >"$OUT_DIR/$NAME.json" <<EOF
+{
+  "benchmark": "$NAME",
+  "binary": "$HOMEOSTAT_BIN",
+  "pinned_cpu": "${PIN_CPU}",
+  "input": {"datasets": $N_FILES, "distinct_lines": $N_BASE, "repeats": $REPS, "lines": $N_LINES, "bytes": $INPUT_BYTES},
+  "drain3": {
+    "version": "$D_VERSION",
+    "lines": $D_LINES,
+    "clusters": $D_CLUSTERS,
+    "loop_seconds": $D_LOOP_S,
+    "lines_per_s": $D_LPS,
+    "process_wall_seconds": $D_WALL,
+    "max_rss_kib": $D_RSS
+  },
+  "homeostat": {
+    "lines": $H_LINES,
+    "clusters": $H_CLUSTERS,
+    "wall_seconds": $H_WALL,
+    "internal_elapsed_seconds": $H_INT_S,
+    "lines_per_s_wall": $H_LPS_WALL,
+    "lines_per_s_internal": $H_LPS_INT,
+    "max_rss_kib": $H_RSS,
+    "cpu_percent": "$H_THREADS_NOTE",
+    "assignments": {"wall_seconds": $HA_WALL, "lines_per_s": $HA_LPS, "max_rss_kib": $HA_RSS}
+  },
+  "ratio": {"wall_vs_drain3_loop": $RATIO_WALL, "internal_vs_drain3_loop": $RATIO_INT},
+  "big": {
+    "ran": $B_RAN,
+    "bytes": $B_BYTES,
+    "lines": $B_LINES,
+    "clusters": $B_CLUSTERS,
+    "wall_seconds": $B_WALL,
+    "internal_elapsed_seconds": $B_INT_S,
+    "lines_per_s": $B_LPS,
+    "mib_per_s": $B_MBPS,
+    "max_rss_kib": $B_RSS,
+    "rss_kib_early": $B_RSS_FIRST,
+    "rss_kib_late": $B_RSS_LAST
+  },
+  "goal": {
+    "ratio_min": $GOAL_RATIO, "ratio_pass": $PASS_RATIO,
+    "lines_per_s_min": $GOAL_LPS, "lines_per_s_pass": $PASS_LPS,
+    "big_rss_bounded_pass": $PASS_BIG_RSS
+  }
+}
+EOF
+
+yn() { case "$1" in true) echo PASS ;; null) echo n/a ;; *) echo FAIL ;; esac; }
+echo
+echo "== drain3 vs homeostat analyze: $N_LINES lines, CPU ${PIN_CPU:-unpinned} =="
+printf '%-44s %14s %14s\n' "metric" "drain3" "homeostat"
+printf '%-44s %14s %14s\n' "clusters" "$D_CLUSTERS" "$H_CLUSTERS"
+printf '%-44s %14s %14s\n' "mining time (s) [drain3 loop / wall]" "$D_LOOP_S" "$H_WALL"
+printf '%-44s %14s %14s\n' "lines/s [drain3 loop / homeostat wall]" "$D_LPS" "$H_LPS_WALL"
+printf '%-44s %14s %14s\n' "lines/s [homeostat internal elapsed]" "" "$H_LPS_INT"
+printf '%-44s %14s %14s\n' "process wall (s)" "$D_WALL" "$H_WALL"
+printf '%-44s %14s %14s\n' "peak RSS (MiB)" "$(mib "$D_RSS")" "$(mib "$H_RSS")"
+printf '%-44s %14s %14s\n' "--assignments >/dev/null wall (s) / lines/s" "" "$HA_WALL / $HA_LPS"
+printf '%-44s %14s %14s\n' "--assignments peak RSS (MiB)" "" "$(mib "$HA_RSS")"
+printf '%-44s %29s\n' "speed-up (wall / internal)" "${RATIO_WALL}x / ${RATIO_INT}x"
+printf '%-44s %29s\n' "goal >= ${GOAL_RATIO}x Drain3" "$(yn "$PASS_RATIO")"
+printf '%-44s %29s\n' "goal >= 1,000,000 lines/s (one core)" "$(yn "$PASS_LPS")"
+if [[ "$B_RAN" == true ]]; then
+  echo
+  echo "== homeostat analyze on a ~1 GiB log =="
+  printf '%-44s %14s\n' "bytes / lines" "$B_BYTES / $B_LINES"
+  printf '%-44s %14s\n' "clusters" "$B_CLUSTERS"
+  printf '%-44s %14s\n' "wall (s) / internal (s)" "$B_WALL / $B_INT_S"
+  printf '%-44s %14s\n' "lines/s / MiB/s" "$B_LPS / $B_MBPS"
+  printf '%-44s %14s\n' "peak RSS (MiB)" "$(mib "$B_RSS")"
+  printf '%-44s %14s\n' "VmRSS early / late in run (MiB)" "$(mib "$B_RSS_FIRST") / $(mib "$B_RSS_LAST")"
+  printf '%-44s %14s\n' "RSS bounded (<= 2x 1M-line RSS + 64 MiB)" "$(yn "$PASS_BIG_RSS")"
+else
+  echo "(1 GiB test skipped: BIG=0)"
+fi
+echo "results: $OUT_DIR/$NAME.json"
