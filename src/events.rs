@@ -7,7 +7,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 /// Events kept for a listener that falls behind.
-const CAPACITY: usize = 4096;
+const CAPACITY: usize = 1024;
 
 /// Something that happened, as sent to listeners and SSE clients.
 #[derive(Clone, Debug, Serialize)]

@@ -227,9 +227,18 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         } => {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            homeostat::cli::analyze::run(&files, format, assignments, top, &mut out)?;
-            std::io::Write::flush(&mut out)?;
-            Ok(ExitCode::SUCCESS)
+            let written = homeostat::cli::analyze::run(&files, format, assignments, top, &mut out)
+                .and_then(|()| std::io::Write::flush(&mut out).map_err(anyhow::Error::from));
+            match written {
+                // `analyze ... | head` closing the pipe early is not an error.
+                Err(e)
+                    if e.downcast_ref::<std::io::Error>()
+                        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+                {
+                    Ok(ExitCode::SUCCESS)
+                }
+                other => other.map(|()| ExitCode::SUCCESS),
+            }
         }
         Command::Status { daemon } => {
             let client = daemon.client(cli.config.as_deref())?;
