@@ -427,14 +427,7 @@ async fn metrics_parse_as_prometheus_text_with_the_contract_names() {
             .then_some(())
     })
     .await;
-    let text = client()
-        .get(format!("http://{}/metrics", app.address))
-        .send()
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("text");
+    let text = common::metrics_text(&app).await;
     let lines = text.lines().map(|l| Ok(l.to_string()));
     let scrape = prometheus_parse::Scrape::parse(lines).expect("valid Prometheus text");
     let find = |name: &str, check: &str| {

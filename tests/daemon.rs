@@ -85,16 +85,7 @@ async fn sigterm_flushes_pending_observations_and_status_cli_reports() {
     assert_eq!(denied.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&denied.stderr).contains("HOMEOSTAT_TOKEN"));
 
-    let pid = i32::try_from(child.id()).expect("pid");
-    // SAFETY: sending SIGTERM to the child we started.
-    unsafe {
-        libc::kill(pid, libc::SIGTERM);
-    }
-    let exit = eventually(Duration::from_secs(15), "daemon exits", || {
-        let status = child.try_wait().expect("wait");
-        async move { status }
-    })
-    .await;
+    let exit = common::terminate(&mut child, Duration::from_secs(15)).await;
     assert!(exit.success(), "daemon exit status {exit:?}");
 
     let store = homeostat::store::Store::connect(&format!("sqlite://{}", db.display()))

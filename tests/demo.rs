@@ -44,16 +44,7 @@ async fn the_demo_heals_its_sample_service_by_itself() {
     })
     .await;
     assert_eq!(repaired["runbook"], "restart-sample");
-    let pid = i32::try_from(demo.id()).expect("pid");
-    // SAFETY: stopping the demo this test started.
-    unsafe {
-        libc::kill(pid, libc::SIGTERM);
-    }
-    let status = common::eventually(Duration::from_secs(15), "demo exits", || {
-        let status = demo.try_wait().expect("wait");
-        async move { status }
-    })
-    .await;
+    let status = common::terminate(&mut demo, Duration::from_secs(15)).await;
     assert!(status.success(), "{status:?}");
     // The demo stops its sample service on the way out.
     common::eventually(

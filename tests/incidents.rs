@@ -317,14 +317,7 @@ async fn a_failing_service_opens_one_incident_that_auto_resolves_with_mttr() {
         "{metrics}"
     );
     assert!(metrics["mttd_seconds"].as_f64().is_some(), "{metrics}");
-    let text = client()
-        .get(format!("http://{}/metrics", app.address))
-        .send()
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("text");
+    let text = common::metrics_text(&app).await;
     assert!(text.contains("homeostat_incidents_open 0"), "{text}");
     assert!(
         text.contains("homeostat_incidents_opened_total{priority=\"P1\"} 1"),

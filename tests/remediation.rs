@@ -132,14 +132,7 @@ async fn killed_service_is_restarted_and_incident_resolved() {
         kinds.contains(&"remediating") && kinds.contains(&"resolved"),
         "{kinds:?}"
     );
-    let text = client()
-        .get(format!("http://{}/metrics", app.address))
-        .send()
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("text");
+    let text = common::metrics_text(&app).await;
     assert!(
         text.contains("homeostat_repairs_total{runbook=\"restart-web\",outcome=\"succeeded\"} 1"),
         "{text}"
@@ -291,14 +284,7 @@ async fn an_unfixable_service_exhausts_its_budget_then_the_breaker_stops_repairs
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(lines(&counter), 2, "the breaker let a restart through");
-    let text = client()
-        .get(format!("http://{}/metrics", app.address))
-        .send()
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("text");
+    let text = common::metrics_text(&app).await;
     assert!(
         text.contains("homeostat_repairs_total{runbook=\"restart\",outcome=\"cancelled\"}"),
         "{text}"

@@ -234,3 +234,32 @@ pub async fn get_json(app: &App, path: &str) -> (u16, serde_json::Value) {
         response.json().await.unwrap_or(serde_json::Value::Null),
     )
 }
+
+/// The app's `/metrics` text (no token: public by default).
+pub async fn metrics_text(app: &App) -> String {
+    client()
+        .get(format!("http://{}/metrics", app.address))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text")
+}
+
+/// Sends SIGTERM to `child` and waits (with a deadline) for it to exit.
+pub async fn terminate(
+    child: &mut std::process::Child,
+    within: Duration,
+) -> std::process::ExitStatus {
+    let pid = i32::try_from(child.id()).expect("pid");
+    // SAFETY: signalling a child process this test started.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+    eventually(within, "the process exits", || {
+        let status = child.try_wait().expect("wait");
+        async move { status }
+    })
+    .await
+}
