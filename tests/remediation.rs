@@ -599,3 +599,47 @@ async fn learning_tries_the_runbook_that_worked_first_and_says_why() {
     assert!(detail["repairs"].as_array().is_some_and(|r| !r.is_empty()));
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_emergency_stop_on_one_instance_stops_the_others_sharing_postgres() {
+    let url = common::fresh_postgres().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("healthy"), "").expect("flag");
+    let config = format!(
+        "{}\n[[runbook]]\nname = \"fix\"\nsteps = [ {{ run = [\"true\"] }} ]\n",
+        flag_check(dir.path(), "\"fix\"")
+    );
+    let a = common::start_app_on(&url, &config).await;
+    let b = common::start_app_on(&url, &config).await;
+    let (status, _) = post(&a, "/api/v1/error-monitoring/emergency-stop", json!({})).await;
+    assert_eq!(status, 200);
+    eventually(
+        Duration::from_secs(5),
+        "the other instance follows the stop",
+        || async {
+            let (_, status) = get_json(&b, "/api/v1/error-monitoring/status").await;
+            (status["emergency_stop"] == true).then_some(())
+        },
+    )
+    .await;
+    let (code, _) = post(
+        &b,
+        "/api/v1/error-monitoring/repair-task",
+        json!({"runbook": "fix", "target": "svc"}),
+    )
+    .await;
+    assert_eq!(code, 409, "the other instance still starts repairs");
+    let (status, _) = post(&b, "/api/v1/error-monitoring/resume", json!({})).await;
+    assert_eq!(status, 200);
+    eventually(
+        Duration::from_secs(5),
+        "the first instance follows the resume",
+        || async {
+            let (_, status) = get_json(&a, "/api/v1/error-monitoring/status").await;
+            (status["emergency_stop"] == false).then_some(())
+        },
+    )
+    .await;
+    a.shutdown().await;
+    b.shutdown().await;
+}

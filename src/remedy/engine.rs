@@ -31,6 +31,8 @@ use tokio_util::sync::CancellationToken;
 
 /// The setting that persists the emergency stop across restarts.
 const EMERGENCY_STOP_KEY: &str = "emergency_stop";
+/// How often the stored emergency stop is re-read (another instance may have changed it).
+const FOLLOW_STOP_EVERY: Duration = Duration::from_millis(500);
 /// How a continued repair records a step it did not run again.
 const SKIPPED_PREFIX: &str = "skipped: completed by interrupted repair";
 /// How often a repair waiting for approval looks for a decision.
@@ -212,6 +214,12 @@ impl RepairEngine {
 
     /// Stops new repairs and kills running steps (their whole process groups); persists.
     pub async fn emergency_stop(&self, actor: &str) -> Result<(), StoreError> {
+        self.engage(actor);
+        self.inner.store.set_setting(EMERGENCY_STOP_KEY, "1").await
+    }
+
+    /// The local effect of the emergency stop: flag, kill running steps, announce.
+    fn engage(&self, actor: &str) {
         self.inner.emergency.store(true, Ordering::SeqCst);
         self.kill_token().cancel();
         self.inner.metrics.emergency_stop.set(1);
@@ -224,7 +232,6 @@ impl RepairEngine {
             actor: actor.to_string(),
             at: Utc::now(),
         });
-        self.inner.store.set_setting(EMERGENCY_STOP_KEY, "1").await
     }
 
     /// Lifts the emergency stop; persists.
@@ -233,6 +240,12 @@ impl RepairEngine {
             .store
             .set_setting(EMERGENCY_STOP_KEY, "0")
             .await?;
+        self.lift(actor);
+        Ok(())
+    }
+
+    /// The local effect of lifting the stop.
+    fn lift(&self, actor: &str) {
         *self.inner.kill.lock().unwrap_or_else(|p| p.into_inner()) = CancellationToken::new();
         self.inner.emergency.store(false, Ordering::SeqCst);
         self.inner.metrics.emergency_stop.set(0);
@@ -242,7 +255,21 @@ impl RepairEngine {
             actor: actor.to_string(),
             at: Utc::now(),
         });
-        Ok(())
+    }
+
+    /// Applies the stored emergency stop when another instance (same PostgreSQL) changed it.
+    async fn follow_stored_stop(&self) {
+        match self.inner.store.setting(EMERGENCY_STOP_KEY).await {
+            Ok(value) => {
+                let stored = value.is_some_and(|v| v == "1");
+                if stored && !self.emergency_stopped() {
+                    self.engage("another homeostat instance");
+                } else if !stored && self.emergency_stopped() {
+                    self.lift("another homeostat instance");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the stored emergency stop"),
+        }
     }
 
     fn kill_token(&self) -> CancellationToken {
@@ -284,6 +311,7 @@ impl RepairEngine {
                 self.spawn(&mut tasks, incident, started.then_some(repair));
             }
         }
+        let mut follow = tokio::time::interval(FOLLOW_STOP_EVERY);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -292,6 +320,7 @@ impl RepairEngine {
                     None => break,
                 },
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = follow.tick() => self.follow_stored_stop().await,
             }
         }
         self.kill_token().cancel();

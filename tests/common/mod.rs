@@ -148,9 +148,17 @@ pub fn config(text: &str) -> Config {
 /// Starts the real app with `config_text` (`[server]` and `[store]` are added: a free port and a
 /// SQLite file in `dir`).
 pub async fn start_app(dir: &Path, checks_toml: &str) -> App {
+    start_app_on(
+        &format!("sqlite://{}", dir.join("homeostat.db").display()),
+        checks_toml,
+    )
+    .await
+}
+
+/// Starts the real app with its store at `store_url`.
+pub async fn start_app_on(store_url: &str, checks_toml: &str) -> App {
     let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[store]\nurl = \"sqlite://{}\"\nflush_interval = \"100ms\"\n{checks_toml}",
-        dir.join("homeostat.db").display()
+        "[server]\nlisten = \"127.0.0.1:0\"\n[store]\nurl = \"{store_url}\"\nflush_interval = \"100ms\"\n{checks_toml}"
     );
     App::start(config(&text), Authenticator::new(Some(TOKEN.to_string())))
         .await
