@@ -298,6 +298,17 @@ async fn an_unfixable_service_exhausts_its_budget_then_the_breaker_stops_repairs
     assert_eq!(status, 200);
     let (_, breakers) = get_json(&app, "/api/v1/breakers").await;
     assert_eq!(breakers["breakers"], json!([]));
+    // After the reset the earlier attempts no longer count: a repair runs again.
+    post(
+        &app,
+        "/api/v1/error-monitoring/repair-task",
+        json!({"incident_id": id}),
+    )
+    .await;
+    eventually(WAIT, "a repair after the reset", || async {
+        (lines(&counter) == 3).then_some(())
+    })
+    .await;
     app.shutdown().await;
 }
 

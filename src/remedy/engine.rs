@@ -730,13 +730,14 @@ impl RepairEngine {
             }
             let window =
                 chrono::Duration::from_std(book.window.get()).unwrap_or(chrono::Duration::MAX);
-            let used = store
-                .count_attempts(
-                    &check.name,
-                    runbook,
-                    now.checked_sub_signed(window).unwrap_or(now),
-                )
-                .await?;
+            // Attempts before the breaker last closed (cooldown passed or a human reset it)
+            // no longer count: closing the breaker really lets repairs run again.
+            let window_start = now.checked_sub_signed(window).unwrap_or(now);
+            let since = match store.breaker_closed_at(&check.name, runbook, now).await? {
+                Some(closed) => closed.max(window_start),
+                None => window_start,
+            };
+            let used = store.count_attempts(&check.name, runbook, since).await?;
             if used >= i64::from(book.max_attempts) {
                 let cooldown = chrono::Duration::from_std(book.cooldown.get())
                     .unwrap_or(chrono::Duration::MAX);

@@ -243,10 +243,13 @@ impl Store {
             .collect()
     }
 
-    /// Closes the breaker of `target` × `runbook` (a human reset); whether one was open.
+    /// Closes the breaker of `target` × `runbook` now (a human reset); whether one was open.
+    /// The row stays: attempts before the close no longer count against the budget.
     pub async fn reset_breaker(&self, target: &str, runbook: &str) -> Result<bool, StoreError> {
+        let now = ms(Utc::now());
         let mut tx = self.begin_write().await?;
-        let n = sqlx::query("DELETE FROM breakers WHERE target = $1 AND runbook = $2")
+        let n = sqlx::query("UPDATE breakers SET closes_at = $1 WHERE target = $2 AND runbook = $3 AND closes_at > $1")
+            .bind(now)
             .bind(target.to_string())
             .bind(runbook.to_string())
             .execute(&mut *tx)
@@ -254,6 +257,24 @@ impl Store {
             .rows_affected();
         tx.commit().await?;
         Ok(n > 0)
+    }
+
+    /// When the breaker of `target` × `runbook` last closed (by cooldown or reset), if it has.
+    pub async fn breaker_closed_at(
+        &self,
+        target: &str,
+        runbook: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let row = sqlx::query(
+            "SELECT closes_at FROM breakers WHERE target = $1 AND runbook = $2 AND closes_at <= $3",
+        )
+        .bind(target.to_string())
+        .bind(runbook.to_string())
+        .bind(ms(now))
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| time(r.try_get("closes_at")?)).transpose()
     }
 
     /// A persistent setting.
