@@ -17,6 +17,23 @@ pub fn render_str(text: &str, context: &Value) -> Result<String, String> {
     render_with(&strict_environment(), text, context)
 }
 
+/// Renders one word of a `shell = true` step: every templated value is single-quoted for
+/// `sh`, so `{{ incident.labels.x }}` cannot inject shell syntax even from a hostile value.
+pub fn render_shell_str(text: &str, context: &Value) -> Result<String, String> {
+    let mut env = strict_environment();
+    env.set_formatter(|out, _state, value| {
+        let text = value.to_string();
+        out.write_str(&shell_quote(&text))
+            .map_err(minijinja::Error::from)
+    });
+    render_with(&env, text, context)
+}
+
+/// `'text'` with every `'` written as `'\''`: one word for `sh`, whatever the text.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
 fn strict_environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
@@ -55,5 +72,23 @@ mod tests {
         let missing = vec!["{{ incident.labels.nope }}".to_string()];
         assert!(render_argv(&missing, &context).is_err());
         assert!(render_argv(&["{{ unclosed".to_string()], &context).is_err());
+    }
+
+    #[test]
+    fn shell_templates_quote_every_value() {
+        let context = minijinja::context! { v => "x'; rm -rf / #" };
+        let word = render_shell_str("systemctl restart {{ v }}", &context).expect("render");
+        assert_eq!(word, r"systemctl restart 'x'\''; rm -rf / #'");
+        let out = std::process::Command::new("sh")
+            .args([
+                "-c",
+                &format!(
+                    "printf %s {}",
+                    render_shell_str("{{ v }}", &context).expect("render")
+                ),
+            ])
+            .output()
+            .expect("sh");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "x'; rm -rf / #");
     }
 }

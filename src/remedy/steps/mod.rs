@@ -8,7 +8,7 @@ mod signal;
 mod sql;
 
 use super::model::StepRecord;
-use super::template::render_str;
+use super::template::{render_shell_str, render_str};
 use crate::config::{StepConfig, StepKind};
 use crate::process::{self, Ending, Invocation};
 use std::collections::BTreeMap;
@@ -65,7 +65,13 @@ impl From<Result<String, String>> for Outcome {
 }
 
 impl<'a> Action<'a> {
-    fn new(kind: StepKind<'a>, render: &Render<'_>) -> Result<Action<'a>, String> {
+    /// `shell_render` fills templates of `shell = true` steps: every value is shell-quoted, so
+    /// a templated value stays one word and cannot inject shell syntax.
+    fn new(
+        kind: StepKind<'a>,
+        render: &Render<'_>,
+        shell_render: &Render<'_>,
+    ) -> Result<Action<'a>, String> {
         Ok(match kind {
             StepKind::Run {
                 argv,
@@ -73,9 +79,10 @@ impl<'a> Action<'a> {
                 env,
                 cwd,
             } => {
+                let fill = if shell { shell_render } else { render };
                 let argv = argv
                     .iter()
-                    .map(|a| render(a))
+                    .map(|a| fill(a))
                     .collect::<Result<Vec<_>, _>>()?;
                 let argv = if shell {
                     vec!["/bin/sh".to_string(), "-c".to_string(), argv.join(" ")]
@@ -145,16 +152,20 @@ fn action<'a>(step: &'a StepConfig, context: &minijinja::Value) -> Result<Action
             .collect::<Vec<_>>()
             .join("; ")
     })?;
-    Action::new(kind, &|text| render_str(text, context))
+    Action::new(kind, &|text| render_str(text, context), &|text| {
+        render_shell_str(text, context)
+    })
 }
 
 /// The step as written, templates unfilled (for records of steps whose templates fail).
 fn raw_command(step: &StepConfig) -> Vec<String> {
     match step.kind() {
         Ok(StepKind::Run { argv, .. }) => argv.to_vec(),
-        Ok(kind) => Action::new(kind, &|text| Ok(text.to_string()))
-            .map(|a| a.command())
-            .unwrap_or_default(),
+        Ok(kind) => Action::new(kind, &|text| Ok(text.to_string()), &|text| {
+            Ok(text.to_string())
+        })
+        .map(|a| a.command())
+        .unwrap_or_default(),
         Err(_) => Vec::new(),
     }
 }
