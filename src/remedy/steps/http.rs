@@ -70,10 +70,18 @@ impl Request {
             Err(e) => return Err(e).into(),
         };
         let status = response.status().as_u16();
-        let mut body = response.text().await.unwrap_or_default();
-        if body.len() > STEP_OUTPUT_CAP {
-            body = super::truncate(body);
+        // Read at most the output cap: the service under repair must not be able to make the
+        // daemon buffer an endless body.
+        let mut response = response;
+        let mut bytes = Vec::new();
+        while bytes.len() < STEP_OUTPUT_CAP {
+            match response.chunk().await {
+                Ok(Some(chunk)) => bytes
+                    .extend_from_slice(&chunk[..chunk.len().min(STEP_OUTPUT_CAP - bytes.len())]),
+                Ok(None) | Err(_) => break,
+            }
         }
+        let body = super::truncate(String::from_utf8_lossy(&bytes).into_owned());
         let output = format!("HTTP {status}\n{body}");
         let error = (!self.expect_status.contains(&status))
             .then(|| format!("status {status}, expected one of {:?}", self.expect_status));
