@@ -155,6 +155,11 @@ fn bad_values_are_located() {
         "priority must be between 1",
     );
     assert_one(
+        &format!("[policy]\nmode = \"dry-run\"\n{RUNBOOK}mode = \"enforce\"\n"),
+        "6:8",
+        "looser than the global mode `dry-run`",
+    );
+    assert_one(
         "[[check]]\nname = \"a b\"\ntype = \"host\"\n",
         "2:8",
         "use letters, digits",

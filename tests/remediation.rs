@@ -654,3 +654,33 @@ async fn an_emergency_stop_on_one_instance_stops_the_others_sharing_postgres() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_runbook_can_be_stricter_than_the_global_mode() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marker = dir.path().join("ran");
+    let config = format!(
+        "{}\n[[runbook]]\nname = \"fix\"\nmode = \"dry-run\"\nsteps = [ {{ run = [\"touch\", \"{}\"] }} ]\n",
+        flag_check(dir.path(), "\"fix\""),
+        marker.display()
+    );
+    let app = start_app(dir.path(), &config).await;
+    let repair = eventually(WAIT, "a planned repair", || async {
+        repairs(&app)
+            .await
+            .into_iter()
+            .find(|r| r["state"] != "queued")
+    })
+    .await;
+    assert_eq!(
+        (repair["dry_run"].as_bool(), repair["state"].as_str()),
+        (Some(true), Some("cancelled")),
+        "{repair}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !marker.exists(),
+        "a dry-run runbook ran under a global enforce mode"
+    );
+    app.shutdown().await;
+}

@@ -192,6 +192,19 @@ impl Config {
                     format!("duplicate runbook name `{name}`"),
                 ));
             }
+            if let Some(mode) = &runbook.mode {
+                let global = self.policy.mode;
+                if mode.get_ref().permissiveness() > global.permissiveness() {
+                    problems.push((
+                        mode.span(),
+                        format!(
+                            "runbook mode `{}` is looser than the global mode `{}`; a runbook may only be stricter",
+                            mode.get_ref().as_str(),
+                            global.as_str()
+                        ),
+                    ));
+                }
+            }
             if let Some(verify) = &runbook.verify {
                 let target = verify.check.get_ref();
                 if !check_names.contains_key(target.as_str()) {

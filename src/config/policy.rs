@@ -17,6 +17,24 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// How much this mode allows: observe 0 < dry-run 1 < enforce 2.
+    pub fn permissiveness(self) -> u8 {
+        match self {
+            Mode::Observe => 0,
+            Mode::DryRun => 1,
+            Mode::Enforce => 2,
+        }
+    }
+
+    /// The stricter of two modes.
+    pub fn strictest(self, other: Mode) -> Mode {
+        if other.permissiveness() < self.permissiveness() {
+            other
+        } else {
+            self
+        }
+    }
+
     /// The name used in config and the API.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -121,6 +121,9 @@ pub struct RunbookConfig {
     /// `low`, `medium` or `high` (high implies approval). Default `low`.
     #[serde(default)]
     pub risk: Risk,
+    /// `observe`, `dry-run` or `enforce` for this runbook only; never looser than `[policy]
+    /// mode` (a looser one is a config error). Default: the global mode.
+    pub mode: Option<Spanned<super::Mode>>,
     /// 1 (first) .. 9 (last) in the repair queue. Default `5`.
     #[serde(default = "default_priority")]
     pub priority: Spanned<u8>,

@@ -652,7 +652,7 @@ impl RepairEngine {
                 target: subject.check.map(|c| c.name.as_str()),
                 state,
                 attempt: subject.attempt,
-                dry_run: self.inner.config.policy.mode == Mode::DryRun,
+                dry_run: self.mode_for(subject.book) == Mode::DryRun,
                 requested_by: subject.actor,
                 error,
             })
@@ -697,7 +697,7 @@ impl RepairEngine {
         let book = subject.book;
         let runbook = book.name.get_ref().as_str();
         let now = Utc::now();
-        if self.inner.config.policy.mode == Mode::Observe {
+        if self.mode_for(subject.book) == Mode::Observe {
             let repair = self
                 .record_cancelled(subject, "mode is observe: repairs are not run")
                 .await?;
@@ -781,6 +781,14 @@ impl RepairEngine {
         let repair = self.create(subject, state, None).await?;
         self.announce(&repair);
         Ok(Admission::Admitted(repair, needs_approval, lease))
+    }
+
+    /// The mode a runbook runs in: the stricter of the global mode and its own.
+    fn mode_for(&self, book: &RunbookConfig) -> Mode {
+        let global = self.inner.config.policy.mode;
+        book.mode
+            .as_ref()
+            .map_or(global, |m| global.strictest(*m.get_ref()))
     }
 
     /// Holds the subject's target for one repair (nothing to hold without a target); when
