@@ -7,8 +7,11 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
+/// Told the pid (= process group id) of the child right after it starts.
+pub type SpawnReporter<'a> = &'a (dyn Fn(u32) + Send + Sync);
+
 /// What to run.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Invocation<'a> {
     /// Program and arguments.
     pub argv: &'a [String],
@@ -20,6 +23,8 @@ pub struct Invocation<'a> {
     pub timeout: Duration,
     /// Bytes of stdout and of stderr kept, each.
     pub output_cap: u64,
+    /// Called with the child's pid once it runs (e.g. to record it for crash recovery).
+    pub on_spawn: Option<SpawnReporter<'a>>,
 }
 
 /// How a run ended.
@@ -108,6 +113,9 @@ pub async fn run(invocation: &Invocation<'_>, cancel: &CancellationToken) -> Fin
         pid: child.id(),
         armed: true,
     };
+    if let (Some(report), Some(pid)) = (invocation.on_spawn, guard.pid) {
+        report(pid);
+    }
     let stdout = Capture::start(child.stdout.take(), invocation.output_cap);
     let stderr = Capture::start(child.stderr.take(), invocation.output_cap);
     let ending = tokio::select! {
@@ -177,6 +185,25 @@ impl Capture {
         let bytes = self.buffer.lock().unwrap_or_else(|p| p.into_inner());
         String::from_utf8_lossy(&bytes).into_owned()
     }
+}
+
+/// The start time of process `pid` in clock ticks since boot (`/proc/PID/stat` field 22): with
+/// the pid it identifies one process even after pids are reused.
+pub fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces and parentheses: count from the last ')'.
+    let after_name = stat.get(stat.rfind(')')? + 1..)?;
+    after_name.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Kills the process group `pgid` if its leader is still the process that started at
+/// `ticks` (never a stranger that reused the pid). Returns whether it did.
+pub fn kill_orphaned_group(pgid: u32, ticks: u64) -> bool {
+    if start_ticks(pgid) != Some(ticks) {
+        return false;
+    }
+    kill_group(Some(pgid));
+    true
 }
 
 /// Kills the whole process group led by `pid` (the child and everything it started).

@@ -1,6 +1,6 @@
-//! `kill -9` of the daemon in the middle of a repair, then a restart: the repair is marked
-//! `interrupted`, the target is re-checked, the repair continues — nothing lost, and the step
-//! that had completed is not run twice.
+//! `kill -9` of the daemon in the middle of a repair, then a restart: the step that outlived the
+//! daemon is killed, the repair is marked `interrupted`, the target is re-checked, the repair
+//! continues — nothing lost, and the step that had completed is not run twice.
 
 mod common;
 
@@ -15,7 +15,14 @@ fn start(config: &Path) -> Child {
         .args(["run", "--config"])
         .arg(config)
         .env("HOMEOSTAT_ADMIN_TOKEN", TOKEN)
-        .stderr(Stdio::null())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(config.with_file_name("daemon.log"))
+                .expect("log"),
+        )
+        .stdout(Stdio::null())
         .spawn()
         .expect("start daemon")
 }
@@ -53,11 +60,13 @@ async fn kill_9_in_the_middle_of_a_repair_loses_nothing_and_runs_no_completed_st
              [[check]]\nname = \"svc\"\ntype = \"command\"\ncommand = [\"sh\", \"-c\", \"test -f {d}/healthy || exit 2\"]\ninterval = \"100ms\"\nremedy = [\"fix\"]\n\n\
              [[runbook]]\nname = \"fix\"\nverify = {{ check = \"svc\", within = \"10s\" }}\nmax_attempts = 1\n\
              steps = [ {{ run = [\"sh\", \"-c\", \"echo one >> {d}/log\"] }},\n\
-                       {{ run = [\"sh\", \"-c\", \"echo two >> {d}/log; echo $$ > {d}/step2.pid; sleep 2; touch {d}/healthy\"] }} ]\n"
+                       {{ run = [\"sh\", \"-c\", \"echo two >> {d}/log; echo $$ > {d}/step2.pid; sleep $(cat {d}/sleep); touch {d}/healthy\"] }} ]\n"
         ),
     )
     .expect("config");
     let log = dir.path().join("log");
+    // The first run of step 2 would sleep for a minute; after the restart it does not sleep.
+    std::fs::write(dir.path().join("sleep"), "60").expect("sleep file");
     let step2 = dir.path().join("step2.pid");
 
     let mut daemon = start(&config);
@@ -67,17 +76,31 @@ async fn kill_9_in_the_middle_of_a_repair_loses_nothing_and_runs_no_completed_st
             .and_then(|t| t.trim().parse().ok())
     })
     .await;
-    // The machine "crashes": the daemon and the step it was running die at once.
+    // Give the daemon a moment to record the step's process group (a crash inside that
+    // window of a few milliseconds would leave the step unrecorded).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // kill -9 of the daemon: the step it was running (its own process group) lives on.
     daemon.kill().expect("kill -9 daemon");
     daemon.wait().expect("reap daemon");
-    // SAFETY: killing the process group of the step the test's daemon started.
-    unsafe {
-        libc::killpg(pgid, libc::SIGKILL);
-    }
+    assert!(
+        Path::new(&format!("/proc/{pgid}")).exists(),
+        "the step died with the daemon"
+    );
+    std::fs::write(dir.path().join("sleep"), "0").expect("sleep file");
     assert_eq!((count(&log, "one"), count(&log, "two")), (1, 1));
     assert!(!dir.path().join("healthy").exists());
 
     let mut daemon = start(&config);
+    // The restarted daemon stops the orphaned step before it resumes the repair.
+    eventually(
+        Duration::from_secs(10),
+        "orphaned step killed",
+        || async move {
+            let stat = std::fs::read_to_string(format!("/proc/{pgid}/stat")).unwrap_or_default();
+            (stat.is_empty() || stat.contains(") Z ")).then_some(())
+        },
+    )
+    .await;
     let incident = eventually(
         Duration::from_secs(20),
         "incident resolved after restart",

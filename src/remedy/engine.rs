@@ -176,6 +176,13 @@ impl RepairEngine {
             bus,
             metrics,
         } = parts;
+        // A step the dead daemon was running may still run (kill -9 does not reach children):
+        // stop it before anything is resumed.
+        for (pgid, ticks) in store.unfinished_step_groups().await? {
+            if crate::process::kill_orphaned_group(pgid, ticks) {
+                tracing::warn!(pgid, "killed a step left running by a stopped daemon");
+            }
+        }
         let interrupted = store.interrupt_unfinished_repairs().await?;
         let stopped = store
             .setting(EMERGENCY_STOP_KEY)
@@ -783,6 +790,40 @@ impl RepairEngine {
         Ok(Admission::Admitted(repair, needs_approval, lease))
     }
 
+    /// Runs one step, recording its process group in the store while it runs (so a restart
+    /// after a crash can stop it).
+    async fn execute_recorded(
+        &self,
+        repair: &Repair,
+        step: &StepConfig,
+        context: &minijinja::Value,
+        kill: &CancellationToken,
+        phase: &str,
+    ) -> Result<StepRecord, StoreError> {
+        let (spawned_tx, mut spawned) = tokio::sync::mpsc::unbounded_channel::<u32>();
+        let report = move |pid: u32| {
+            let _ = spawned_tx.send(pid);
+        };
+        let execution = steps::execute_reporting(step, context, kill, phase, Some(&report));
+        tokio::pin!(execution);
+        let mut recorded = false;
+        let record = loop {
+            tokio::select! {
+                record = &mut execution => break record,
+                Some(pid) = spawned.recv() => {
+                    if let Some(ticks) = crate::process::start_ticks(pid) {
+                        self.inner.store.set_step_group(&repair.id, Some((pid, ticks))).await?;
+                        recorded = true;
+                    }
+                }
+            }
+        };
+        if recorded {
+            self.inner.store.set_step_group(&repair.id, None).await?;
+        }
+        Ok(record)
+    }
+
     /// The mode a runbook runs in: the stricter of the global mode and its own.
     fn mode_for(&self, book: &RunbookConfig) -> Mode {
         let global = self.inner.config.policy.mode;
@@ -1085,7 +1126,9 @@ impl RepairEngine {
     ) -> Result<Option<String>, StoreError> {
         for step in steps {
             tracing::info!(repair = %repair.id, incident = ?repair.incident_id, runbook = %repair.runbook, phase, "running step");
-            let record = steps::execute(step, context, kill, phase).await;
+            let record = self
+                .execute_recorded(repair, step, context, kill, phase)
+                .await?;
             tracing::info!(repair = %repair.id, incident = ?repair.incident_id, runbook = %repair.runbook, phase, command = ?record.command, error = ?record.error, "step finished");
             let failure = record
                 .error

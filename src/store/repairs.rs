@@ -401,3 +401,41 @@ impl Store {
         Ok(history)
     }
 }
+
+impl Store {
+    /// Records (or with `None` clears) the process group of the step repair `id` is running.
+    pub async fn set_step_group(
+        &self,
+        id: &str,
+        group: Option<(u32, u64)>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE repairs SET step_pgid = $1, step_started_ticks = $2 WHERE id = $3")
+            .bind(group.map(|(pgid, _)| i64::from(pgid)))
+            .bind(group.and_then(|(_, ticks)| i64::try_from(ticks).ok()))
+            .bind(number(id)?)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Process groups of steps that unfinished repairs were running when the daemon stopped.
+    pub async fn unfinished_step_groups(&self) -> Result<Vec<(u32, u64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT step_pgid, step_started_ticks FROM repairs \
+             WHERE state IN ('running', 'verifying') AND step_pgid IS NOT NULL AND step_started_ticks IS NOT NULL",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut groups = Vec::new();
+        for row in &rows {
+            let pgid: i64 = row.try_get("step_pgid")?;
+            let ticks: i64 = row.try_get("step_started_ticks")?;
+            if let (Ok(pgid), Ok(ticks)) = (u32::try_from(pgid), u64::try_from(ticks)) {
+                groups.push((pgid, ticks));
+            }
+        }
+        Ok(groups)
+    }
+}

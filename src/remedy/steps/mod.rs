@@ -10,7 +10,7 @@ mod sql;
 use super::model::StepRecord;
 use super::template::{render_shell_str, render_str};
 use crate::config::{StepConfig, StepKind};
-use crate::process::{self, Ending, Invocation};
+use crate::process::{self, Ending, Invocation, SpawnReporter};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -197,6 +197,17 @@ pub async fn execute(
     kill: &CancellationToken,
     phase: &str,
 ) -> StepRecord {
+    execute_reporting(step, context, kill, phase, None).await
+}
+
+/// `execute`, telling `on_spawn` the process group of a `run` step as soon as it starts.
+pub async fn execute_reporting(
+    step: &StepConfig,
+    context: &minijinja::Value,
+    kill: &CancellationToken,
+    phase: &str,
+    on_spawn: Option<SpawnReporter<'_>>,
+) -> StepRecord {
     let started = Instant::now();
     let record = |command, exit_code, output: String, error| StepRecord {
         phase: phase.into(),
@@ -217,7 +228,8 @@ pub async fn execute(
     }
     let builtin = match action {
         Action::Run { argv, env, cwd } => {
-            let (exit_code, output, error) = run_process(&argv, env, cwd, step, kill).await;
+            let (exit_code, output, error) =
+                run_process(&argv, env, cwd, step, kill, on_spawn).await;
             return record(command, exit_code, output, error);
         }
         Action::Builtin(builtin) => builtin,
@@ -238,6 +250,7 @@ async fn run_process(
     cwd: Option<&str>,
     step: &StepConfig,
     kill: &CancellationToken,
+    on_spawn: Option<SpawnReporter<'_>>,
 ) -> (Option<i32>, String, Option<String>) {
     let invocation = Invocation {
         argv,
@@ -245,6 +258,7 @@ async fn run_process(
         cwd,
         timeout: step.timeout.get(),
         output_cap: STEP_OUTPUT_CAP as u64,
+        on_spawn,
     };
     let finished = process::run(&invocation, kill).await;
     let mut output = finished.stdout;
