@@ -250,6 +250,8 @@ async fn cleanup_gzips_old_files_and_keeps_their_mtime() {
     let dir = tempfile::tempdir().expect("tempdir");
     let old = dir.path().join("app.log.1");
     std::fs::write(&old, "line one\nline two\n").expect("write");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     let mtime = filetime::FileTime::from_system_time(SystemTime::now() - 3 * DAY);
     filetime::set_file_mtime(&old, mtime).expect("mtime");
     file(&dir.path().join("app.log.2.gz"), 50, 3 * DAY);
@@ -275,6 +277,11 @@ async fn cleanup_gzips_old_files_and_keeps_their_mtime() {
         .expect("gunzip");
     assert_eq!(text, "line one\nline two\n");
     let meta = std::fs::metadata(&gz).expect("meta");
+    assert_eq!(
+        meta.permissions().mode() & 0o777,
+        0o600,
+        "a private log became readable"
+    );
     assert_eq!(
         filetime::FileTime::from_last_modification_time(&meta),
         mtime

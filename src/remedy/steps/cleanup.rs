@@ -230,13 +230,16 @@ fn compress(path: &Path, partial: &Path, stop: &CancellationToken) -> Result<(),
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(|e| format!("cannot open: {e}"))?;
-    let modified = source
-        .metadata()
-        .and_then(|m| m.modified())
+    let metadata = source.metadata().map_err(|e| format!("cannot stat: {e}"))?;
+    let modified = metadata
+        .modified()
         .map_err(|e| format!("cannot stat: {e}"))?;
+    // The archive is exactly as private as the log it replaces.
+    let mode = std::os::unix::fs::PermissionsExt::mode(&metadata.permissions()) & 0o777;
     let out = OpenOptions::new()
         .write(true)
         .create_new(true)
+        .mode(mode)
         .open(partial)
         .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
     let mut encoder = GzEncoder::new(out, Compression::default());
