@@ -134,6 +134,7 @@ impl App {
             detector,
             incidents,
             repairs,
+            analyzer: Arc::new(std::sync::Mutex::new(crate::logs::Analyzer::default())),
             bus,
             metrics,
             running: Arc::new(running_tx),

@@ -480,6 +480,7 @@ async fn openapi_describes_every_route() {
         "/api/v1/error-monitoring/status",
         "/api/v1/error-monitoring/health",
         "/api/v1/error-monitoring/metrics",
+        "/api/v1/error-monitoring/analyze-error",
         "/api/v1/error-monitoring/start",
         "/api/v1/error-monitoring/stop",
         "/api/v1/checks",
@@ -492,5 +493,85 @@ async fn openapi_describes_every_route() {
             "{path} missing from OpenAPI"
         );
     }
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn analyze_error_names_the_category_and_groups_similar_messages() {
+    let target = Target::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = start_app(dir.path(), &checks_against(&target)).await;
+    let post = |body: serde_json::Value| {
+        let address = app.address;
+        async move {
+            let response = client()
+                .post(format!(
+                    "http://{address}/api/v1/error-monitoring/analyze-error"
+                ))
+                .bearer_auth(TOKEN)
+                .json(&body)
+                .send()
+                .await
+                .expect("request");
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let mut ids = Vec::new();
+    for port in [5432, 5433, 6379] {
+        let message = format!(
+            "psql: error: connection to server at \"10.0.0.{}\", port {port} failed: Connection refused",
+            port % 7
+        );
+        let (status, body) = post(serde_json::json!({ "message": message, "source": "api" })).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["source"], "api");
+        assert!(
+            body["category"]["name"]
+                .as_str()
+                .is_some_and(|n| n.contains("connection")),
+            "{body}"
+        );
+        assert!(
+            !body["category"]["advice"]
+                .as_str()
+                .unwrap_or_default()
+                .is_empty()
+        );
+        ids.push(body["cluster"]["id"].clone());
+        if port == 6379 {
+            assert_eq!(body["cluster"]["count"], 3, "{body}");
+            assert!(
+                body["cluster"]["template"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("<*>")),
+                "{body}"
+            );
+        }
+    }
+    assert!(
+        ids.windows(2).all(|w| w[0] == w[1]),
+        "similar messages in different clusters: {ids:?}"
+    );
+    let (status, body) = post(serde_json::json!({ "message": "user 42 logged in" })).await;
+    assert_eq!((status, &body["category"]), (200, &Value::Null), "{body}");
+    let (status, body) = post(serde_json::json!({ "msg": "x" })).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("bad_request")),
+        "{body}"
+    );
+    let anonymous = client()
+        .post(format!(
+            "http://{}/api/v1/error-monitoring/analyze-error",
+            app.address
+        ))
+        .json(&serde_json::json!({ "message": "x" }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(anonymous.status(), 401);
     app.shutdown().await;
 }

@@ -1,6 +1,7 @@
 //! The HTTP API (axum): one file per resource, bearer-token auth with a least role per route
 //! group, JSON errors, request limits, SSE, OpenAPI and `/metrics`.
 
+mod analysis;
 mod auth;
 mod checks;
 pub mod error;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub incidents: IncidentService,
     /// Repairs and the emergency stop.
     pub repairs: RepairEngine,
+    /// Error analysis for `analyze-error` (categories and template clusters since start).
+    pub analyzer: Arc<std::sync::Mutex<crate::logs::Analyzer>>,
     /// Event fan-out.
     pub bus: EventBus,
     /// Prometheus metrics.
@@ -73,7 +76,7 @@ impl AppState {
 
 /// The whole API. Route groups by least role (the one table of who may do what):
 /// - public: `/healthz`, `/readyz`, `/metrics` (unless `public_metrics = false`)
-/// - viewer: every `GET` under `/api/v1`
+/// - viewer: every `GET` under `/api/v1`, and `POST /api/v1/error-monitoring/analyze-error`
 /// - runner: `POST /api/v1/error-monitoring/repair-task`, `POST /api/v1/repairs/{id}/approve|deny`
 ///   (approve/deny also need the runbook's `required_role`)
 /// - editor: `POST /api/v1/error-monitoring/start|stop|emergency-stop|resume`,
@@ -86,6 +89,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/error-monitoring/status", get(monitoring::status))
         .route("/api/v1/error-monitoring/health", get(monitoring::health))
         .route("/api/v1/error-monitoring/metrics", get(monitoring::metrics))
+        .route(
+            "/api/v1/error-monitoring/analyze-error",
+            post(analysis::analyze_error),
+        )
         .route("/api/v1/checks", get(checks::list))
         .route("/api/v1/checks/{name}", get(checks::show))
         .route("/api/v1/incidents", get(incidents::list))

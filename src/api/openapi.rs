@@ -15,6 +15,7 @@ use utoipa::{Modify, OpenApi};
         super::monitoring::status,
         super::monitoring::health,
         super::monitoring::metrics,
+        super::analysis::analyze_error,
         super::monitoring::start,
         super::monitoring::stop,
         super::checks::list,
