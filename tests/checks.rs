@@ -264,7 +264,9 @@ async fn host_check_reports_resources_and_crosses_thresholds() {
     let outcome = run(&strict).await;
     assert_eq!(outcome.status, Status::Critical, "{outcome:?}");
     assert!(outcome.message.starts_with("disk "), "{outcome:?}");
-    let warn = build("[[check]]\nname = \"h\"\ntype = \"host\"\nmemory_warn_percent = 0.001\n");
+    let warn = build(
+        "[[check]]\nname = \"h\"\ntype = \"host\"\nmemory_warn_percent = 0.001\ndisk_crit_percent = 100.1\nmemory_crit_percent = 100.1\n",
+    );
     assert_eq!(run(&warn).await.status, Status::Warning);
 }
 
