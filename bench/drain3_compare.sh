@@ -18,7 +18,8 @@ GOAL_LPS=1000000
 OUT_DIR="${OUT_DIR:-$REPO_ROOT/bench/out}"
 NAME=drain3_compare
 
-die() { echo "error: $*" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 [[ -x "$HOMEOSTAT_BIN" ]] || die "no homeostat binary at $HOMEOSTAT_BIN (cargo build --release, or pass its path)"
 [[ -d "$DATA_DIR" ]] || die "no loghub-2k data at $DATA_DIR (set DATA_DIR)"
 [[ "$MIN_LINES" =~ ^[0-9]+$ && "$MIN_LINES" -ge 1 ]] || die "MIN_LINES must be a positive integer"
