@@ -66,11 +66,11 @@ impl App {
         let store = Store::connect(config.store.url.get_ref()).await?;
         let metrics = Arc::new(Metrics::new());
         let bus = EventBus::default();
-        let client = checks::shared_client()?;
+        let shared = checks::SharedResources::new()?;
         let checks: Vec<Arc<Check>> = config
             .check
             .iter()
-            .map(|c| Check::from_config(c, &client).map(Arc::new))
+            .map(|c| Check::from_config(c, &shared).map(Arc::new))
             .collect::<Result<_, _>>()?;
         let (signal_tx, signal_rx) = tokio::sync::mpsc::unbounded_channel();
         let detector = Arc::new(Detector::new(

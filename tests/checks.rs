@@ -4,12 +4,16 @@
 mod common;
 
 use common::{Behaviour, Target, config};
-use homeostat::checks::{Check, Outcome, Status, shared_client};
+use homeostat::checks::{Check, Outcome, SharedResources, Status};
 use std::time::Duration;
 
 fn build(toml: &str) -> Check {
     let config = config(toml);
-    Check::from_config(&config.check[0], &shared_client().expect("client")).expect("check builds")
+    Check::from_config(
+        &config.check[0],
+        &SharedResources::new().expect("resources"),
+    )
+    .expect("check builds")
 }
 
 async fn run(check: &Check) -> Outcome {

@@ -20,6 +20,7 @@ pub use tcp::TcpProbe;
 
 use crate::config::{CheckConfig, CheckSettings, CheckType};
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// One kind of probe: runs once and reports an outcome. Implementations never panic and
@@ -65,6 +66,26 @@ impl CheckKind {
     }
 }
 
+/// What checks share: one HTTP client (one connection pool) and one copy of the process table
+/// for every `process` check.
+#[derive(Clone)]
+pub struct SharedResources {
+    /// The client of `http` checks without their own `ca_file`.
+    pub http: reqwest::Client,
+    /// The process table `process` checks sample.
+    pub processes: Arc<Mutex<sysinfo::System>>,
+}
+
+impl SharedResources {
+    /// Fresh shared resources.
+    pub fn new() -> Result<SharedResources, reqwest::Error> {
+        Ok(SharedResources {
+            http: shared_client()?,
+            processes: Arc::new(Mutex::new(sysinfo::System::new())),
+        })
+    }
+}
+
 /// A configured check, ready to run.
 pub struct Check {
     /// Unique name.
@@ -98,10 +119,10 @@ pub struct BuildError {
 }
 
 impl Check {
-    /// Builds the runtime check from its config; `http_client` is shared by all `http` checks.
+    /// Builds the runtime check from its config, with the resources all checks share.
     pub fn from_config(
         config: &CheckConfig,
-        http_client: &reqwest::Client,
+        shared: &SharedResources,
     ) -> Result<Check, BuildError> {
         let name = config.name.get_ref().clone();
         let settings = config.settings().map_err(|errors| BuildError {
@@ -114,7 +135,7 @@ impl Check {
         })?;
         let kind = match settings {
             CheckSettings::Http(s) => {
-                let client = client_for(&s, http_client).map_err(|message| BuildError {
+                let client = client_for(&s, &shared.http).map_err(|message| BuildError {
                     name: name.clone(),
                     message,
                 })?;
@@ -122,7 +143,9 @@ impl Check {
             }
             CheckSettings::Tcp(s) => CheckKind::Tcp(TcpProbe::new(s)),
             CheckSettings::Command(s) => CheckKind::Command(CommandProbe::new(s)),
-            CheckSettings::Process(s) => CheckKind::Process(ProcessProbe::new(s)),
+            CheckSettings::Process(s) => {
+                CheckKind::Process(ProcessProbe::new(s, Arc::clone(&shared.processes)))
+            }
             CheckSettings::Host(s) => CheckKind::Host(HostProbe::new(s)),
         };
         Ok(Check {

@@ -4,6 +4,7 @@
 use super::sampler::Sampler;
 use super::{Outcome, Probe, Status};
 use crate::config::{ProcessSelector, ProcessSettings};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use sysinfo::{Pid, ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System, UpdateKind};
 
@@ -13,10 +14,10 @@ pub struct ProcessProbe {
 }
 
 impl ProcessProbe {
-    /// A probe for `settings`.
-    pub fn new(settings: ProcessSettings) -> ProcessProbe {
+    /// A probe for `settings`, sampling with the shared process table `system`.
+    pub fn new(settings: ProcessSettings, system: Arc<Mutex<System>>) -> ProcessProbe {
         ProcessProbe {
-            sampler: Sampler::new(settings),
+            sampler: Sampler::shared(settings, system),
         }
     }
 }

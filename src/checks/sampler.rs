@@ -12,14 +12,20 @@ pub struct Sampler<S> {
 }
 
 impl<S: Send + Sync + 'static> Sampler<S> {
-    /// A sampler for `settings`.
+    /// A sampler for `settings` with its own `System`.
     pub fn new(settings: S) -> Sampler<S> {
+        Sampler::shared(settings, Arc::new(Mutex::new(System::new())))
+    }
+
+    /// A sampler for `settings` that samples with `system`, shared with other probes (one copy
+    /// of the process table for every `process` check).
+    pub fn shared(settings: S, system: Arc<Mutex<System>>) -> Sampler<S> {
         // sysinfo keeps every process's stat file open by default: hundreds of descriptors for
         // a `match` check. Re-open them per sample instead.
         sysinfo::set_open_files_limit(0);
         Sampler {
             settings: Arc::new(settings),
-            system: Arc::new(Mutex::new(System::new())),
+            system,
         }
     }
 
