@@ -8,6 +8,10 @@ use crate::detect::{Detector, SignalSink};
 use crate::events::EventBus;
 use crate::incidents::IncidentService;
 use crate::remedy::{EngineParts, RepairEngine};
+use crate::security::audit::AuditRecord;
+use crate::security::lockout::Lockout;
+use crate::security::secrets::{MASTER_KEY_ENV, MasterKey, SecretError};
+use crate::security::vault::Vault;
 use crate::store::{self, Store, StoreError};
 use crate::telemetry::Metrics;
 use std::net::SocketAddr;
@@ -31,6 +35,9 @@ pub enum StartError {
     /// The HTTP client could not be built.
     #[error("http client: {0}")]
     HttpClient(#[from] reqwest::Error),
+    /// The secrets could not be opened (e.g. the master key does not match).
+    #[error("secrets: {0}")]
+    Secrets(#[from] SecretError),
     /// The listen address could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Listen {
@@ -39,6 +46,24 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+}
+
+/// The vault, when a master key is configured; its secrets are registered for redaction at
+/// once. A key that does not open the stored secrets stops the start (nothing is changed).
+async fn open_vault(config: &Config, store: &Store) -> Result<Option<Vault>, StartError> {
+    let key_file = config
+        .security
+        .master_key_file
+        .as_ref()
+        .map(|f| std::path::PathBuf::from(f.get_ref()));
+    let key = match MasterKey::load(std::env::var(MASTER_KEY_ENV).ok(), key_file.as_deref()) {
+        Ok(key) => key,
+        Err(SecretError::NoKey) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let vault = Vault::open(store.clone(), key).await?;
+    vault.all().await?;
+    Ok(Some(vault))
 }
 
 /// A running daemon.
@@ -90,6 +115,7 @@ impl App {
             Arc::clone(&metrics),
         )
         .with_repairs(repair_tx);
+        let vault = open_vault(&config, &store).await?;
         let repairs = RepairEngine::new(EngineParts {
             store: store.clone(),
             config: Arc::clone(&config),
@@ -98,8 +124,17 @@ impl App {
             incidents: incidents.clone(),
             bus: bus.clone(),
             metrics: Arc::clone(&metrics),
+            vault,
         })
         .await?;
+        let started = AuditRecord::system("daemon.start", "config", "ok").with_detail(format!(
+            "checks={} runbooks={} users={} mode={}",
+            config.check.len(),
+            config.runbook.len(),
+            config.user.len(),
+            config.policy.mode.as_str()
+        ));
+        store.append_audit(&started).await?;
         let repairs_stop = CancellationToken::new();
         let repair_task = tokio::spawn(repairs.clone().run(repair_rx, repairs_stop.clone()));
         // Stopped only after every check task has ended, so the last signals are recorded.
@@ -128,6 +163,7 @@ impl App {
             Arc::clone(&metrics),
             shutdown.clone(),
         ));
+        let store_for_auth = store.clone();
         let state = AppState {
             config: Arc::clone(&config),
             store,
@@ -138,7 +174,12 @@ impl App {
             bus,
             metrics,
             running: Arc::new(running_tx),
-            auth,
+            auth: auth.with_store(store_for_auth),
+            lockout: Arc::new(Lockout::new(
+                config.security.max_login_attempts,
+                config.security.login_window.get(),
+                config.security.lockout.get(),
+            )),
             started_at: chrono::Utc::now(),
             shutdown: shutdown.clone(),
         };
@@ -156,8 +197,11 @@ impl App {
         let router = api::router(state.clone());
         let server_shutdown = shutdown.clone();
         let server = tokio::spawn(async move {
-            let serve = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { server_shutdown.cancelled().await });
+            let serve = axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { server_shutdown.cancelled().await });
             if let Err(e) = serve.await {
                 tracing::error!(error = %e, "API server failed");
             }

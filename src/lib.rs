@@ -14,5 +14,6 @@ pub mod logs;
 pub mod process;
 pub mod queue;
 pub mod remedy;
+pub mod security;
 pub mod store;
 pub mod telemetry;

@@ -1,13 +1,46 @@
-//! Authentication and authorisation: a bearer token becomes a `Principal` with a role; each route
-//! group declares the least role it needs. `HOMEOSTAT_ADMIN_TOKEN` is the bootstrap admin token.
+//! Authentication and authorisation: a bearer token (bootstrap admin token, API token) or a
+//! dashboard session cookie becomes a `Principal` with a role; each route declares the least
+//! role it needs (the table in `api/routes.rs`). Stored credentials are looked up by SHA-256
+//! digest and cached for a moment, so a request costs microseconds, not a database round trip.
 
 use super::AppState;
 use super::error::ApiError;
 use crate::config::Role;
+use crate::security::tokens;
+use crate::store::{Store, StoreError};
 use axum::extract::{Request, State};
-use axum::http::header;
+use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The dashboard session cookie.
+pub const SESSION_COOKIE: &str = "homeostat_session";
+
+/// Header a cookie-authenticated state-changing request must carry (a cross-site form cannot
+/// set it, so it closes the CSRF door together with `SameSite=Strict`).
+pub const CSRF_HEADER: &str = "x-homeostat-request";
+
+/// How long a looked-up credential is trusted before the store is asked again (revocations by
+/// another process, e.g. the CLI, take effect within this time; the API's own are immediate).
+const CACHE_TTL: Duration = Duration::from_secs(2);
+
+/// Most cached credentials (the cache is cleared when it is full: unknown tokens cannot grow it).
+const CACHE_MAX: usize = 10_000;
+
+/// How a principal proved who it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// `HOMEOSTAT_ADMIN_TOKEN`.
+    Bootstrap,
+    /// A stored API token.
+    ApiToken,
+    /// A dashboard session.
+    Session,
+}
 
 /// Who is calling.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,12 +49,23 @@ pub struct Principal {
     pub name: String,
     /// Granted role.
     pub role: Role,
+    /// How it authenticated.
+    pub credential: Credential,
 }
 
-/// Resolves bearer tokens to principals.
+#[derive(Clone, Debug)]
+struct Cached {
+    principal: Option<Principal>,
+    expires_at: Option<DateTime<Utc>>,
+    fetched: Instant,
+}
+
+/// Resolves bearer secrets to principals.
 #[derive(Clone, Debug, Default)]
 pub struct Authenticator {
     admin_token: Option<String>,
+    store: Option<Store>,
+    cache: Arc<Mutex<HashMap<String, Cached>>>,
 }
 
 impl Authenticator {
@@ -29,16 +73,76 @@ impl Authenticator {
     pub fn new(admin_token: Option<String>) -> Authenticator {
         Authenticator {
             admin_token: admin_token.filter(|t| !t.is_empty()),
+            ..Authenticator::default()
         }
     }
 
-    /// The principal a token stands for, if any.
-    pub fn authenticate(&self, token: &str) -> Option<Principal> {
-        let admin = self.admin_token.as_deref()?;
-        constant_time_eq(admin.as_bytes(), token.as_bytes()).then(|| Principal {
-            name: "bootstrap-admin".to_string(),
-            role: Role::Admin,
-        })
+    /// Also accepts the API tokens and sessions stored in `store`.
+    pub fn with_store(mut self, store: Store) -> Authenticator {
+        self.store = Some(store);
+        self
+    }
+
+    /// The principal a secret stands for, if any.
+    pub async fn authenticate(&self, secret: &str) -> Result<Option<Principal>, StoreError> {
+        if let Some(admin) = self.admin_token.as_deref()
+            && constant_time_eq(admin.as_bytes(), secret.as_bytes())
+        {
+            return Ok(Some(Principal {
+                name: "bootstrap-admin".to_string(),
+                role: Role::Admin,
+                credential: Credential::Bootstrap,
+            }));
+        }
+        let Some(store) = &self.store else {
+            return Ok(None);
+        };
+        if secret.is_empty() || secret.len() > 256 {
+            return Ok(None);
+        }
+        let digest = tokens::digest(secret);
+        let now = Utc::now();
+        if let Some(hit) = self.cached(&digest) {
+            return Ok(hit
+                .principal
+                .filter(|_| hit.expires_at.is_none_or(|at| at > now)));
+        }
+        let found = store.live_token(&digest, now).await?;
+        let principal = found.as_ref().map(|t| Principal {
+            name: t.name.clone(),
+            role: t.role,
+            credential: if t.kind == tokens::TokenKind::Session.as_str() {
+                Credential::Session
+            } else {
+                Credential::ApiToken
+            },
+        });
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(
+            digest,
+            Cached {
+                principal: principal.clone(),
+                expires_at: found.and_then(|t| t.expires_at),
+                fetched: Instant::now(),
+            },
+        );
+        Ok(principal)
+    }
+
+    fn cached(&self, digest: &str) -> Option<Cached> {
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .get(digest)
+            .filter(|c| c.fetched.elapsed() < CACHE_TTL)
+            .cloned()
+    }
+
+    /// Drops every cached lookup (after a revocation or a user was disabled).
+    pub fn forget(&self) {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }
 
@@ -50,31 +154,67 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Middleware: authenticates the bearer token and stores the `Principal` in the request.
+/// The value of cookie `name` in a `Cookie` header.
+pub fn cookie<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
+    request
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+}
+
+/// The bearer secret of a request and whether it came from the session cookie.
+fn presented_secret(request: &Request) -> Result<(String, bool), ApiError> {
+    if let Some(value) = request.headers().get(header::AUTHORIZATION) {
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .ok_or_else(|| {
+                ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
+            })?;
+        return Ok((token.to_string(), false));
+    }
+    cookie(request, SESSION_COOKIE)
+        .map(|c| (c.to_string(), true))
+        .ok_or_else(|| {
+            ApiError::unauthorized(
+                "missing `Authorization: Bearer <token>` header or session cookie",
+            )
+        })
+}
+
+/// Middleware: authenticates the bearer token or session cookie and stores the `Principal` in
+/// the request.
 pub async fn authenticate(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let header = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::unauthorized("missing `Authorization: Bearer <token>` header"))?;
-    let token = header
-        .to_str()
-        .ok()
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .ok_or_else(|| {
-            ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
-        })?;
+    let (secret, from_cookie) = presented_secret(&request)?;
     let principal = state
         .auth
-        .authenticate(token)
-        .ok_or_else(|| ApiError::unauthorized("invalid or expired token"))?;
+        .authenticate(&secret)
+        .await
+        .map_err(|e| ApiError::internal("authentication", &e))?
+        .ok_or_else(|| ApiError::unauthorized("invalid, expired or revoked token"))?;
+    let safe = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    if from_cookie && !safe && !request.headers().contains_key(CSRF_HEADER) {
+        return Err(ApiError::forbidden(format!(
+            "a request authenticated by the session cookie must send the `{CSRF_HEADER}` header"
+        )));
+    }
     request.extensions_mut().insert(principal);
     Ok(next.run(request).await)
 }
@@ -107,21 +247,30 @@ pub fn require(
 mod tests {
     use super::*;
 
-    #[test]
-    fn only_the_exact_admin_token_authenticates() {
+    #[tokio::test]
+    async fn only_the_exact_admin_token_authenticates_without_a_store() {
         let auth = Authenticator::new(Some("s3cret".into()));
-        assert_eq!(
-            auth.authenticate("s3cret").map(|p| p.role),
-            Some(Role::Admin)
-        );
+        let role = |t: &'static str| {
+            let auth = auth.clone();
+            async move {
+                auth.authenticate(t)
+                    .await
+                    .expect("no store")
+                    .map(|p| p.role)
+            }
+        };
+        assert_eq!(role("s3cret").await, Some(Role::Admin));
         for bad in ["", "s3cre", "s3cret ", "S3CRET", "s3cretx"] {
-            assert!(auth.authenticate(bad).is_none(), "{bad:?} accepted");
+            assert!(role(bad).await.is_none(), "{bad:?} accepted");
         }
+        let empty = Authenticator::new(Some(String::new()));
+        assert!(empty.authenticate("").await.expect("no store").is_none());
+        let none = Authenticator::new(None);
         assert!(
-            Authenticator::new(Some(String::new()))
-                .authenticate("")
+            none.authenticate("anything")
+                .await
+                .expect("no store")
                 .is_none()
         );
-        assert!(Authenticator::new(None).authenticate("anything").is_none());
     }
 }

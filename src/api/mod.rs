@@ -2,6 +2,7 @@
 //! group, JSON errors, request limits, SSE, OpenAPI and `/metrics`.
 
 mod analysis;
+mod audit;
 mod auth;
 mod checks;
 pub mod error;
@@ -12,10 +13,15 @@ mod monitoring;
 mod openapi;
 mod probes;
 mod repairs;
+pub mod routes;
+mod session;
+mod tokens;
+mod users;
 
-pub use auth::{Authenticator, Principal};
+pub use auth::{Authenticator, CSRF_HEADER, Credential, Principal, SESSION_COOKIE};
+pub use tokens::expiry as token_expiry;
 
-use crate::config::{Config, Role};
+use crate::config::Config;
 use crate::detect::Detector;
 use crate::events::EventBus;
 use crate::incidents::IncidentService;
@@ -27,7 +33,6 @@ use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use error::ApiError;
 use std::sync::Arc;
@@ -61,6 +66,8 @@ pub struct AppState {
     pub running: Arc<watch::Sender<bool>>,
     /// Token resolution.
     pub auth: Authenticator,
+    /// Failed-login counting and lockout.
+    pub lockout: Arc<crate::security::lockout::Lockout>,
     /// When the daemon started.
     pub started_at: DateTime<Utc>,
     /// Cancelled when the daemon shuts down (ends event streams).
@@ -74,67 +81,30 @@ impl AppState {
     }
 }
 
-/// The whole API. Route groups by least role (the one table of who may do what):
-/// - public: `/healthz`, `/readyz`, `/metrics` (unless `public_metrics = false`)
-/// - viewer: every `GET` under `/api/v1`, and `POST /api/v1/error-monitoring/analyze-error`
-/// - runner: `POST /api/v1/error-monitoring/repair-task`, `POST /api/v1/repairs/{id}/approve|deny`
-///   (approve/deny also need the runbook's `required_role`)
-/// - editor: `POST /api/v1/error-monitoring/start|stop|emergency-stop|resume`,
-///   `POST /api/v1/incidents/{id}/ack|resolve`, `POST /api/v1/breakers/reset`
+/// The whole API, built from the route table in `routes.rs` (the one place that says who may
+/// call what). Public routes need nothing; the others authenticate (bearer token or session
+/// cookie), then check the least role; state-changing routes are written to the audit log.
 pub fn router(state: AppState) -> Router {
     let timeout = state.config.server.request_timeout.get();
     let body_limit = state.config.server.body_limit_bytes;
-
-    let viewer = Router::new()
-        .route("/api/v1/error-monitoring/status", get(monitoring::status))
-        .route("/api/v1/error-monitoring/health", get(monitoring::health))
-        .route("/api/v1/error-monitoring/metrics", get(monitoring::metrics))
-        .route(
-            "/api/v1/error-monitoring/analyze-error",
-            post(analysis::analyze_error),
-        )
-        .route("/api/v1/checks", get(checks::list))
-        .route("/api/v1/checks/{name}", get(checks::show))
-        .route("/api/v1/incidents", get(incidents::list))
-        .route("/api/v1/incidents/{id}", get(incidents::show))
-        .route("/api/v1/repairs", get(repairs::list))
-        .route("/api/v1/repairs/{id}", get(repairs::show))
-        .route(
-            "/api/v1/error-monitoring/repair-history",
-            get(repairs::history),
-        )
-        .route("/api/v1/breakers", get(repairs::breakers))
-        .route("/api/v1/openapi.json", get(openapi::spec))
-        .route_layer(from_fn(auth::require(Role::Viewer)));
-    let editor = Router::new()
-        .route("/api/v1/error-monitoring/start", post(monitoring::start))
-        .route("/api/v1/error-monitoring/stop", post(monitoring::stop))
-        .route("/api/v1/incidents/{id}/ack", post(incidents::ack))
-        .route("/api/v1/incidents/{id}/resolve", post(incidents::resolve))
-        .route(
-            "/api/v1/error-monitoring/emergency-stop",
-            post(repairs::emergency_stop),
-        )
-        .route("/api/v1/error-monitoring/resume", post(repairs::resume))
-        .route("/api/v1/breakers/reset", post(repairs::reset_breaker))
-        .route_layer(from_fn(auth::require(Role::Editor)));
-    // Approval needs the runbook's `required_role` (checked in the handler), at least runner.
-    let runner = Router::new()
-        .route(
-            "/api/v1/error-monitoring/repair-task",
-            post(repairs::repair_task),
-        )
-        .route("/api/v1/repairs/{id}/approve", post(repairs::approve))
-        .route("/api/v1/repairs/{id}/deny", post(repairs::deny))
-        .route_layer(from_fn(auth::require(Role::Runner)));
-    let mut authenticated = viewer.merge(runner).merge(editor);
-    let mut public = Router::new()
-        .route("/healthz", get(probes::healthz))
-        .route("/readyz", get(probes::readyz));
-    if state.config.server.public_metrics {
-        public = public.route("/metrics", get(metrics::scrape));
-    } else {
-        authenticated = authenticated.route("/metrics", get(metrics::scrape));
+    let mut public = Router::new();
+    let mut authenticated = Router::new();
+    let mut streams = Router::new();
+    for (route, handler) in routes::table(state.config.server.public_metrics) {
+        let routes::Access::Least(role) = route.access else {
+            public = public.route(route.path, handler);
+            continue;
+        };
+        let mut handler = handler.route_layer(from_fn(auth::require(role)));
+        if let Some(action) = route.audit {
+            handler =
+                handler.route_layer(from_fn_with_state(state.clone(), audit::recorder(action)));
+        }
+        if route.streaming {
+            streams = streams.route(route.path, handler);
+        } else {
+            authenticated = authenticated.route(route.path, handler);
+        }
     }
     let limited = public
         .merge(authenticated.route_layer(from_fn_with_state(state.clone(), auth::authenticate)))
@@ -150,10 +120,7 @@ pub fn router(state: AppState) -> Router {
                 .timeout(timeout),
         );
     // Event streams live as long as the client wants: no request timeout.
-    let streams = Router::new()
-        .route("/api/v1/events", get(events::stream))
-        .route_layer(from_fn(auth::require(Role::Viewer)))
-        .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
+    let streams = streams.route_layer(from_fn_with_state(state.clone(), auth::authenticate));
     limited
         .merge(streams)
         .fallback(error::not_found)

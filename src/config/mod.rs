@@ -6,6 +6,7 @@ mod duration;
 mod incidents;
 mod policy;
 mod runbook;
+mod security;
 mod server;
 mod step;
 mod store;
@@ -18,6 +19,7 @@ pub use duration::Duration;
 pub use incidents::{Impact, IncidentsConfig};
 pub use policy::{Mode, PolicyConfig};
 pub use runbook::{Approval, OnTimeout, Risk, Role, RunbookConfig, VerifyConfig};
+pub use security::{SecurityConfig, UserConfig};
 pub use server::ServerConfig;
 pub use step::{
     CleanupAction, CleanupStep, HttpStep, RedisStep, SignalName, SignalStep, SqlStep, StepConfig,
@@ -56,6 +58,12 @@ pub struct Config {
     /// The runbooks checks may use as remedies.
     #[serde(default)]
     pub runbook: Vec<RunbookConfig>,
+    /// Login protection, sessions, secrets key, audit retention.
+    #[serde(default)]
+    pub security: SecurityConfig,
+    /// Accounts defined in the config file.
+    #[serde(default)]
+    pub user: Vec<UserConfig>,
 }
 
 /// One problem in a config file, located by line and column (both 1-based).
@@ -224,6 +232,22 @@ impl Config {
                 if let Err(errors) = step.kind() {
                     problems.extend(errors);
                 }
+            }
+        }
+        let mut user_names: HashMap<&str, Range<usize>> = HashMap::new();
+        for user in &self.user {
+            let name = user.name.get_ref().as_str();
+            if !valid_name(name) {
+                problems.push((
+                    user.name.span(),
+                    format!("user name `{name}`: use letters, digits, `-`, `_` and `.` only"),
+                ));
+            }
+            if user_names.insert(name, user.name.span()).is_some() {
+                problems.push((user.name.span(), format!("duplicate user name `{name}`")));
+            }
+            if let Err(e) = crate::security::password::check_phc(user.password_hash.get_ref()) {
+                problems.push((user.password_hash.span(), e));
             }
         }
         for check in &self.check {

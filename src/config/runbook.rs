@@ -57,7 +57,17 @@ pub enum Risk {
 
 /// Roles, weakest first.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Deserialize,
+    serde::Serialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -80,6 +90,20 @@ impl Role {
             Role::Editor => "editor",
             Role::Admin => "admin",
         }
+    }
+
+    /// Every role, weakest first.
+    pub const ALL: [Role; 4] = [Role::Viewer, Role::Runner, Role::Editor, Role::Admin];
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Role, String> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown role `{s}` (expected viewer, runner, editor or admin)"))
     }
 }
 

@@ -16,6 +16,8 @@ use crate::config::{Approval, Config, Mode, OnTimeout, Risk, RunbookConfig, Step
 use crate::detect::Detector;
 use crate::events::{Event, EventBus};
 use crate::incidents::{Incident, IncidentService, IncidentState};
+use crate::security::audit::AuditRecord;
+use crate::security::vault::Vault;
 use crate::store::{NewRepair, Store, StoreError};
 use crate::telemetry::Metrics;
 use crate::telemetry::events::RepairFinished;
@@ -132,6 +134,8 @@ pub struct EngineParts {
     pub bus: EventBus,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// Secrets for `{{ secrets.NAME }}` in steps (none without a master key).
+    pub vault: Option<Vault>,
 }
 
 /// Runs repairs; cheap to clone.
@@ -147,6 +151,7 @@ struct Inner {
     /// Re-check and verify results are observations too.
     detector: Arc<Detector>,
     incidents: IncidentService,
+    vault: Option<Vault>,
     bus: EventBus,
     metrics: Arc<Metrics>,
     permits: Semaphore,
@@ -175,6 +180,7 @@ impl RepairEngine {
             incidents,
             bus,
             metrics,
+            vault,
         } = parts;
         // A step the dead daemon was running may still run (kill -9 does not reach children):
         // stop it before anything is resumed.
@@ -203,6 +209,7 @@ impl RepairEngine {
                 incidents,
                 bus,
                 metrics,
+                vault,
                 permits,
                 slots,
                 emergency: AtomicBool::new(stopped),
@@ -651,7 +658,8 @@ impl RepairEngine {
         state: RepairState,
         error: Option<&str>,
     ) -> Result<Repair, StoreError> {
-        self.inner
+        let repair = self
+            .inner
             .store
             .create_repair(&NewRepair {
                 incident_id: subject.incident.map(|i| i.id.as_str()),
@@ -663,7 +671,30 @@ impl RepairEngine {
                 requested_by: subject.actor,
                 error,
             })
-            .await
+            .await?;
+        self.audit(&repair, "repair.create", error).await;
+        Ok(repair)
+    }
+
+    /// Writes a repair decision of the engine to the audit log (a failure is logged, never
+    /// fatal: the repair record itself is already stored).
+    async fn audit(&self, repair: &Repair, action: &str, error: Option<&str>) {
+        let record = AuditRecord::system(
+            action,
+            format!("repair {}", repair.id),
+            repair.state.as_str(),
+        )
+        .with_detail(format!(
+            "runbook={} target={} incident={} requested_by={}{}",
+            repair.runbook,
+            repair.target.as_deref().unwrap_or("-"),
+            repair.incident_id.as_deref().unwrap_or("-"),
+            repair.requested_by,
+            error.map(|e| format!(" error={e}")).unwrap_or_default()
+        ));
+        if let Err(e) = self.inner.store.append_audit(&record).await {
+            tracing::error!(error = %e, repair = %repair.id, "cannot write the audit log");
+        }
     }
 
     /// Continues a repair that a stopped daemon left unfinished: same attempt (no new budget),
@@ -975,7 +1006,25 @@ impl RepairEngine {
                 return Ok(Attempt::Done);
             }
         }
-        let context = template_context(incident, check, book);
+        let secrets = match &self.inner.vault {
+            Some(vault) => match vault.all().await {
+                Ok(secrets) => secrets,
+                Err(e) => {
+                    let why = format!("cannot read secrets: {e}");
+                    self.finish(
+                        &repair,
+                        RepairState::Failed,
+                        &[],
+                        Some(&why),
+                        Duration::ZERO,
+                    )
+                    .await?;
+                    return Ok(Attempt::Done);
+                }
+            },
+            None => Default::default(),
+        };
+        let context = template_context(incident, check, book, &secrets);
         if repair.dry_run {
             let mut planned = Vec::new();
             for (phase, step) in book
@@ -1167,6 +1216,7 @@ impl RepairEngine {
         }
         .emit(&self.inner.metrics);
         if let Some(updated) = self.inner.store.repair(&repair.id).await? {
+            self.audit(&updated, "repair.finish", error).await;
             self.announce(&updated);
         }
         Ok(())
@@ -1264,6 +1314,7 @@ fn template_context(
     incident: Option<&Incident>,
     check: Option<&Check>,
     book: &RunbookConfig,
+    secrets: &std::collections::BTreeMap<String, String>,
 ) -> minijinja::Value {
     minijinja::context! {
         incident => incident.map(|i| minijinja::context! {
@@ -1272,6 +1323,7 @@ fn template_context(
         }),
         check => check.map(|c| minijinja::context! { name => c.name, labels => c.labels }),
         runbook => minijinja::context! { name => book.name.get_ref() },
+        secrets => secrets,
     }
 }
 

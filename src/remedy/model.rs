@@ -98,6 +98,21 @@ pub struct StepRecord {
     pub error: Option<String>,
 }
 
+impl StepRecord {
+    /// This record with secrets, tokens and PII replaced (what is stored and shown).
+    pub fn redacted(&self) -> StepRecord {
+        let r = |t: &str| crate::security::redact::redact(t).into_owned();
+        StepRecord {
+            phase: self.phase.clone(),
+            command: self.command.iter().map(|c| r(c)).collect(),
+            exit_code: self.exit_code,
+            output: r(&self.output),
+            duration_ms: self.duration_ms,
+            error: self.error.as_deref().map(r),
+        }
+    }
+}
+
 /// One repair.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Repair {

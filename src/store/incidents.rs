@@ -1,7 +1,7 @@
 //! Incidents in the store: open-or-update by fingerprint (one non-closed incident each),
 //! lifecycle transitions guarded by the current state, timelines, and MTTD/MTTR samples.
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, ms, time};
 use crate::checks::Status;
 use crate::incidents::{Incident, IncidentState, Priority, TimelineEntry};
 use chrono::{DateTime, Utc};
@@ -67,15 +67,6 @@ pub enum TransitionError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-fn time(millis: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_millis(millis)
-        .ok_or_else(|| StoreError::Corrupt(format!("time {millis} out of range")))
 }
 
 fn worse(a: Status, b: Status) -> Status {

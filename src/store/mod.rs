@@ -1,9 +1,14 @@
 //! The store: one `Store` API over sqlx for SQLite (default, embedded) and PostgreSQL (cluster
 //! mode). Same SQL where the dialects agree; `Backend` switches where they do not.
 
+mod access;
+mod audit;
 mod incidents;
 mod observations;
 mod repairs;
+mod secrets;
+pub use access::{NewToken, StoredToken, StoredUser};
+pub use audit::AuditFilter;
 pub use incidents::{FailureOutcome, FailureRecord, TransitionError};
 pub use repairs::NewRepair;
 pub mod retention;
@@ -25,6 +30,17 @@ pub enum StoreError {
     /// A stored row could not be decoded.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+}
+
+/// Unix milliseconds, the stored form of a time.
+pub(crate) fn ms(t: chrono::DateTime<chrono::Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// A stored time back; out-of-range values are corrupt data, not a panic.
+pub(crate) fn time(millis: i64) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
+    chrono::DateTime::from_timestamp_millis(millis)
+        .ok_or_else(|| StoreError::Corrupt(format!("time {millis} out of range")))
 }
 
 /// Which database engine the store talks to.

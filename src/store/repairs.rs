@@ -1,22 +1,14 @@
 //! Repairs, breakers and settings in the store: create and update repair records, count
 //! attempts for budgets, open/reset breakers, and persist the emergency stop.
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, ms, time};
 use crate::remedy::{Breaker, Repair, RepairState, StepRecord};
+use crate::security::redact::redact;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 const COLUMNS: &str = "id, incident_id, runbook, target, state, attempt, dry_run, steps, error, requested_by, created_at, started_at, finished_at";
-
-fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-fn time(millis: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_millis(millis)
-        .ok_or_else(|| StoreError::Corrupt(format!("time {millis} out of range")))
-}
 
 fn number(id: &str) -> Result<i64, StoreError> {
     id.parse()
@@ -60,7 +52,7 @@ impl Store {
         .bind(new.state.as_str().to_string())
         .bind(new.attempt)
         .bind(i64::from(new.dry_run))
-        .bind(new.error.map(str::to_string))
+        .bind(new.error.map(|e| redact(e).into_owned()))
         .bind(new.requested_by.to_string())
         .bind(ms(now))
         .bind(new.state.is_final().then(|| ms(now)))
@@ -83,7 +75,10 @@ impl Store {
         error: Option<&str>,
     ) -> Result<(), StoreError> {
         let now = ms(Utc::now());
-        let steps = serde_json::to_string(steps).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let steps: Vec<StepRecord> = steps.iter().map(StepRecord::redacted).collect();
+        let steps =
+            serde_json::to_string(&steps).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let error = error.map(|e| redact(e).into_owned());
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE repairs SET state = $1, steps = $2, error = $3, \
@@ -92,7 +87,7 @@ impl Store {
         )
         .bind(state.as_str().to_string())
         .bind(steps)
-        .bind(error.map(str::to_string))
+        .bind(error)
         .bind(i64::from(state == RepairState::Running))
         .bind(now)
         .bind(i64::from(state.is_final()))

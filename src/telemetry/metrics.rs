@@ -47,6 +47,13 @@ pub struct RunbookLabels {
     pub runbook: String,
 }
 
+/// Labels of per-reason series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// Why, e.g. `bad_credentials` or `locked`.
+    pub reason: String,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn check_duration_histogram() -> Histogram {
@@ -90,6 +97,10 @@ pub struct Metrics {
     pub monitoring_running: Gauge,
     /// `homeostat_checks`: configured checks.
     pub checks: Gauge,
+    /// `homeostat_login_failures_total{reason}`: refused logins (`bad_credentials`, `locked`).
+    pub login_failures: Family<ReasonLabels, Counter>,
+    /// `homeostat_login_lockouts_total`: users or IPs locked out after too many failures.
+    pub login_lockouts: Counter,
 }
 
 impl Default for Metrics {
@@ -192,7 +203,21 @@ impl Metrics {
         );
         let checks = Gauge::default();
         registry.register("checks", "Configured checks", checks.clone());
+        let login_failures = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "login_failures",
+            "Refused logins by reason",
+            login_failures.clone(),
+        );
+        let login_lockouts = Counter::default();
+        registry.register(
+            "login_lockouts",
+            "Users or client addresses locked out after too many failed logins",
+            login_lockouts.clone(),
+        );
         Metrics {
+            login_failures,
+            login_lockouts,
             registry,
             check_status,
             check_duration,

@@ -5,7 +5,8 @@ pub mod events;
 mod metrics;
 
 pub use metrics::{
-    CheckLabels, CheckStatusLabels, Metrics, PriorityLabels, RepairLabels, RunbookLabels,
+    CheckLabels, CheckStatusLabels, Metrics, PriorityLabels, ReasonLabels, RepairLabels,
+    RunbookLabels,
 };
 
 /// How log lines are written.
@@ -18,13 +19,14 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global tracing subscriber; `RUST_LOG` overrides the default `info` level.
+/// Installs the global tracing subscriber; `RUST_LOG` overrides the default `info` level. Every
+/// line goes through the redaction layer on its way to stderr.
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(crate::security::redact::RedactingStderr);
     // A second initialisation (tests) is harmless: keep the first subscriber.
     let _ = match format {
         LogFormat::Text => builder.try_init(),
