@@ -121,6 +121,26 @@ enum Command {
         #[command(flatten)]
         daemon: DaemonArgs,
     },
+    /// Manage stored users (works on the config's store directly).
+    User {
+        #[command(subcommand)]
+        command: homeostat::cli::users::UserCommand,
+    },
+    /// Create, list or revoke API tokens (works on the config's store directly).
+    Token {
+        #[command(subcommand)]
+        command: homeostat::cli::tokens::TokenCommand,
+    },
+    /// Manage encrypted secrets (needs the master key).
+    Secret {
+        #[command(subcommand)]
+        command: homeostat::cli::secrets::SecretCommand,
+    },
+    /// Verify or export the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: homeostat::cli::audit::AuditCommand,
+    },
     /// List, show, acknowledge or resolve incidents on a running daemon.
     Incidents {
         #[command(flatten)]
@@ -279,6 +299,25 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let client = daemon.client(cli.config.as_deref())?;
             runtime()?.block_on(homeostat::cli::repairs::kill_switch(&client, stop))?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::User { command } => {
+            let config = load_or_explain(&Config::resolve_path(cli.config.as_deref()))?;
+            runtime()?.block_on(homeostat::cli::users::run(&config, command))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token { command } => {
+            let config = load_or_explain(&Config::resolve_path(cli.config.as_deref()))?;
+            runtime()?.block_on(homeostat::cli::tokens::run(&config, command))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Secret { command } => {
+            let config = load_or_explain(&Config::resolve_path(cli.config.as_deref()))?;
+            runtime()?.block_on(homeostat::cli::secrets::run(&config, command))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { command } => {
+            let config = load_or_explain(&Config::resolve_path(cli.config.as_deref()))?;
+            runtime()?.block_on(homeostat::cli::audit::run(&config, command))
         }
         Command::Incidents { daemon, command } => {
             let client = daemon.client(cli.config.as_deref())?;

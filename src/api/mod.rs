@@ -20,6 +20,7 @@ mod users;
 
 pub use auth::{Authenticator, CSRF_HEADER, Credential, Principal, SESSION_COOKIE};
 pub use tokens::expiry as token_expiry;
+pub use users::MIN_PASSWORD_LEN;
 
 use crate::config::Config;
 use crate::detect::Detector;

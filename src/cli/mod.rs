@@ -2,7 +2,12 @@
 //! API and print what it says.
 
 pub mod analyze;
+pub mod audit;
 pub mod client;
 pub mod incidents;
 pub mod repairs;
+pub mod secrets;
 pub mod status;
+pub mod store_admin;
+pub mod tokens;
+pub mod users;
