@@ -160,6 +160,7 @@ impl App {
         let retention = tokio::spawn(store::retention::run(
             store.clone(),
             config.store.clone(),
+            config.security.audit_retention.map(|d| d.get()),
             Arc::clone(&metrics),
             shutdown.clone(),
         ));

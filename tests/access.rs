@@ -468,3 +468,52 @@ async fn an_edited_audit_row_is_named_on_postgres() {
     let app = start_app_on(&url, "").await;
     tamper_and_verify(app, "UPDATE audit SET actor = 'mallory' WHERE id = 2").await;
 }
+
+#[tokio::test]
+async fn a_pruned_audit_log_still_verifies_and_still_detects_tampering() {
+    use homeostat::security::audit::{AuditRecord, verify};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = homeostat::store::Store::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("a.db").display()
+    ))
+    .await
+    .expect("store");
+    let append = |n: usize| {
+        let store = store.clone();
+        async move {
+            for i in 0..n {
+                store
+                    .append_audit(&AuditRecord::new("t", "admin", "test", i.to_string(), "ok"))
+                    .await
+                    .expect("append");
+            }
+        }
+    };
+    append(3).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let cutoff = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    append(2).await;
+    assert_eq!(store.prune_audit(cutoff).await.expect("prune"), 3);
+    let (entries, anchor, head) = store.audit_chain().await.expect("chain");
+    assert_eq!(entries.len(), 2);
+    assert_eq!(
+        verify(&entries, (anchor.0, &anchor.1), (head.0, &head.1)),
+        Ok(2)
+    );
+    sqlx::query("DELETE FROM audit WHERE id = 5")
+        .execute(
+            &sqlx::AnyPool::connect(&format!("sqlite://{}", dir.path().join("a.db").display()))
+                .await
+                .expect("pool"),
+        )
+        .await
+        .expect("delete");
+    let (entries, anchor, head) = store.audit_chain().await.expect("chain");
+    assert!(
+        verify(&entries, (anchor.0, &anchor.1), (head.0, &head.1))
+            .is_err_and(|b| b.to_string().contains("after 4")),
+        "deleting the newest entry is detected"
+    );
+}

@@ -1,5 +1,6 @@
-//! Retention: a periodic task that prunes observations by age and by count per check, so the
-//! database does not grow without bound.
+//! Retention: a periodic task that prunes observations by age and by count per check, and audit
+//! entries older than `[security] audit_retention` (moving the chain's anchor), so the database
+//! does not grow without bound.
 
 use super::Store;
 use crate::config::StoreConfig;
@@ -11,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 pub async fn run(
     store: Store,
     config: StoreConfig,
+    audit_retention: Option<std::time::Duration>,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
@@ -20,13 +22,9 @@ pub async fn run(
             _ = shutdown.cancelled() => return,
             _ = ticker.tick() => {}
         }
-        let max_age = chrono::Duration::from_std(config.retention_max_age.get())
-            .unwrap_or(chrono::Duration::MAX);
-        let cutoff = chrono::Utc::now()
-            .checked_sub_signed(max_age)
-            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+        let observations_cutoff = cutoff(config.retention_max_age.get());
         match store
-            .prune_observations(config.retention_per_check, cutoff)
+            .prune_observations(config.retention_per_check, observations_cutoff)
             .await
         {
             Ok(removed) => {
@@ -37,5 +35,20 @@ pub async fn run(
             }
             Err(e) => tracing::warn!(error = %e, "retention failed; will retry"),
         }
+        if let Some(keep) = audit_retention {
+            match store.prune_audit(cutoff(keep)).await {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "retention pruned audit entries"),
+                Err(e) => tracing::warn!(error = %e, "audit retention failed; will retry"),
+            }
+        }
     }
+}
+
+/// Now minus `age`, saturating at the earliest representable time.
+fn cutoff(age: std::time::Duration) -> chrono::DateTime<chrono::Utc> {
+    let age = chrono::Duration::from_std(age).unwrap_or(chrono::Duration::MAX);
+    chrono::Utc::now()
+        .checked_sub_signed(age)
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
 }
