@@ -16,3 +16,4 @@ pub mod queue;
 pub mod remedy;
 pub mod store;
 pub mod telemetry;
+pub mod web;

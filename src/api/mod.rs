@@ -75,7 +75,8 @@ impl AppState {
 }
 
 /// The whole API. Route groups by least role (the one table of who may do what):
-/// - public: `/healthz`, `/readyz`, `/metrics` (unless `public_metrics = false`)
+/// - public: `/healthz`, `/readyz`, `/metrics` (unless `public_metrics = false`), the dashboard
+///   page and its assets (`/`, `/assets/*`, `/hitl/approve/*`)
 /// - viewer: every `GET` under `/api/v1`, and `POST /api/v1/error-monitoring/analyze-error`
 /// - runner: `POST /api/v1/error-monitoring/repair-task`, `POST /api/v1/repairs/{id}/approve|deny`
 ///   (approve/deny also need the runbook's `required_role`)
@@ -99,6 +100,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/incidents/{id}", get(incidents::show))
         .route("/api/v1/repairs", get(repairs::list))
         .route("/api/v1/repairs/{id}", get(repairs::show))
+        .route("/api/v1/repairs/{id}/plan", get(repairs::plan))
         .route(
             "/api/v1/error-monitoring/repair-history",
             get(repairs::history),
@@ -130,7 +132,8 @@ pub fn router(state: AppState) -> Router {
     let mut authenticated = viewer.merge(runner).merge(editor);
     let mut public = Router::new()
         .route("/healthz", get(probes::healthz))
-        .route("/readyz", get(probes::readyz));
+        .route("/readyz", get(probes::readyz))
+        .merge(crate::web::router());
     if state.config.server.public_metrics {
         public = public.route("/metrics", get(metrics::scrape));
     } else {

@@ -120,10 +120,13 @@ impl Store {
         &self,
         state: Option<RepairState>,
         incident_id: Option<&str>,
+        runbook: Option<&str>,
         limit: u32,
         offset: u32,
     ) -> Result<(Vec<Repair>, i64), StoreError> {
-        let filter = "WHERE ($1 = '' OR state = $1) AND ($2 < 0 OR incident_id = $2)";
+        let filter =
+            "WHERE ($1 = '' OR state = $1) AND ($2 < 0 OR incident_id = $2) AND ($5 = '' OR runbook = $5)";
+        let runbook = runbook.unwrap_or_default().to_string();
         let state = state.map_or(String::new(), |s| s.as_str().to_string());
         let incident = match incident_id {
             Some(id) => id.parse::<i64>().unwrap_or(i64::MAX),
@@ -136,11 +139,14 @@ impl Store {
         .bind(incident)
         .bind(i64::from(limit))
         .bind(i64::from(offset))
+        .bind(runbook.clone())
         .fetch_all(self.pool())
         .await?;
-        let total: i64 = sqlx::query(&format!("SELECT COUNT(*) AS n FROM repairs {filter}"))
+        let count_filter = filter.replace("$5", "$3");
+        let total: i64 = sqlx::query(&format!("SELECT COUNT(*) AS n FROM repairs {count_filter}"))
             .bind(state)
             .bind(incident)
+            .bind(runbook)
             .fetch_one(self.pool())
             .await?
             .try_get("n")?;
