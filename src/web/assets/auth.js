@@ -23,6 +23,8 @@ export class ApiError extends Error {
 /** Fetches JSON from the API; on 401 asks for a token and retries. Throws ApiError otherwise. */
 export async function fetchJson(path, { method = 'GET', body, signal } = {}) {
   for (;;) {
+    // While the sign-in form is up, wait for it instead of collecting more 401s.
+    if (pending) await pending;
     const headers = { Accept: 'application/json', ...authHeaders() };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     const response = await fetch(path, {

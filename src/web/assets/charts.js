@@ -42,7 +42,7 @@ export function barChart(items, title, { width = 420, bar = 20, gap = 6, labelWi
 export function lineChart(points, title, unit, { width = 420, height = 120 } = {}) {
   const svg = s('svg', { class: 'chart', viewBox: `0 0 ${width} ${height}`, role: 'img',
     'aria-label': `${title}: ${points.length} points${points.length ? `, latest ${points[points.length - 1].v.toFixed(1)} ${unit}` : ''}` });
-  const left = 48;
+  const left = 60;
   const bottom = height - 18;
   svg.append(s('line', { x1: left, y1: 4, x2: left, y2: bottom, class: 'axis' }),
     s('line', { x1: left, y1: bottom, x2: width - 4, y2: bottom, class: 'axis' }));
