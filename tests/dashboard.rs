@@ -176,3 +176,61 @@ async fn operator_follows_an_incident_approves_a_repair_and_stops_everything_in_
         app.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn the_dashboard_is_served_without_a_token_and_its_data_is_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = common::start_app(dir.path(), "").await;
+    let base = format!("http://{}", app.address);
+    let client = common::client();
+    for path in ["/", "/hitl/approve/42"] {
+        let response = client
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(response.status(), 200, "{path}");
+        let csp = response
+            .headers()
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        assert!(csp.contains("default-src 'self'"), "{path}: {csp}");
+        let html = response.text().await.expect("text");
+        assert!(html.contains("/assets/app.js"), "{path}");
+        assert!(!html.contains("http://") && !html.contains("https://"), "no outside fetch");
+    }
+    let script = client
+        .get(format!("{base}/assets/app.js"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(script.status(), 200);
+    assert!(
+        script.headers()["content-type"]
+            .to_str()
+            .is_ok_and(|t| t.starts_with("text/javascript"))
+    );
+    let etag = script.headers()["etag"].clone();
+    let again = client
+        .get(format!("{base}/assets/app.js"))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(again.status(), 304, "an unchanged asset is not sent again");
+    let missing = client
+        .get(format!("{base}/assets/nope.js"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(missing.status(), 404);
+    let data = client
+        .get(format!("{base}/api/v1/checks"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(data.status(), 401, "the page is public, its data is not");
+    app.shutdown().await;
+}
