@@ -585,7 +585,11 @@ async fn checks_are_paginated_with_limit_and_offset_in_config_order() {
     let names = |body: &Value| -> Vec<String> {
         body["checks"]
             .as_array()
-            .map(|a| a.iter().filter_map(|c| c["name"].as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| c["name"].as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let (status, all) = get_json(&app, "/api/v1/checks").await;

@@ -100,11 +100,9 @@ async fn start(text: &str) -> App {
 /// Once the repair has left its file, the target answers healthy again.
 fn heal_after_repair(target: Arc<Target>, proof: PathBuf) {
     tokio::spawn(async move {
-        eventually(
-            Duration::from_secs(60),
-            "the repair step ran",
-            || async { proof.exists().then_some(()) },
-        )
+        eventually(Duration::from_secs(60), "the repair step ran", || async {
+            proof.exists().then_some(())
+        })
         .await;
         target.set(Behaviour::Healthy);
     });
@@ -199,7 +197,10 @@ async fn the_dashboard_is_served_without_a_token_and_its_data_is_not() {
         assert!(csp.contains("default-src 'self'"), "{path}: {csp}");
         let html = response.text().await.expect("text");
         assert!(html.contains("/assets/app.js"), "{path}");
-        assert!(!html.contains("http://") && !html.contains("https://"), "no outside fetch");
+        assert!(
+            !html.contains("http://") && !html.contains("https://"),
+            "no outside fetch"
+        );
     }
     let script = client
         .get(format!("{base}/assets/app.js"))

@@ -723,7 +723,10 @@ async fn an_approver_sees_the_exact_plan_and_repairs_filter_by_runbook() {
     assert_eq!(status, 404);
 
     let (_, by_runbook) = get_json(&app, "/api/v1/repairs?runbook=risky").await;
-    assert!(by_runbook["total"].as_i64().is_some_and(|n| n >= 1), "{by_runbook}");
+    assert!(
+        by_runbook["total"].as_i64().is_some_and(|n| n >= 1),
+        "{by_runbook}"
+    );
     assert!(
         by_runbook["repairs"]
             .as_array()

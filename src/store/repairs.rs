@@ -124,8 +124,7 @@ impl Store {
         limit: u32,
         offset: u32,
     ) -> Result<(Vec<Repair>, i64), StoreError> {
-        let filter =
-            "WHERE ($1 = '' OR state = $1) AND ($2 < 0 OR incident_id = $2) AND ($5 = '' OR runbook = $5)";
+        let filter = "WHERE ($1 = '' OR state = $1) AND ($2 < 0 OR incident_id = $2) AND ($5 = '' OR runbook = $5)";
         let runbook = runbook.unwrap_or_default().to_string();
         let state = state.map_or(String::new(), |s| s.as_str().to_string());
         let incident = match incident_id {

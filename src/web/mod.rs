@@ -132,7 +132,9 @@ async fn index(request: HeaderMap) -> Response {
 async fn file(Path(name): Path<String>, request: HeaderMap) -> Response {
     match find(&name) {
         Some(asset) => serve(asset, &request),
-        None => crate::api::error::ApiError::not_found(format!("no asset `{name}`")).into_response(),
+        None => {
+            crate::api::error::ApiError::not_found(format!("no asset `{name}`")).into_response()
+        }
     }
 }
 
