@@ -688,12 +688,23 @@ async fn a_runbook_can_be_stricter_than_the_global_mode() {
 #[tokio::test]
 async fn an_approver_sees_the_exact_plan_and_repairs_filter_by_runbook() {
     let dir = tempfile::tempdir().expect("tempdir");
+    let store = format!("sqlite://{}", dir.path().join("homeostat.db").display());
+    plan_and_runbook_filter(dir.path(), &store).await;
+}
+
+#[tokio::test]
+async fn an_approver_sees_the_exact_plan_and_repairs_filter_by_runbook_on_postgres() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    plan_and_runbook_filter(dir.path(), &common::fresh_postgres().await).await;
+}
+
+async fn plan_and_runbook_filter(dir: &Path, store: &str) {
     let config = format!(
         "{}\n[[runbook]]\nname = \"risky\"\nsteps = [ {{ run = [\"echo\", \"restart {{{{ incident.labels.service }}}}\"] }} ]\n\
          rollback = [ {{ sleep = \"1s\" }} ]\nrisk = \"high\"\nrequired_role = \"admin\"\napproval_timeout = \"1h\"\n",
-        flag_check(dir.path(), "\"risky\""),
+        flag_check(dir, "\"risky\""),
     );
-    let app = start_app(dir.path(), &config).await;
+    let app = common::start_app_on(store, &config).await;
     let waiting = eventually(WAIT, "repair awaiting approval", || async {
         repairs(&app)
             .await
