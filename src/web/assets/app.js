@@ -13,6 +13,7 @@ const conn = document.getElementById('conn');
 const stopBadge = document.getElementById('stop-badge');
 const announcer = document.getElementById('announce');
 const MAX_EVENTS = 200;
+let announceTimer = null;
 
 const live = {
   render() {
@@ -48,6 +49,10 @@ const app = {
   /** Says something to screen readers and shows it briefly. */
   announce(text) {
     announcer.textContent = text;
+    clearTimeout(announceTimer);
+    announceTimer = setTimeout(() => {
+      announcer.textContent = '';
+    }, 6000);
   },
   /** Shows the emergency stop in the header. */
   setEmergencyStop(active) {
@@ -74,7 +79,7 @@ async function render(navigated) {
   const mine = ++generation;
   const found = currentRoute();
   if (!found) {
-    replace(view, h('h1', { tabindex: '-1' }, 'Not found'), h('p', {}, h('a', { href: '#/' }, 'Go to the overview')));
+    replace(view, [h('h1', { tabindex: '-1' }, 'Not found'), h('p', {}, h('a', { href: '#/' }, 'Go to the overview'))]);
     return;
   }
   for (const link of document.querySelectorAll('nav a')) {
@@ -88,7 +93,7 @@ async function render(navigated) {
     nodes = [h('h1', { tabindex: '-1' }, found.route.title), errorBox(error)];
   }
   if (mine !== generation) return;
-  replace(view, nodes);
+  replace(view, nodes, { keepValues: !navigated });
   view.setAttribute('aria-busy', 'false');
   if (navigated) {
     document.title = `${found.route.title} · Homeostat`;

@@ -2,7 +2,7 @@
 // (argv after templating); approve or deny. `/hitl/approve/{id}` opens one repair here.
 import { fetchJson } from './auth.js';
 import { h, badge, time, section, pager } from './dom.js';
-import { stepsTable } from './incident.js';
+import { stepsTable, argv } from './incident.js';
 
 const PER_PAGE = 10;
 
@@ -44,12 +44,19 @@ function card(repair, plan, app) {
         h('dt', {}, 'If nobody decides'), h('dd', {}, `${plan.on_timeout} after ${Math.round(plan.approval_timeout_seconds / 60)} min`),
         h('dt', {}, 'Verified by'), h('dd', {}, plan.verify_check || 'the target check')] : null),
     h('h3', {}, waiting ? 'It will run exactly' : 'Steps'),
-    waiting && plan ? stepsTable(plan.steps) : (repair.steps.length ? stepsTable(repair.steps) : h('p', {}, 'No steps recorded.')),
+    waiting && plan ? planTable(plan.steps) : (repair.steps.length ? stepsTable(repair.steps) : h('p', {}, 'No steps recorded.')),
     waiting
       ? h('div', { class: 'actions' },
         h('button', { type: 'button', class: 'primary', 'data-key': `approve-${repair.id}`, onclick: () => decide(app, repair.id, 'approve') }, `Approve repair #${repair.id}`),
         h('button', { type: 'button', class: 'danger', 'data-key': `deny-${repair.id}`, onclick: () => decide(app, repair.id, 'deny') }, `Deny repair #${repair.id}`))
       : h('p', { class: 'decided' }, `Decided: this repair is ${repair.state.replace(/_/g, ' ')}.`));
+}
+
+/** The planned steps: phase and exact argv (nothing has run yet). */
+function planTable(steps) {
+  return h('div', { class: 'scroll' }, h('table', { class: 'steps' },
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Phase'), h('th', { scope: 'col' }, 'Command'))),
+    h('tbody', {}, steps.map((s) => h('tr', {}, h('td', {}, s.phase), h('td', {}, argv(s.command)))))));
 }
 
 async function decide(app, id, verb) {

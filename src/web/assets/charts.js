@@ -14,7 +14,8 @@ export function sparkline(values, label, { width = 120, height = 28 } = {}) {
   const span = max - min || 1;
   const step = width / (points.length - 1);
   const coords = points.map((v, i) => `${(i * step).toFixed(1)},${(height - 2 - ((v - min) / span) * (height - 4)).toFixed(1)}`);
-  svg.append(s('polyline', { points: coords.join(' '), class: 'line' }));
+  svg.append(s('line', { x1: 0, y1: height - 1, x2: width, y2: height - 1, class: 'axis' }),
+    s('polyline', { points: coords.join(' '), class: 'line' }));
   return svg;
 }
 

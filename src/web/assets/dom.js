@@ -31,16 +31,26 @@ function fill(el, attrs, children) {
   return el;
 }
 
-/** Replaces the children of `container`, keeping keyboard focus on the element with the same
- *  `data-key` (live updates must not throw the user's focus away). */
-export function replace(container, ...nodes) {
+/** Replaces the children of `container` with `nodes`, keeping keyboard focus on the element with
+ *  the same `data-key` or `id` (live updates must not throw the user's focus away); with
+ *  `keepValues`, form fields with an `id` keep what the user has entered. */
+export function replace(container, nodes, { keepValues = false } = {}) {
   const active = document.activeElement;
-  const key = active && container.contains(active) ? active.getAttribute('data-key') : null;
-  container.replaceChildren(...nodes.flat(Infinity).filter((n) => n !== null && n !== undefined && n !== false));
-  if (key) {
-    const again = container.querySelector(`[data-key="${CSS.escape(key)}"]`);
-    if (again) again.focus();
+  const inside = active && container.contains(active);
+  const key = inside ? active.getAttribute('data-key') : null;
+  const activeId = inside ? active.id : '';
+  const values = new Map();
+  if (keepValues) {
+    for (const field of container.querySelectorAll('input[id], select[id], textarea[id]')) values.set(field.id, field.value);
   }
+  container.replaceChildren(...[nodes].flat(Infinity).filter((n) => n !== null && n !== undefined && n !== false));
+  for (const [id, value] of values) {
+    const field = document.getElementById(id);
+    if (field && container.contains(field)) field.value = value;
+  }
+  const again = key ? container.querySelector(`[data-key="${CSS.escape(key)}"]`)
+    : activeId ? document.getElementById(activeId) : null;
+  if (again && container.contains(again)) again.focus();
 }
 
 /** A status word as a badge (colour plus text, never colour alone). */

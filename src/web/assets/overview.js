@@ -7,6 +7,17 @@ import { sparkline } from './charts.js';
 const CHECKS_PER_PAGE = 25;
 const ACTIVE_INCIDENTS = ['open', 'acknowledged', 'remediating', 'escalated'];
 const ACTIVE_REPAIRS = ['queued', 'running', 'verifying'];
+/** Latency histories are fetched again at most this often (events can come in bursts). */
+const HISTORY_TTL_MS = 5000;
+const histories = new Map();
+
+function history(name) {
+  const cached = histories.get(name);
+  if (cached && Date.now() - cached.at < HISTORY_TTL_MS) return cached.promise;
+  const promise = fetchJson(`/api/v1/checks/${encodeURIComponent(name)}?limit=30`).catch(() => ({ observations: [] }));
+  histories.set(name, { at: Date.now(), promise });
+  return promise;
+}
 
 /** Renders the overview. */
 export async function render({ query, app }) {
@@ -23,15 +34,14 @@ export async function render({ query, app }) {
   const samples = app.healthSamples;
   samples.push({ t: new Date(), v: health.score });
   if (samples.length > 120) samples.shift();
-  const histories = await Promise.all(checks.checks.map((c) =>
-    fetchJson(`/api/v1/checks/${encodeURIComponent(c.name)}?limit=30`).catch(() => ({ observations: [] }))));
+  const recent = await Promise.all(checks.checks.map((c) => history(c.name)));
 
   return [
     h('h1', { tabindex: '-1' }, 'Overview'),
     h('div', { class: 'grid' },
       healthCard(health, samples),
       controlCard(status, app)),
-    checksCard(checks, histories, offset),
+    checksCard(checks, recent, offset),
     h('div', { class: 'grid' },
       incidentsCard(incidents.flatMap((page) => page.incidents)),
       repairsCard(repairs.flatMap((page) => page.repairs), awaiting.total)),
@@ -87,9 +97,9 @@ async function toggle(app, engage) {
   app.refresh();
 }
 
-function checksCard(list, histories, offset) {
+function checksCard(list, recent, offset) {
   const rows = list.checks.map((check, i) => {
-    const observations = (histories[i].observations || []).slice().reverse();
+    const observations = (recent[i].observations || []).slice().reverse();
     const latest = check.last;
     return h('tr', { 'data-check': check.name },
       h('th', { scope: 'row' }, check.name),
