@@ -749,5 +749,24 @@ async fn plan_and_runbook_filter(dir: &Path, store: &str) {
     assert_eq!(other["repairs"], json!([]));
     let (_, both) = get_json(&app, "/api/v1/repairs?runbook=risky&state=succeeded").await;
     assert_eq!(both["total"], 0, "{both}");
+
+    let (status, _) = post(
+        &app,
+        &format!("/api/v1/repairs/{id}/approve"),
+        json!({"note": "looked fine"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let incident = waiting["incident_id"].as_str().expect("incident id");
+    let (_, detail) = get_json(&app, &format!("/api/v1/incidents/{incident}")).await;
+    let approval = detail["timeline"]
+        .as_array()
+        .and_then(|t| t.iter().find(|e| e["kind"] == "approved").cloned())
+        .unwrap_or_else(|| panic!("no approval in the timeline: {detail}"));
+    assert_eq!(approval["actor"], "bootstrap-admin");
+    assert_eq!(
+        approval["message"],
+        format!("repair {id} (risky): approved by bootstrap-admin: looked fine")
+    );
     app.shutdown().await;
 }

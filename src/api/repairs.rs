@@ -183,7 +183,11 @@ async fn decide(
     } else {
         RepairState::Denied
     };
-    if !state.store.decide_repair(id, to, &note).await? {
+    if !state
+        .store
+        .decide_repair(id, to, &principal.name, &note)
+        .await?
+    {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "conflict",

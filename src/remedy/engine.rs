@@ -959,7 +959,12 @@ impl RepairEngine {
                         "approval timed out: denied by on_timeout",
                     ),
                 };
-                if self.inner.store.decide_repair(&repair.id, to, note).await? {
+                if self
+                    .inner
+                    .store
+                    .decide_repair(&repair.id, to, "homeostat", note)
+                    .await?
+                {
                     return Ok(to == RepairState::Queued);
                 }
                 continue;
