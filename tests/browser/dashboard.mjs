@@ -169,6 +169,9 @@ try {
   await page.getByRole('button', { name: `Approve repair #${repairId}` }).click();
   await see(page.locator('.decided'), 'the decision');
   ask('heal gated');
+  await page.locator('section.approval dd a').first().click();
+  await see(page.locator('.timeline li', { hasText: `repair ${repairId} (restart-gated): approved by` }),
+    'the approval in the incident timeline');
   await page.getByRole('link', { name: 'History' }).click();
   await see(page.getByRole('heading', { level: 1, name: 'History and analysis' }), 'the history page');
   await page.getByLabel('Runbook').fill('restart-gated');

@@ -37,9 +37,25 @@ export async function render({ params, app }) {
     section('Repairs',
       incident.repairs.length === 0 ? h('p', {}, 'No repair yet.') : incident.repairs.map(repairBlock)),
     section('Timeline',
-      h('ol', { class: 'timeline' }, incident.timeline.map((e) => h('li', { class: `t-${e.kind}` },
-        time(e.at), ' ', badge(e.kind, e.kind), ' ', h('span', { class: 'muted' }, e.actor), ' ', e.message)))),
+      h('ol', { class: 'timeline' }, timeline(incident).map((e) => h('li', { class: `t-${e.kind}` },
+        time(e.at), ' ', badge(e.kind.replace(/_/g, ' '), e.kind), ' ', h('span', { class: 'muted' }, e.actor), ' ', e.message)))),
   ];
+}
+
+/** The incident's own entries (signals, transitions, approvals, escalation) merged with when each
+ *  repair was requested, started and finished, oldest first. */
+function timeline(incident) {
+  const entries = incident.timeline.slice();
+  for (const r of incident.repairs) {
+    entries.push({ at: r.created_at, kind: 'repair_requested', actor: r.requested_by,
+      message: `repair #${r.id} (${r.runbook}, attempt ${r.attempt})${r.dry_run ? ', dry run' : ''}` });
+    if (r.started_at) entries.push({ at: r.started_at, kind: 'repair_started', actor: 'homeostat', message: `repair #${r.id} (${r.runbook})` });
+    if (r.finished_at) {
+      entries.push({ at: r.finished_at, kind: `repair_${r.state}`, actor: 'homeostat',
+        message: `repair #${r.id} (${r.runbook}) ${r.state.replace(/_/g, ' ')}${r.error ? `: ${r.error}` : ''}` });
+    }
+  }
+  return entries.sort((a, b) => new Date(a.at) - new Date(b.at));
 }
 
 async function act(app, id, verb) {
