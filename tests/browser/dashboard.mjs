@@ -215,6 +215,14 @@ try {
   await page.getByRole('link', { name: 'Live' }).click();
   await see(page.locator('.events li', { hasText: 'emergency stop engaged' }), 'the emergency stop event');
 
+  step('a token that stops working (401) brings the sign-in form back');
+  await page.evaluate(() => sessionStorage.setItem('homeostat.token', 'revoked-token'));
+  await page.getByRole('link', { name: 'History' }).click();
+  await see(login.getByText('Your token was not accepted or has expired.'), 'the sign-in form again');
+  await login.getByLabel('API token').fill(token);
+  await login.getByRole('button', { name: 'Sign in' }).click();
+  await see(page.getByRole('heading', { level: 1, name: 'History and analysis' }), 'the history page after signing in');
+
   step('phone width: no horizontal scrolling');
   await page.setViewportSize({ width: 390, height: 844 });
   await page.getByRole('link', { name: 'Overview' }).click();

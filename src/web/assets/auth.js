@@ -36,7 +36,7 @@ export async function fetchJson(path, { method = 'GET', body, signal } = {}) {
       signal,
     });
     if (response.status === 401) {
-      await login('Your token was not accepted or has expired. Please sign in again.');
+      await unauthorized(headers);
       continue;
     }
     let data = null;
@@ -62,6 +62,16 @@ export function login(message = '') {
     });
   }
   return pending;
+}
+
+/** After a 401 for a request sent with `headers`: forgets that token (unless another has replaced
+ *  it meanwhile) and asks to sign in, saying why when a token had been sent. */
+export function unauthorized(headers) {
+  const sent = headers.Authorization || '';
+  // Signed in again since this request left: just retry with the new token.
+  if (sent !== (authHeaders().Authorization || '')) return Promise.resolve();
+  sessionStorage.removeItem(KEY);
+  return login(sent ? 'Your token was not accepted or has expired. Please sign in again.' : '');
 }
 
 /** Forgets the token and asks again. */

@@ -1,6 +1,6 @@
 // Live updates: reads GET /api/v1/events (server-sent events) with fetch() and a stream reader,
 // since EventSource cannot send an Authorization header; reconnects with backoff by itself.
-import { authHeaders, login } from './auth.js';
+import { authHeaders, unauthorized } from './auth.js';
 
 /** With no bytes (not even the keep-alive comment) for this long, the connection is renewed. */
 const SILENCE_MS = 45000;
@@ -18,16 +18,17 @@ export function connectEvents({ onEvent, onState, onOpen }) {
         clearTimeout(watchdog);
         watchdog = setTimeout(() => abort.abort(), SILENCE_MS);
       };
+      const headers = { Accept: 'text/event-stream', ...authHeaders() };
       try {
         const response = await fetch('/api/v1/events', {
-          headers: { Accept: 'text/event-stream', ...authHeaders() },
+          headers,
           credentials: 'same-origin',
           cache: 'no-store',
           signal: abort.signal,
         });
         if (response.status === 401) {
           clearTimeout(watchdog);
-          await login('Your token was not accepted or has expired. Please sign in again.');
+          await unauthorized(headers);
           continue;
         }
         if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
