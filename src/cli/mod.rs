@@ -5,4 +5,5 @@ pub mod analyze;
 pub mod client;
 pub mod incidents;
 pub mod repairs;
+pub mod report;
 pub mod status;
