@@ -102,6 +102,11 @@ try {
     };
   });
   console.log(`timing ${JSON.stringify(timing)}`);
+  // Budgets with room for a busy CI machine: small assets, a page that paints without waiting for data.
+  if (timing.asset_bytes > 150 * 1024) throw new Error(`the dashboard's assets grew to ${timing.asset_bytes} bytes`);
+  if (timing.first_contentful_paint_ms === null || timing.first_contentful_paint_ms > 5000) {
+    throw new Error(`first contentful paint took ${timing.first_contentful_paint_ms} ms`);
+  }
   await accessibleNames('sign-in');
   await shot('01-sign-in');
 
@@ -156,6 +161,10 @@ try {
   await see(page.getByText('Nothing awaits approval.'), 'an empty approval queue');
   ask('fail gated');
   const card = page.locator('section.approval', { hasText: 'restart-gated' });
+  await see(card, 'the repair awaiting approval');
+  await page.getByRole('link', { name: 'Overview' }).click();
+  await see(page.getByRole('link', { name: /Decide repair #\d+ \(restart-gated\)/ }), 'the waiting repair on the overview');
+  await page.getByRole('link', { name: 'Approvals' }).click();
   await see(card, 'the repair awaiting approval');
   await see(card.locator('.risk .badge', { hasText: /^medium$/ }), 'its risk');
   await see(card.locator('code', { hasText: /^touch$/ }), 'its exact argv');

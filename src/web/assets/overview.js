@@ -28,7 +28,7 @@ export async function render({ query, app }) {
     fetchJson(`/api/v1/checks?limit=${CHECKS_PER_PAGE}&offset=${offset}`),
     Promise.all(ACTIVE_INCIDENTS.map((s) => fetchJson(`/api/v1/incidents?state=${s}&limit=100`))),
     Promise.all(ACTIVE_REPAIRS.map((s) => fetchJson(`/api/v1/repairs?state=${s}&limit=100`))),
-    fetchJson('/api/v1/repairs?state=awaiting_approval&limit=1'),
+    fetchJson('/api/v1/repairs?state=awaiting_approval&limit=5'),
   ]);
   app.setEmergencyStop(status.emergency_stop);
   const samples = app.healthSamples;
@@ -43,8 +43,8 @@ export async function render({ query, app }) {
       controlCard(status, app)),
     checksCard(checks, recent, offset),
     h('div', { class: 'grid' },
-      incidentsCard(incidents.flatMap((page) => page.incidents)),
-      repairsCard(repairs.flatMap((page) => page.repairs), awaiting.total)),
+      incidentsCard(incidents.flatMap((page) => page.incidents), incidents.reduce((n, page) => n + page.total, 0)),
+      repairsCard(repairs.flatMap((page) => page.repairs), awaiting)),
   ];
 }
 
@@ -118,10 +118,11 @@ function checksCard(list, recent, offset) {
     pager(list.total, offset, CHECKS_PER_PAGE, (o) => `#/?checks=${o}`, 'Checks'));
 }
 
-function incidentsCard(incidents) {
+function incidentsCard(incidents, total) {
   const byPriority = ['P1', 'P2', 'P3', 'P4'].map((p) => [p, incidents.filter((i) => i.priority === p)]);
   return section('Open incidents',
     incidents.length === 0 ? h('p', {}, 'No open incidents.') : null,
+    total > incidents.length ? h('p', { class: 'muted' }, `Showing the newest ${incidents.length} of ${total}.`) : null,
     byPriority.filter(([, list]) => list.length).map(([priority, list]) => [
       h('h3', {}, badge(priority, priority), ` ${list.length}`),
       h('ul', { class: 'list' }, list.map((i) => h('li', { 'data-incident': i.id },
@@ -130,10 +131,13 @@ function incidentsCard(incidents) {
     ]));
 }
 
-function repairsCard(repairs, awaitingTotal) {
+function repairsCard(repairs, awaiting) {
   return section('Repairs in progress',
     h('p', {},
-      h('a', { href: '#/approvals', 'data-key': 'awaiting' }, `${awaitingTotal} awaiting approval`)),
+      h('a', { href: '#/approvals', 'data-key': 'awaiting' }, `${awaiting.total} awaiting approval`)),
+    awaiting.repairs.length ? h('ul', { class: 'list' }, awaiting.repairs.map((r) => h('li', {},
+      h('a', { href: `#/approvals/${encodeURIComponent(r.id)}` }, `Decide repair #${r.id} (${r.runbook})`),
+      r.target ? ` for ${r.target}` : null))) : null,
     repairs.length === 0 ? h('p', {}, 'No repair is running.') : h('ul', { class: 'list' },
       repairs.map((r) => h('li', { 'data-repair': r.id },
         `#${r.id} ${r.runbook} `, badge(r.state, r.state),
