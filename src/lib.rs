@@ -17,3 +17,4 @@ pub mod remedy;
 pub mod security;
 pub mod store;
 pub mod telemetry;
+pub mod web;

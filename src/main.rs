@@ -141,6 +141,20 @@ enum Command {
         #[command(subcommand)]
         command: homeostat::cli::audit::AuditCommand,
     },
+    /// A report from a running daemon: health, performance or repairs over a window.
+    Report {
+        /// Which report.
+        #[arg(value_enum)]
+        kind: homeostat::cli::report::Kind,
+        /// The window: how far back, e.g. `24h`, `7d`, `90m`.
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        since: std::time::Duration,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = homeostat::cli::report::Format::Md)]
+        format: homeostat::cli::report::Format,
+        #[command(flatten)]
+        daemon: DaemonArgs,
+    },
     /// List, show, acknowledge or resolve incidents on a running daemon.
     Incidents {
         #[command(flatten)]
@@ -318,6 +332,27 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Audit { command } => {
             let config = load_or_explain(&Config::resolve_path(cli.config.as_deref()))?;
             runtime()?.block_on(homeostat::cli::audit::run(&config, command))
+        }
+        Command::Report {
+            kind,
+            since,
+            format,
+            daemon,
+        } => {
+            let server = daemon
+                .server
+                .clone()
+                .unwrap_or_else(|| default_server(cli.config.as_deref()));
+            let client = daemon.client(cli.config.as_deref())?;
+            let window = chrono::Duration::from_std(since).context("--since is too long")?;
+            let start = chrono::Utc::now()
+                .checked_sub_signed(window)
+                .context("--since is too long")?;
+            let report = runtime()?.block_on(homeostat::cli::report::run(
+                &client, &server, kind, start, format,
+            ))?;
+            print!("{report}");
+            Ok(ExitCode::SUCCESS)
         }
         Command::Incidents { daemon, command } => {
             let client = daemon.client(cli.config.as_deref())?;

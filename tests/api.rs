@@ -564,3 +564,38 @@ async fn analyze_error_names_the_category_and_groups_similar_messages() {
     assert_eq!(anonymous.status(), 401);
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn checks_are_paginated_with_limit_and_offset_in_config_order() {
+    let target = Target::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = start_app(dir.path(), &checks_against(&target)).await;
+    let names = |body: &Value| -> Vec<String> {
+        body["checks"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| c["name"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (status, all) = get_json(&app, "/api/v1/checks").await;
+    assert_eq!(status, 200);
+    assert_eq!(names(&all), ["api", "port"], "no limit: every check");
+    assert_eq!(all["total"], 2);
+    let (_, first) = get_json(&app, "/api/v1/checks?limit=1").await;
+    assert_eq!(names(&first), ["api"]);
+    assert_eq!(first["total"], 2);
+    let (_, second) = get_json(&app, "/api/v1/checks?limit=1&offset=1").await;
+    assert_eq!(names(&second), ["port"]);
+    assert_eq!(second["offset"], 1);
+    let (_, past) = get_json(&app, "/api/v1/checks?limit=10&offset=5").await;
+    assert_eq!(names(&past), Vec::<String>::new());
+    assert_eq!(past["total"], 2);
+    for bad in ["limit=0", "limit=1001", "limit=x", "offset=-1"] {
+        let (status, body) = get_json(&app, &format!("/api/v1/checks?{bad}")).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    app.shutdown().await;
+}

@@ -684,3 +684,89 @@ async fn a_runbook_can_be_stricter_than_the_global_mode() {
     );
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_approver_sees_the_exact_plan_and_repairs_filter_by_runbook() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = format!("sqlite://{}", dir.path().join("homeostat.db").display());
+    plan_and_runbook_filter(dir.path(), &store).await;
+}
+
+#[tokio::test]
+async fn an_approver_sees_the_exact_plan_and_repairs_filter_by_runbook_on_postgres() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    plan_and_runbook_filter(dir.path(), &common::fresh_postgres().await).await;
+}
+
+async fn plan_and_runbook_filter(dir: &Path, store: &str) {
+    let config = format!(
+        "{}\n[[runbook]]\nname = \"risky\"\nsteps = [ {{ run = [\"echo\", \"restart {{{{ incident.labels.service }}}}\"] }} ]\n\
+         rollback = [ {{ sleep = \"1s\" }} ]\nrisk = \"high\"\nrequired_role = \"admin\"\napproval_timeout = \"1h\"\n",
+        flag_check(dir, "\"risky\""),
+    );
+    let app = common::start_app_on(store, &config).await;
+    let waiting = eventually(WAIT, "repair awaiting approval", || async {
+        repairs(&app)
+            .await
+            .into_iter()
+            .find(|r| r["state"] == "awaiting_approval")
+    })
+    .await;
+    let id = waiting["id"].as_str().expect("id");
+    let (status, plan) = get_json(&app, &format!("/api/v1/repairs/{id}/plan")).await;
+    assert_eq!(status, 200, "{plan}");
+    assert_eq!(plan["repair_id"], id);
+    assert_eq!(plan["runbook"], "risky");
+    assert_eq!(plan["risk"], "high");
+    assert_eq!(plan["approval"], "none");
+    assert_eq!(plan["required_role"], "admin");
+    assert_eq!(plan["approval_timeout_seconds"], 3600.0);
+    assert_eq!(plan["on_timeout"], "deny");
+    assert_eq!(plan["steps"][0]["phase"], "step");
+    assert_eq!(
+        plan["steps"][0]["command"],
+        json!(["echo", "restart svc-one"]),
+        "templates are filled in: {plan}"
+    );
+    assert_eq!(plan["steps"][1]["phase"], "rollback");
+    assert_eq!(plan["steps"][1]["command"], json!(["sleep", "1s"]));
+    let (status, _) = get_json(&app, "/api/v1/repairs/999999/plan").await;
+    assert_eq!(status, 404);
+
+    let (_, by_runbook) = get_json(&app, "/api/v1/repairs?runbook=risky").await;
+    assert!(
+        by_runbook["total"].as_i64().is_some_and(|n| n >= 1),
+        "{by_runbook}"
+    );
+    assert!(
+        by_runbook["repairs"]
+            .as_array()
+            .is_some_and(|a| a.iter().all(|r| r["runbook"] == "risky")),
+        "{by_runbook}"
+    );
+    let (_, other) = get_json(&app, "/api/v1/repairs?runbook=nope").await;
+    assert_eq!(other["total"], 0, "{other}");
+    assert_eq!(other["repairs"], json!([]));
+    let (_, both) = get_json(&app, "/api/v1/repairs?runbook=risky&state=succeeded").await;
+    assert_eq!(both["total"], 0, "{both}");
+
+    let (status, _) = post(
+        &app,
+        &format!("/api/v1/repairs/{id}/approve"),
+        json!({"note": "looked fine"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let incident = waiting["incident_id"].as_str().expect("incident id");
+    let (_, detail) = get_json(&app, &format!("/api/v1/incidents/{incident}")).await;
+    let approval = detail["timeline"]
+        .as_array()
+        .and_then(|t| t.iter().find(|e| e["kind"] == "approved").cloned())
+        .unwrap_or_else(|| panic!("no approval in the timeline: {detail}"));
+    assert_eq!(approval["actor"], "bootstrap-admin");
+    assert_eq!(
+        approval["message"],
+        format!("repair {id} (risky): approved by bootstrap-admin: looked fine")
+    );
+    app.shutdown().await;
+}

@@ -9,20 +9,51 @@ use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-/// Every check.
+/// Query of `GET /api/v1/checks`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// Page size, 1–1000 (default: every check).
+    pub limit: Option<u32>,
+    /// Checks to skip, in config order (default 0).
+    pub offset: Option<u32>,
+}
+
+/// A page of checks.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CheckList {
     /// Checks in config order.
     pub checks: Vec<CheckState>,
+    /// Configured checks.
+    pub total: usize,
+    /// Offset used.
+    pub offset: u32,
 }
 
-/// Lists every check with its current status and latest observation.
-#[utoipa::path(get, path = "/api/v1/checks", tag = "checks",
-    responses((status = 200, body = CheckList)), security(("bearer" = [])))]
-pub async fn list(State(state): State<AppState>) -> Json<CheckList> {
-    Json(CheckList {
-        checks: state.detector.states(),
-    })
+/// Lists checks (in config order, paginated with `limit` and `offset`) with their current
+/// status and latest observation.
+#[utoipa::path(get, path = "/api/v1/checks", tag = "checks", params(ListQuery),
+    responses((status = 200, body = CheckList), (status = 400, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<CheckList>, ApiError> {
+    if query.limit.is_some_and(|l| !(1..=1000).contains(&l)) {
+        return Err(ApiError::bad_request("limit must be between 1 and 1000"));
+    }
+    let offset = query.offset.unwrap_or(0);
+    let all = state.detector.states();
+    let total = all.len();
+    let checks = all
+        .into_iter()
+        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+        .take(query.limit.map_or(usize::MAX, |l| l as usize))
+        .collect();
+    Ok(Json(CheckList {
+        checks,
+        total,
+        offset,
+    }))
 }
 
 /// Query of `GET /api/v1/checks/{name}`.

@@ -98,7 +98,11 @@ pub async fn show(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no incident {id}")))?;
     let timeline = state.store.incident_timeline(&id).await?;
-    let repairs = state.store.list_repairs(None, Some(&id), 100, 0).await?.0;
+    let repairs = state
+        .store
+        .list_repairs(None, Some(&id), None, 100, 0)
+        .await?
+        .0;
     let suggestions = state.repairs.suggestions(&incident).await?;
     Ok(Json(IncidentDetail {
         incident,

@@ -107,6 +107,8 @@ pub fn router(state: AppState) -> Router {
             authenticated = authenticated.route(route.path, handler);
         }
     }
+    // The dashboard page and its assets are public; the data they fetch is not.
+    let public = public.merge(crate::web::router());
     let limited = public
         .merge(authenticated.route_layer(from_fn_with_state(state.clone(), auth::authenticate)))
         .layer(

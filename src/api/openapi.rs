@@ -26,6 +26,7 @@ use utoipa::{Modify, OpenApi};
         super::incidents::resolve,
         super::repairs::list,
         super::repairs::show,
+        super::repairs::plan,
         super::repairs::history,
         super::repairs::approve,
         super::repairs::deny,

@@ -4,7 +4,7 @@
 use super::AppState;
 use super::auth::Principal;
 use super::error::ApiError;
-use crate::remedy::{Breaker, ManualRepair, Repair, RepairError, RepairState};
+use crate::remedy::{Breaker, ManualRepair, Repair, RepairError, RepairPlan, RepairState};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, Query, State};
@@ -19,6 +19,8 @@ pub struct ListQuery {
     pub state: Option<String>,
     /// Only repairs of this incident.
     pub incident: Option<String>,
+    /// Only repairs of this runbook.
+    pub runbook: Option<String>,
     /// Page size, 1–500 (default 50).
     pub limit: Option<u32>,
     /// Repairs to skip (default 0).
@@ -55,7 +57,13 @@ async fn page(state: &AppState, query: &ListQuery) -> Result<RepairList, ApiErro
     let offset = query.offset.unwrap_or(0);
     let (repairs, total) = state
         .store
-        .list_repairs(filter, query.incident.as_deref(), limit, offset)
+        .list_repairs(
+            filter,
+            query.incident.as_deref(),
+            query.runbook.as_deref().filter(|r| !r.is_empty()),
+            limit,
+            offset,
+        )
         .await?;
     Ok(RepairList {
         repairs,
@@ -98,6 +106,27 @@ pub async fn show(
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no repair {id}")))
+}
+
+/// What a repair will run (its runbook planned now, templates filled in), with the runbook's
+/// risk and approval settings: what an approver looks at before deciding.
+#[utoipa::path(get, path = "/api/v1/repairs/{id}/plan", tag = "repairs", params(("id" = String, Path, description = "Repair id")),
+    responses((status = 200, body = RepairPlan), (status = 404, body = super::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn plan(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<RepairPlan>, ApiError> {
+    let repair = state
+        .store
+        .repair(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no repair {id}")))?;
+    state.repairs.plan(&repair).await?.map(Json).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "runbook `{}` of repair {id} is no longer configured",
+            repair.runbook
+        ))
+    })
 }
 
 /// Optional note on a decision.
@@ -154,7 +183,11 @@ async fn decide(
     } else {
         RepairState::Denied
     };
-    if !state.store.decide_repair(id, to, &note).await? {
+    if !state
+        .store
+        .decide_repair(id, to, &principal.name, &note)
+        .await?
+    {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "conflict",

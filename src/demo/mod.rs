@@ -81,6 +81,7 @@ pub async fn run(listen: SocketAddr, sample: SocketAddr, token: &str) -> Result<
     let app = App::start(config, Authenticator::new(Some(token.to_string()))).await?;
     println!(
         "\nHomeostat demo is running.\n\
+         \n  dashboard  http://{addr}/   (token: {token})\
          \n  API        http://{addr}/api/v1/error-monitoring/status   (token: {token})\
          \n  events     curl -N -H 'Authorization: Bearer {token}' http://{addr}/api/v1/events\
          \n  metrics    http://{addr}/metrics\

@@ -9,7 +9,7 @@
 //! (record the exact argv, run nothing). After the steps: verify, rollback, next candidate.
 
 use super::learning::{RunbookStats, rank};
-use super::model::{Breaker, Repair, RepairState, StepRecord};
+use super::model::{Breaker, Repair, RepairPlan, RepairState, StepRecord};
 use super::steps;
 use crate::checks::{Check, Status};
 use crate::config::{Approval, Config, Mode, OnTimeout, Risk, RunbookConfig, StepConfig};
@@ -413,7 +413,7 @@ impl RepairEngine {
                 let before = self
                     .inner
                     .store
-                    .list_repairs(None, Some(&id), 1, 0)
+                    .list_repairs(None, Some(&id), None, 1, 0)
                     .await?
                     .0
                     .first()
@@ -446,7 +446,7 @@ impl RepairEngine {
                     let latest = self
                         .inner
                         .store
-                        .list_repairs(None, Some(&id), 1, 0)
+                        .list_repairs(None, Some(&id), None, 1, 0)
                         .await?
                         .0
                         .into_iter()
@@ -532,6 +532,54 @@ impl RepairEngine {
                 })
                 .collect(),
         ))
+    }
+
+    /// What `repair` will run, planned from its runbook as configured now (templates filled in
+    /// with its incident and check); `None` when the runbook is no longer configured.
+    pub async fn plan(&self, repair: &Repair) -> Result<Option<RepairPlan>, StoreError> {
+        let Some(book) = self.runbook(&repair.runbook) else {
+            return Ok(None);
+        };
+        let incident = match &repair.incident_id {
+            Some(id) => self.inner.store.incident(id).await?,
+            None => None,
+        };
+        let check = repair
+            .target
+            .as_ref()
+            .and_then(|t| self.inner.checks.get(t));
+        // Planned with the real secrets (so the plan is exact), shown redacted.
+        let secrets = self.secrets().await.unwrap_or_default();
+        let context =
+            template_context(incident.as_ref(), check.map(|c| c.as_ref()), book, &secrets);
+        let steps = book
+            .steps
+            .iter()
+            .map(|s| ("step", s))
+            .chain(book.rollback.iter().map(|s| ("rollback", s)))
+            .map(|(phase, step)| steps::plan(step, &context, phase).redacted())
+            .collect();
+        Ok(Some(RepairPlan {
+            repair_id: repair.id.clone(),
+            runbook: repair.runbook.clone(),
+            risk: match book.risk {
+                Risk::Low => "low",
+                Risk::Medium => "medium",
+                Risk::High => "high",
+            },
+            approval: match book.approval {
+                Approval::None => "none",
+                Approval::Required => "required",
+            },
+            required_role: book.required_role.as_str(),
+            approval_timeout_seconds: book.approval_timeout.get().as_secs_f64(),
+            on_timeout: match book.on_timeout {
+                OnTimeout::Deny => "deny",
+                OnTimeout::Approve => "approve",
+            },
+            verify_check: book.verify.as_ref().map(|v| v.check.get_ref().clone()),
+            steps,
+        }))
     }
 
     fn runbook(&self, name: &str) -> Option<&RunbookConfig> {
@@ -945,7 +993,12 @@ impl RepairEngine {
                         "approval timed out: denied by on_timeout",
                     ),
                 };
-                if self.inner.store.decide_repair(&repair.id, to, note).await? {
+                if self
+                    .inner
+                    .store
+                    .decide_repair(&repair.id, to, "homeostat", note)
+                    .await?
+                {
                     return Ok(to == RepairState::Queued);
                 }
                 continue;
@@ -1261,6 +1314,17 @@ impl RepairEngine {
                 _ = tokio::time::sleep(pause) => {}
                 _ = kill.cancelled() => return false,
             }
+        }
+    }
+
+    /// The secrets steps may use (none without a master key).
+    async fn secrets(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, String>, crate::security::secrets::SecretError>
+    {
+        match &self.inner.vault {
+            Some(vault) => vault.all().await,
+            None => Ok(Default::default()),
         }
     }
 

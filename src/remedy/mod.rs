@@ -12,6 +12,6 @@ mod template;
 
 pub use engine::{EngineParts, ManualRepair, RepairEngine, RepairError};
 pub use learning::{RunbookStats, rank};
-pub use model::{Breaker, Repair, RepairState, StepRecord};
+pub use model::{Breaker, Repair, RepairPlan, RepairState, StepRecord};
 pub use steps::{execute as execute_step, plan as plan_step};
 pub use template::{render_argv, render_str};

@@ -386,7 +386,7 @@ async fn close_in(
     Ok(closed)
 }
 
-async fn append_in(
+pub(super) async fn append_in(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     id: &str,
     at: DateTime<Utc>,

@@ -115,10 +115,12 @@ impl Store {
         &self,
         state: Option<RepairState>,
         incident_id: Option<&str>,
+        runbook: Option<&str>,
         limit: u32,
         offset: u32,
     ) -> Result<(Vec<Repair>, i64), StoreError> {
-        let filter = "WHERE ($1 = '' OR state = $1) AND ($2 < 0 OR incident_id = $2)";
+        let filter = "WHERE ($1 = '' OR state = $1) AND ($2 < 0 OR incident_id = $2) AND ($5 = '' OR runbook = $5)";
+        let runbook = runbook.unwrap_or_default().to_string();
         let state = state.map_or(String::new(), |s| s.as_str().to_string());
         let incident = match incident_id {
             Some(id) => id.parse::<i64>().unwrap_or(i64::MAX),
@@ -131,11 +133,14 @@ impl Store {
         .bind(incident)
         .bind(i64::from(limit))
         .bind(i64::from(offset))
+        .bind(runbook.clone())
         .fetch_all(self.pool())
         .await?;
-        let total: i64 = sqlx::query(&format!("SELECT COUNT(*) AS n FROM repairs {filter}"))
+        let count_filter = filter.replace("$5", "$3");
+        let total: i64 = sqlx::query(&format!("SELECT COUNT(*) AS n FROM repairs {count_filter}"))
             .bind(state)
             .bind(incident)
+            .bind(runbook)
             .fetch_one(self.pool())
             .await?
             .try_get("n")?;
@@ -329,17 +334,21 @@ fn decode_repair(row: &AnyRow) -> Result<Repair, StoreError> {
 
 impl Store {
     /// Decides a repair awaiting approval: moves it to `to` (`queued` = approved, `denied`) only
-    /// if it is still `awaiting_approval`. Exactly one of concurrent decisions returns `true`.
+    /// if it is still `awaiting_approval`, and writes the decision (by `actor`, with `note`) to its
+    /// incident's timeline in the same transaction. Exactly one of concurrent decisions returns
+    /// `true`.
     pub async fn decide_repair(
         &self,
         id: &str,
         to: RepairState,
+        actor: &str,
         note: &str,
     ) -> Result<bool, StoreError> {
         let Ok(n) = id.parse::<i64>() else {
             return Ok(false);
         };
-        let now = ms(Utc::now());
+        let at = Utc::now();
+        let now = ms(at);
         let mut tx = self.begin_write().await?;
         let changed = sqlx::query(
             "UPDATE repairs SET state = $1, error = $2, finished_at = CASE WHEN $1 = 'denied' THEN $3 ELSE finished_at END \
@@ -352,6 +361,31 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        if changed == 1 {
+            let row = sqlx::query("SELECT incident_id, runbook FROM repairs WHERE id = $1")
+                .bind(n)
+                .fetch_one(&mut *tx)
+                .await?;
+            let incident: Option<i64> = row.try_get("incident_id")?;
+            let runbook: String = row.try_get("runbook")?;
+            if let Some(incident) = incident {
+                let kind = if to == RepairState::Denied {
+                    "denied"
+                } else {
+                    "approved"
+                };
+                let message = format!("repair {id} ({runbook}): {note}");
+                super::incidents::append_in(
+                    &mut tx,
+                    &incident.to_string(),
+                    at,
+                    kind,
+                    actor,
+                    &message,
+                )
+                .await?;
+            }
+        }
         tx.commit().await?;
         Ok(changed == 1)
     }
