@@ -4,6 +4,7 @@
 use super::{Store, StoreError, ms, time};
 use crate::checks::Status;
 use crate::incidents::{Incident, IncidentState, Priority, TimelineEntry};
+use crate::security::redact::redact;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -137,7 +138,7 @@ impl Store {
                      opened_at, last_signal_at, signal_count) VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $8, $9, 1) RETURNING id",
                 )
                 .bind(record.fingerprint.to_string())
-                .bind(record.title.to_string())
+                .bind(redact(&record.title).into_owned())
                 .bind(record.severity.as_str().to_string())
                 .bind(record.priority.as_str().to_string())
                 .bind(record.check.map(str::to_string))
@@ -399,7 +400,7 @@ pub(super) async fn append_in(
         .bind(ms(at))
         .bind(kind.to_string())
         .bind(actor.to_string())
-        .bind(message.to_string())
+        .bind(redact(message).into_owned())
         .execute(&mut **tx)
         .await?;
     Ok(())

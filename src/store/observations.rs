@@ -2,6 +2,7 @@
 
 use super::{Store, StoreError};
 use crate::checks::{Observation, Status};
+use crate::security::redact::redact;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -49,7 +50,7 @@ impl Store {
                     .bind(o.status.code())
                     .bind(o.raw_status.code())
                     .bind(o.latency_ms)
-                    .bind(o.message.clone())
+                    .bind(redact(&o.message).into_owned())
                     .bind(metrics)
                     .bind(o.observed_at.timestamp_millis());
             }
