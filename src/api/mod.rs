@@ -4,6 +4,7 @@
 mod analysis;
 mod auth;
 mod checks;
+mod clusters;
 pub mod error;
 mod events;
 mod incidents;
@@ -95,6 +96,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/checks", get(checks::list))
         .route("/api/v1/checks/{name}", get(checks::show))
+        .route("/api/v1/clusters", get(clusters::list))
         .route("/api/v1/incidents", get(incidents::list))
         .route("/api/v1/incidents/{id}", get(incidents::show))
         .route("/api/v1/repairs", get(repairs::list))

@@ -4,6 +4,7 @@
 mod check;
 mod duration;
 mod incidents;
+mod log;
 mod policy;
 mod runbook;
 mod server;
@@ -16,6 +17,7 @@ pub use check::{
 };
 pub use duration::Duration;
 pub use incidents::{Impact, IncidentsConfig};
+pub use log::{AlertConfig, AlertRule, DefaultAlertConfig, LogConfig, LogFormat, LogStart};
 pub use policy::{Mode, PolicyConfig};
 pub use runbook::{Approval, OnTimeout, Risk, Role, RunbookConfig, VerifyConfig};
 pub use server::ServerConfig;
@@ -56,6 +58,9 @@ pub struct Config {
     /// The runbooks checks may use as remedies.
     #[serde(default)]
     pub runbook: Vec<RunbookConfig>,
+    /// The log sources to tail.
+    #[serde(default)]
+    pub log: Vec<LogConfig>,
 }
 
 /// One problem in a config file, located by line and column (both 1-based).
@@ -226,14 +231,32 @@ impl Config {
                 }
             }
         }
-        for check in &self.check {
-            for remedy in &check.remedy {
-                if !runbook_names.contains_key(remedy.get_ref().as_str()) {
-                    problems.push((
-                        remedy.span(),
-                        format!("remedy `{}` is not a defined runbook", remedy.get_ref()),
-                    ));
-                }
+        let classifier = crate::logs::Classifier::builtin();
+        let mut log_names: HashMap<&str, Range<usize>> = HashMap::new();
+        for log in &self.log {
+            problems.extend(log.problems(&classifier));
+            let name = log.name.get_ref().as_str();
+            if !valid_name(name) {
+                problems.push((
+                    log.name.span(),
+                    format!("log name `{name}`: use letters, digits, `-`, `_` and `.` only"),
+                ));
+            }
+            if log_names.insert(name, log.name.span()).is_some() {
+                problems.push((log.name.span(), format!("duplicate log name `{name}`")));
+            }
+        }
+        let remedies = self
+            .check
+            .iter()
+            .flat_map(|c| &c.remedy)
+            .chain(self.log.iter().flat_map(|l| &l.remedy));
+        for remedy in remedies {
+            if !runbook_names.contains_key(remedy.get_ref().as_str()) {
+                problems.push((
+                    remedy.span(),
+                    format!("remedy `{}` is not a defined runbook", remedy.get_ref()),
+                ));
             }
         }
         problems

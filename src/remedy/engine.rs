@@ -1,5 +1,5 @@
-//! The repair engine: for an incident, tries its check's candidate runbooks in order, each
-//! behind the safety gates, and escalates when none is left.
+//! The repair engine: for an incident, tries its check's (or log source's) candidate runbooks
+//! in order, each behind the safety gates, and escalates when none is left.
 //!
 //! Gates, in the order a repair meets them: mode `observe` (nothing planned), emergency stop
 //! (nothing starts; running steps are killed), open breaker, per target × runbook budget
@@ -13,7 +13,7 @@ use super::model::{Breaker, Repair, RepairState, StepRecord};
 use super::steps;
 use crate::checks::{Check, Status};
 use crate::config::{Approval, Config, Mode, OnTimeout, Risk, RunbookConfig, StepConfig};
-use crate::detect::Detector;
+use crate::detect::{Detector, LOG_LABEL};
 use crate::events::{Event, EventBus};
 use crate::incidents::{Incident, IncidentService, IncidentState};
 use crate::store::{NewRepair, Store, StoreError};
@@ -392,12 +392,7 @@ impl RepairEngine {
                         incident.state.as_str()
                     )));
                 }
-                let has_remedy = incident
-                    .check
-                    .as_ref()
-                    .and_then(|c| self.inner.checks.get(c))
-                    .is_some_and(|c| !c.remedy.is_empty());
-                if !has_remedy {
+                if self.candidates(&incident).1.is_empty() {
                     return Err(RepairError::Invalid(format!(
                         "incident {id} has no candidate runbooks"
                     )));
@@ -499,23 +494,44 @@ impl RepairEngine {
         }
     }
 
-    /// The incident's candidate runbooks, best first, with why.
-    pub async fn suggestions(&self, incident: &Incident) -> Result<Vec<RunbookStats>, StoreError> {
-        let Some(check) = incident
+    /// The incident's target check (if any) and candidate runbooks in config order: its check's
+    /// `remedy`, or for a log incident (label `log`) its log source's `remedy`.
+    fn candidates(&self, incident: &Incident) -> (Option<Arc<Check>>, Vec<String>) {
+        if let Some(check) = incident
             .check
             .as_ref()
             .and_then(|c| self.inner.checks.get(c))
-        else {
+        {
+            return (Some(Arc::clone(check)), check.remedy.clone());
+        }
+        let remedy = incident
+            .labels
+            .get(LOG_LABEL)
+            .and_then(|name| {
+                self.inner
+                    .config
+                    .log
+                    .iter()
+                    .find(|l| l.name.get_ref() == name)
+            })
+            .map(|l| l.remedy.iter().map(|r| r.get_ref().clone()).collect())
+            .unwrap_or_default();
+        (None, remedy)
+    }
+
+    /// The incident's candidate runbooks, best first, with why.
+    pub async fn suggestions(&self, incident: &Incident) -> Result<Vec<RunbookStats>, StoreError> {
+        let remedy = self.candidates(incident).1;
+        if remedy.is_empty() {
             return Ok(Vec::new());
-        };
+        }
         let history = self
             .inner
             .store
             .runbook_history(&incident.fingerprint)
             .await?;
         Ok(rank(
-            check
-                .remedy
+            remedy
                 .iter()
                 .map(|name| match history.iter().find(|h| &h.0 == name) {
                     Some((_, attempts, successes, times)) => {
@@ -539,22 +555,15 @@ impl RepairEngine {
         if self.inner.config.policy.mode == Mode::Observe {
             return;
         }
-        let Some(check) = incident
-            .check
-            .as_ref()
-            .and_then(|c| self.inner.checks.get(c))
-            .cloned()
-        else {
-            return;
-        };
-        if check.remedy.is_empty() {
+        let (check, remedy) = self.candidates(incident);
+        if remedy.is_empty() {
             return;
         }
         let ordered = match self.suggestions(incident).await {
             Ok(ranked) => ranked.into_iter().map(|s| s.runbook).collect(),
             Err(e) => {
                 tracing::warn!(error = %e, "no repair history; using config order");
-                check.remedy.clone()
+                remedy
             }
         };
         let mut reasons = Vec::new();
@@ -571,7 +580,7 @@ impl RepairEngine {
                 {
                     let subject = Subject {
                         incident: Some(incident),
-                        check: Some(&check),
+                        check: check.as_ref(),
                         book: &book,
                         attempt,
                         actor: "homeostat",
@@ -581,7 +590,7 @@ impl RepairEngine {
                 _ => {
                     let subject = Subject {
                         incident: Some(incident),
-                        check: Some(&check),
+                        check: check.as_ref(),
                         book: &book,
                         attempt,
                         actor,

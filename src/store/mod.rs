@@ -2,9 +2,11 @@
 //! mode). Same SQL where the dialects agree; `Backend` switches where they do not.
 
 mod incidents;
+mod logs;
 mod observations;
 mod repairs;
 pub use incidents::{FailureOutcome, FailureRecord, TransitionError};
+pub use logs::{ClusterDelta, LogProgress, StoredCluster};
 pub use repairs::NewRepair;
 pub mod retention;
 pub mod writer;

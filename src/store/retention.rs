@@ -1,5 +1,5 @@
-//! Retention: a periodic task that prunes observations by age and by count per check, so the
-//! database does not grow without bound.
+//! Retention: a periodic task that prunes observations by age and by count per check, and log
+//! clusters (and their counts) by age, so the database does not grow without bound.
 
 use super::Store;
 use crate::config::StoreConfig;
@@ -36,6 +36,13 @@ pub async fn run(
                 }
             }
             Err(e) => tracing::warn!(error = %e, "retention failed; will retry"),
+        }
+        match store.prune_log_clusters(cutoff).await {
+            Ok(removed) if removed > 0 => {
+                tracing::info!(removed, "retention pruned log clusters");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "log cluster retention failed; will retry"),
         }
     }
 }

@@ -40,6 +40,13 @@ pub struct RepairLabels {
     pub outcome: String,
 }
 
+/// Labels of per-log-source series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LogLabels {
+    /// Log source name.
+    pub source: String,
+}
+
 /// Labels of per-runbook series.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RunbookLabels {
@@ -90,6 +97,15 @@ pub struct Metrics {
     pub monitoring_running: Gauge,
     /// `homeostat_checks`: configured checks.
     pub checks: Gauge,
+    /// `homeostat_log_lines_total{source}`: lines read from a log source.
+    pub log_lines: Family<LogLabels, Counter>,
+    /// `homeostat_log_lines_cut_total{source}`: lines longer than `max_line_bytes`, cut to it.
+    pub log_lines_cut: Family<LogLabels, Counter>,
+    /// `homeostat_log_lines_invalid_total{source}`: lines with invalid UTF-8 or NUL bytes.
+    pub log_lines_invalid: Family<LogLabels, Counter>,
+    /// `homeostat_log_lines_skipped_total{source}`: lines not analyzed (binary, or not fitting
+    /// the source's `format`).
+    pub log_lines_skipped: Family<LogLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -192,6 +208,30 @@ impl Metrics {
         );
         let checks = Gauge::default();
         registry.register("checks", "Configured checks", checks.clone());
+        let log_lines = Family::<LogLabels, Counter>::default();
+        registry.register(
+            "log_lines",
+            "Lines read from a log source",
+            log_lines.clone(),
+        );
+        let log_lines_cut = Family::<LogLabels, Counter>::default();
+        registry.register(
+            "log_lines_cut",
+            "Log lines longer than max_line_bytes, cut to it",
+            log_lines_cut.clone(),
+        );
+        let log_lines_invalid = Family::<LogLabels, Counter>::default();
+        registry.register(
+            "log_lines_invalid",
+            "Log lines with invalid UTF-8 or NUL bytes (converted lossily)",
+            log_lines_invalid.clone(),
+        );
+        let log_lines_skipped = Family::<LogLabels, Counter>::default();
+        registry.register(
+            "log_lines_skipped",
+            "Log lines not analyzed: binary, or not fitting the source's format",
+            log_lines_skipped.clone(),
+        );
         Metrics {
             registry,
             check_status,
@@ -210,6 +250,10 @@ impl Metrics {
             health_score,
             monitoring_running,
             checks,
+            log_lines,
+            log_lines_cut,
+            log_lines_invalid,
+            log_lines_skipped,
         }
     }
 

@@ -5,7 +5,7 @@ pub mod events;
 mod metrics;
 
 pub use metrics::{
-    CheckLabels, CheckStatusLabels, Metrics, PriorityLabels, RepairLabels, RunbookLabels,
+    CheckLabels, CheckStatusLabels, LogLabels, Metrics, PriorityLabels, RepairLabels, RunbookLabels,
 };
 
 /// How log lines are written.
