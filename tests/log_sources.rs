@@ -381,6 +381,81 @@ async fn oom_burst_opens_an_incident_and_runs_its_runbook() {
     app.shutdown().await;
 }
 
+#[tokio::test]
+async fn repeated_oom_bursts_respect_the_runbook_budget() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("app.log");
+    let runs = dir.path().join("runs");
+    append(&log, b"");
+    let config = format!(
+        "[[runbook]]\nname = \"restart-app\"\nmax_attempts = 1\nwindow = \"1h\"\n\
+         steps = [ {{ run = [\"sh\", \"-c\", \"echo run >> '{}'\"] }} ]\n{}",
+        runs.display(),
+        source(
+            &log,
+            "remedy = [\"restart-app\"]\n[[log.alert]]\ncategory = \"out_of_memory\"\ncount = 2\nwithin = \"1s\"\n"
+        )
+    );
+    let app = start_app(dir.path(), &config).await;
+    let burst = || {
+        append(
+            &log,
+            b"Out of memory: Killed process 7 (java)\nOut of memory: Killed process 8 (java)\n",
+        )
+    };
+    burst();
+    eventually(DEADLINE, "the first repair ran", || {
+        let ran = runs.exists();
+        async move { ran.then_some(()) }
+    })
+    .await;
+    // After a quiet window the rate stops firing; the next burst reopens the incident.
+    eventually(DEADLINE, "the incident resolves", || async {
+        let (_, body) = get_json(&app, "/api/v1/incidents").await;
+        (body["incidents"][0]["state"] == "resolved").then_some(())
+    })
+    .await;
+    eventually(
+        DEADLINE,
+        "the rate is quiet again (second signal)",
+        || async {
+            let text = metrics_text(&app).await;
+            text.lines()
+                .any(|l| l == "homeostat_signals_total 2")
+                .then_some(())
+        },
+    )
+    .await;
+    burst();
+    eventually(
+        DEADLINE,
+        "the second burst is refused by the budget",
+        || async {
+            let (_, body) = get_json(&app, "/api/v1/breakers").await;
+            body["breakers"]
+                .as_array()
+                .is_some_and(|b| b.iter().any(|b| b["target"] == "log:app"))
+                .then_some(())
+        },
+    )
+    .await;
+    let text = std::fs::read_to_string(&runs).expect("runs");
+    assert_eq!(text.lines().count(), 1, "the budget allows one run");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_directory_created_after_start_is_found_by_polling() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let later = dir.path().join("later");
+    let log = later.join("app.log");
+    let app = start_app(dir.path(), &source(&log, "")).await;
+    std::fs::create_dir(&later).expect("mkdir");
+    append(&log, b"hello from a late directory\n");
+    wait_stored(&app, 1).await;
+    app.shutdown().await;
+}
+
 fn issues(text: &str) -> Vec<String> {
     match Config::parse(text, Path::new("h.toml")) {
         Ok(_) => panic!("config accepted:\n{text}"),

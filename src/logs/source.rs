@@ -5,7 +5,7 @@
 use super::Analyzer;
 use super::miner::ClusterId;
 use super::rate::RateWindow;
-use super::tail::{FileId, Line, Tailer};
+use super::tail::{FileId, Line, Position, Tailer};
 use crate::checks::Status;
 use crate::config::{AlertRule, Impact, LogConfig, LogFormat, LogStart};
 use crate::detect::{LOG_LABEL, Signal, log_fingerprint};
@@ -71,6 +71,7 @@ pub struct LogSource {
     format: LogFormat,
     labels: BTreeMap<String, String>,
     impact: Impact,
+    glob: String,
     watch_root: (PathBuf, bool),
     tailer: Tailer,
     analyzer: Analyzer,
@@ -81,6 +82,8 @@ pub struct LogSource {
     /// Stored row of each cluster saved before.
     rows: HashMap<ClusterId, i64>,
     forgotten: Vec<FileId>,
+    /// The positions of the last save (an idle source does not write).
+    saved: Vec<Position>,
 }
 
 impl LogSource {
@@ -118,6 +121,7 @@ impl LogSource {
             format,
             labels: config.labels.clone(),
             impact: config.impact,
+            glob: config.path.get_ref().clone(),
             watch_root: config.watch_root(),
             tailer,
             analyzer,
@@ -126,6 +130,7 @@ impl LogSource {
             pending: HashMap::new(),
             rows: HashMap::new(),
             forgotten: Vec::new(),
+            saved: Vec::new(),
         })
     }
 
@@ -195,11 +200,24 @@ impl LogSource {
         } else {
             notify::RecursiveMode::NonRecursive
         };
-        let mut watcher = notify::recommended_watcher(move |_event| {
-            // Full means a wake-up is already pending: nothing is lost.
-            let _ = wake.try_send(());
-        })
-        .and_then(|mut w| w.watch(root, mode).map(|()| w));
+        let pattern = glob::Pattern::new(&self.glob).ok();
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                // Writes to other files in the directory (say, the SQLite store) are no news.
+                let relevant = event.map_or(true, |e| match e.kind {
+                    notify::EventKind::Access(_) => false,
+                    notify::EventKind::Modify(notify::event::ModifyKind::Data(_)) => e
+                        .paths
+                        .iter()
+                        .any(|p| pattern.as_ref().is_none_or(|g| g.matches_path(p))),
+                    _ => true,
+                });
+                if relevant {
+                    // Full means a wake-up is already pending: nothing is lost.
+                    let _ = wake.try_send(());
+                }
+            })
+            .and_then(|mut w| w.watch(root, mode).map(|()| w));
         match &mut watcher {
             Ok(_) => {}
             Err(e) => {
@@ -339,6 +357,9 @@ impl LogSource {
     /// try.
     async fn flush(&mut self, ctx: &SourceContext) {
         let positions = self.tailer.positions();
+        if self.pending.is_empty() && self.forgotten.is_empty() && positions == self.saved {
+            return;
+        }
         let mut ids = Vec::with_capacity(self.pending.len());
         let mut clusters = Vec::with_capacity(self.pending.len());
         for (id, p) in &self.pending {
@@ -370,6 +391,7 @@ impl LogSource {
                 self.rows.retain(|id, _| miner.cluster(*id).is_some());
                 self.pending.clear();
                 self.forgotten.clear();
+                self.saved = positions;
             }
             Err(e) => {
                 ctx.metrics.store_errors.inc();

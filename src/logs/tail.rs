@@ -112,9 +112,9 @@ pub struct Tailer {
 }
 
 impl Tailer {
-    /// A tailer for `glob`. `stored` are offsets persisted by an earlier run; files found at the
-    /// first scan without one start at their end when `start_at_end`, else at 0. Files found
-    /// later always start at 0.
+    /// A tailer for `glob`. `stored` are offsets persisted by an earlier run. On a first run
+    /// (nothing stored) files found at the first scan start at their end when `start_at_end`,
+    /// else at 0; every other file without a stored offset is new and starts at 0.
     pub fn new(
         glob: &str,
         max_line_bytes: usize,
@@ -124,7 +124,7 @@ impl Tailer {
         Tailer {
             glob: glob.to_string(),
             max_line_bytes: max_line_bytes.max(1),
-            start_at_end,
+            start_at_end: start_at_end && stored.is_empty(),
             stored,
             files: HashMap::new(),
             forgotten: Vec::new(),
@@ -402,13 +402,17 @@ mod tests {
         let mut t = tailer(dir.path(), 100);
         assert_eq!(texts(&t.read(Instant::now())), ["one", "two"]);
         let stored: HashMap<FileId, u64> = t.positions().iter().map(|p| (p.id, 4)).collect();
+        // Created while no tailer ran: new, so read whole even with `start_at_end`.
+        append(&dir.path().join("b.log"), b"new\n");
         let mut again = Tailer::new(
             &dir.path().join("*.log").to_string_lossy(),
             100,
             true,
             stored,
         );
-        assert_eq!(texts(&again.read(Instant::now())), ["two"]);
+        let mut first = again.read(Instant::now());
+        first.lines.sort_by(|a, b| b.text.cmp(&a.text));
+        assert_eq!(texts(&first), ["two", "new"]);
         std::fs::write(&log, b"x\n").expect("truncate");
         let batch = again.read(Instant::now());
         assert_eq!(texts(&batch), ["x"]);

@@ -78,6 +78,20 @@ struct Subject<'a> {
     actor: &'a str,
 }
 
+impl Subject<'_> {
+    /// The target budgets, breakers and the one-repair-at-a-time rule apply to: the check, or
+    /// for a log incident `log:<source>` (check names cannot hold `:`).
+    fn target(&self) -> Option<String> {
+        match self.check {
+            Some(check) => Some(check.name.clone()),
+            None => self
+                .incident
+                .and_then(|i| i.labels.get(LOG_LABEL))
+                .map(|source| format!("log:{source}")),
+        }
+    }
+}
+
 /// What the gates decided.
 enum Admission {
     /// Refused: how the candidate ends, and the `cancelled` record.
@@ -665,7 +679,7 @@ impl RepairEngine {
             .create_repair(&NewRepair {
                 incident_id: subject.incident.map(|i| i.id.as_str()),
                 runbook: subject.book.name.get_ref(),
-                target: subject.check.map(|c| c.name.as_str()),
+                target: subject.target().as_deref(),
                 state,
                 attempt: subject.attempt,
                 dry_run: self.mode_for(subject.book) == Mode::DryRun,
@@ -729,12 +743,12 @@ impl RepairEngine {
             Ok(lease) => lease,
             Err((why, repair)) => return Ok(Admission::Refused(Attempt::Next(why), repair)),
         };
-        if let Some(check) = subject.check {
+        if let Some(target) = subject.target() {
             if let Some(breaker) = store
                 .open_breakers(now)
                 .await?
                 .into_iter()
-                .find(|b| b.target == check.name && b.runbook == runbook)
+                .find(|b| b.target == target && b.runbook == runbook)
             {
                 let why = format!(
                     "breaker open until {} ({})",
@@ -749,11 +763,11 @@ impl RepairEngine {
             // Attempts before the breaker last closed (cooldown passed or a human reset it)
             // no longer count: closing the breaker really lets repairs run again.
             let window_start = now.checked_sub_signed(window).unwrap_or(now);
-            let since = match store.breaker_closed_at(&check.name, runbook, now).await? {
+            let since = match store.breaker_closed_at(&target, runbook, now).await? {
                 Some(closed) => closed.max(window_start),
                 None => window_start,
             };
-            let used = store.count_attempts(&check.name, runbook, since).await?;
+            let used = store.count_attempts(&target, runbook, since).await?;
             if used >= i64::from(book.max_attempts) {
                 let cooldown = chrono::Duration::from_std(book.cooldown.get())
                     .unwrap_or(chrono::Duration::MAX);
@@ -763,7 +777,7 @@ impl RepairEngine {
                 );
                 store
                     .open_breaker(&Breaker {
-                        target: check.name.clone(),
+                        target: target.clone(),
                         runbook: runbook.to_string(),
                         opened_at: now,
                         closes_at: now.checked_add_signed(cooldown).unwrap_or(now),
@@ -847,7 +861,7 @@ impl RepairEngine {
         &self,
         subject: &Subject<'_>,
     ) -> Result<Result<Option<TargetLease>, (String, Repair)>, StoreError> {
-        let Some(check) = subject.check else {
+        let Some(target) = subject.target() else {
             return Ok(Ok(None));
         };
         let free = self
@@ -855,14 +869,14 @@ impl RepairEngine {
             .busy
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(check.name.clone());
+            .insert(target.clone());
         if free {
             return Ok(Ok(Some(TargetLease {
                 inner: Arc::clone(&self.inner),
-                target: check.name.clone(),
+                target,
             })));
         }
-        let why = format!("another repair of `{}` is in progress", check.name);
+        let why = format!("another repair of `{target}` is in progress");
         let repair = self.record_cancelled(subject, &why).await?;
         Ok(Err((why, repair)))
     }
