@@ -205,6 +205,7 @@ async fn copytruncate_rotation_reads_the_file_again_from_its_start() {
     }
     wait_stored(&app, 600).await;
     assert_eq!(counter(&app, "log_lines_total").await, 600);
+    assert_eq!(counter(&app, "log_truncations_total").await, 1);
     app.shutdown().await;
 }
 

@@ -168,6 +168,7 @@ impl LogSource {
                 cut: counts.cut,
                 invalid: counts.invalid,
                 skipped: counts.skipped,
+                truncations: batch.truncations,
             }
             .emit(&ctx.metrics);
             self.quiet_rules(now, &ctx);

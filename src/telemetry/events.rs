@@ -147,12 +147,14 @@ pub struct LogLinesRead<'a> {
     pub invalid: u64,
     /// Of those, not analyzed (binary, or not fitting the format).
     pub skipped: u64,
+    /// Files found truncated and read again from the start.
+    pub truncations: u64,
 }
 
 impl LogLinesRead<'_> {
     /// Logs at trace level and updates the per-source line counters.
     pub fn emit(&self, metrics: &Metrics) {
-        if self.lines == 0 {
+        if self.lines == 0 && self.truncations == 0 {
             return;
         }
         tracing::trace!(
@@ -161,13 +163,15 @@ impl LogLinesRead<'_> {
             cut = self.cut,
             invalid = self.invalid,
             skipped = self.skipped,
+            truncations = self.truncations,
             "log lines read"
         );
         let labels = LogLabels {
             source: self.source.to_string(),
         };
-        metrics.log_lines.get_or_create(&labels).inc_by(self.lines);
         for (family, n) in [
+            (&metrics.log_lines, self.lines),
+            (&metrics.log_truncations, self.truncations),
             (&metrics.log_lines_cut, self.cut),
             (&metrics.log_lines_invalid, self.invalid),
             (&metrics.log_lines_skipped, self.skipped),

@@ -106,6 +106,9 @@ pub struct Metrics {
     /// `homeostat_log_lines_skipped_total{source}`: lines not analyzed (binary, or not fitting
     /// the source's `format`).
     pub log_lines_skipped: Family<LogLabels, Counter>,
+    /// `homeostat_log_truncations_total{source}`: files found truncated (copytruncate) and read
+    /// again from the start.
+    pub log_truncations: Family<LogLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -232,6 +235,12 @@ impl Metrics {
             "Log lines not analyzed: binary, or not fitting the source's format",
             log_lines_skipped.clone(),
         );
+        let log_truncations = Family::<LogLabels, Counter>::default();
+        registry.register(
+            "log_truncations",
+            "Log files found truncated (copytruncate) and read again from the start",
+            log_truncations.clone(),
+        );
         Metrics {
             registry,
             check_status,
@@ -254,6 +263,7 @@ impl Metrics {
             log_lines_cut,
             log_lines_invalid,
             log_lines_skipped,
+            log_truncations,
         }
     }
 
