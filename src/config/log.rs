@@ -265,6 +265,12 @@ impl LogConfig {
                 "`max_line_bytes` must be at least 64".to_string(),
             ));
         }
+        if self.default_alert.count > 0 && self.default_alert.within.get().is_zero() {
+            problems.push((
+                self.name.span(),
+                "`default_alert.within` must be greater than zero".to_string(),
+            ));
+        }
         let mut seen = Vec::new();
         for alert in &self.alert {
             let category = alert.category.get_ref();

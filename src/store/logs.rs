@@ -1,7 +1,7 @@
 //! Log tailing in the store: read offsets per source and file identity, template clusters with
 //! 10-minute line counts (windows and trends), and their retention.
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, time_from_millis as time};
 use crate::logs::tail::{FileId, Position};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -77,11 +77,6 @@ fn id_bits(n: u64) -> i64 {
 
 fn bucket_of(ms: i64) -> i64 {
     ms.div_euclid(BUCKET_MS) * BUCKET_MS
-}
-
-fn time(millis: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_millis(millis)
-        .ok_or_else(|| StoreError::Corrupt(format!("time {millis} out of range")))
 }
 
 fn trend(last: i64, previous: i64) -> &'static str {

@@ -29,6 +29,12 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// The time of a stored Unix-milliseconds column.
+pub(crate) fn time_from_millis(millis: i64) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
+    chrono::DateTime::from_timestamp_millis(millis)
+        .ok_or_else(|| StoreError::Corrupt(format!("time {millis} out of range")))
+}
+
 /// Which database engine the store talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
