@@ -374,6 +374,11 @@ async fn oom_burst_opens_an_incident_and_runs_its_runbook() {
                         .as_str()
                         .is_some_and(|t| t.contains("Out of memory"))
                         && c["count"] == 5
+                        && c["count_in_window"] == 5
+                        && c["last_hour"] == 5
+                        && c["previous_hour"] == 0
+                        && c["trend"] == "rising"
+                        && c["source"] == "app"
                 })
                 .then_some(())
         },
@@ -442,6 +447,38 @@ async fn repeated_oom_bursts_respect_the_runbook_budget() {
     .await;
     let text = std::fs::read_to_string(&runs).expect("runs");
     assert_eq!(text.lines().count(), 1, "the budget allows one run");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn log_incident_resolves_after_a_quiet_window() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("app.log");
+    append(&log, b"");
+    let config = source(
+        &log,
+        "impact = \"high\"\nlabels = { team = \"web\" }\n[[log.alert]]\ncategory = \"disk_full\"\ncount = 2\nwithin = \"1s\"\n",
+    );
+    let app = start_app(dir.path(), &config).await;
+    append(
+        &log,
+        b"write failed: No space left on device\nwrite failed: No space left on device\n",
+    );
+    let incident = eventually(DEADLINE, "the incident opens", || async {
+        let (_, body) = get_json(&app, "/api/v1/incidents").await;
+        let first = body["incidents"][0].clone();
+        (first["fingerprint"] == "log:app:disk_full").then_some(first)
+    })
+    .await;
+    assert_eq!(incident["severity"], "critical");
+    assert_eq!(incident["priority"], "P1", "high impact × critical");
+    assert_eq!(incident["labels"]["team"], "web");
+    let id = incident["id"].as_str().expect("id").to_string();
+    eventually(DEADLINE, "a quiet window resolves it", || async {
+        let (_, body) = get_json(&app, &format!("/api/v1/incidents/{id}")).await;
+        (body["state"] == "resolved").then_some(())
+    })
+    .await;
     app.shutdown().await;
 }
 
