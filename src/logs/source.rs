@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
@@ -137,12 +138,14 @@ impl LogSource {
     /// Tails until `shutdown`, then saves where it stopped.
     pub async fn run(mut self, ctx: SourceContext, shutdown: CancellationToken) {
         let (wake_tx, mut wake) = tokio::sync::mpsc::channel::<()>(1);
-        let _watcher = self.watch(wake_tx);
+        let rescan = Arc::new(AtomicBool::new(false));
+        let _watcher = self.watch(wake_tx, Arc::clone(&rescan));
         let mut last_flush = Instant::now();
         loop {
             let mut tailer = self.tailer;
+            let rescan = rescan.swap(false, Ordering::SeqCst);
             let read = tokio::task::spawn_blocking(move || {
-                let batch = tailer.read(Instant::now());
+                let batch = tailer.read(Instant::now(), rescan);
                 (tailer, batch)
             })
             .await;
@@ -191,9 +194,15 @@ impl LogSource {
         self.flush(&ctx).await;
     }
 
-    /// A file watcher that wakes the loop on any event below the glob's directory; `None` (and
-    /// polling only) when it cannot be set up.
-    fn watch(&self, wake: tokio::sync::mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
+    /// A file watcher that wakes the loop on writes to matched files and on any other change
+    /// below the glob's directory (creations, renames, removals: those also set `rescan`, so a
+    /// file that exists only briefly under a matched name is still found); `None` (and polling
+    /// only) when it cannot be set up.
+    fn watch(
+        &self,
+        wake: tokio::sync::mpsc::Sender<()>,
+        rescan: Arc<AtomicBool>,
+    ) -> Option<notify::RecommendedWatcher> {
         use notify::Watcher;
         let (root, deep) = &self.watch_root;
         let mode = if *deep {
@@ -211,7 +220,10 @@ impl LogSource {
                         .paths
                         .iter()
                         .any(|p| pattern.as_ref().is_none_or(|g| g.matches_path(p))),
-                    _ => true,
+                    _ => {
+                        rescan.store(true, Ordering::SeqCst);
+                        true
+                    }
                 });
                 if relevant {
                     // Full means a wake-up is already pending: nothing is lost.

@@ -21,6 +21,10 @@ use std::time::{Duration, Instant};
 /// last grew: a writer may still be finishing its last lines into it.
 pub const ROTATE_WAIT: Duration = Duration::from_secs(5);
 
+/// Least time between two scans of the glob: a busy file wakes the reader often, but new files
+/// need not be looked for on every write.
+pub const SCAN_EVERY: Duration = Duration::from_millis(250);
+
 /// Bytes read per file per `read` call, so one busy file cannot starve the others.
 const READ_CHUNK: usize = 256 * 1024;
 
@@ -107,7 +111,8 @@ pub struct Tailer {
     files: HashMap<FileId, Followed>,
     /// Files stopped being followed since the last `take_forgotten`.
     forgotten: Vec<FileId>,
-    scanned: bool,
+    /// When the glob was last scanned; `None` before the first scan.
+    scanned_at: Option<Instant>,
     buf: Vec<u8>,
 }
 
@@ -128,14 +133,21 @@ impl Tailer {
             stored,
             files: HashMap::new(),
             forgotten: Vec::new(),
-            scanned: false,
+            scanned_at: None,
             buf: vec![0; READ_CHUNK],
         }
     }
 
-    /// Finds new and rotated files, then reads what was appended to every followed file.
-    pub fn read(&mut self, now: Instant) -> Batch {
-        self.scan(now);
+    /// Finds new and rotated files (when `rescan`, e.g. a file was created or renamed, or
+    /// [`SCAN_EVERY`] after the last scan), then reads what was appended to every followed file.
+    pub fn read(&mut self, now: Instant, rescan: bool) -> Batch {
+        if rescan
+            || self
+                .scanned_at
+                .is_none_or(|at| now.saturating_duration_since(at) >= SCAN_EVERY)
+        {
+            self.scan(now);
+        }
         let mut batch = Batch::default();
         let max = self.max_line_bytes;
         for followed in self.files.values_mut() {
@@ -188,8 +200,8 @@ impl Tailer {
                 Vec::new()
             }
         };
-        let first = !self.scanned;
-        self.scanned = true;
+        let first = self.scanned_at.is_none();
+        self.scanned_at = Some(now);
         for path in paths {
             let Ok(meta) = std::fs::metadata(&path) else {
                 continue;
@@ -361,10 +373,10 @@ mod tests {
         append(&log, b"one\ntw");
         let mut t = tailer(dir.path(), 100);
         let now = Instant::now();
-        assert_eq!(texts(&t.read(now)), ["one"]);
+        assert_eq!(texts(&t.read(now, false)), ["one"]);
         assert_eq!(t.positions()[0].offset, 4);
         append(&log, b"o\r\n");
-        assert_eq!(texts(&t.read(now)), ["two"]);
+        assert_eq!(texts(&t.read(now, false)), ["two"]);
         assert_eq!(t.positions()[0].offset, 9);
     }
 
@@ -376,7 +388,7 @@ mod tests {
         long.extend_from_slice(b"\nshort\n");
         append(&log, &long);
         let mut t = tailer(dir.path(), 65);
-        let batch = t.read(Instant::now());
+        let batch = t.read(Instant::now(), false);
         assert_eq!(batch.lines.len(), 2);
         assert!(batch.lines[0].cut && !batch.lines[0].invalid);
         assert_eq!(batch.lines[0].text, "é".repeat(32));
@@ -388,7 +400,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         append(&dir.path().join("a.log"), b"ok\n\xff\xfebad\nnul\0\n");
         let mut t = tailer(dir.path(), 100);
-        let batch = t.read(Instant::now());
+        let batch = t.read(Instant::now(), false);
         let flags: Vec<bool> = batch.lines.iter().map(|l| l.invalid).collect();
         assert_eq!(flags, [false, true, true]);
         assert_eq!(batch.lines[1].text, "\u{fffd}\u{fffd}bad");
@@ -400,7 +412,7 @@ mod tests {
         let log = dir.path().join("a.log");
         append(&log, b"one\ntwo\n");
         let mut t = tailer(dir.path(), 100);
-        assert_eq!(texts(&t.read(Instant::now())), ["one", "two"]);
+        assert_eq!(texts(&t.read(Instant::now(), false)), ["one", "two"]);
         let stored: HashMap<FileId, u64> = t.positions().iter().map(|p| (p.id, 4)).collect();
         // Created while no tailer ran: new, so read whole even with `start_at_end`.
         append(&dir.path().join("b.log"), b"new\n");
@@ -410,11 +422,11 @@ mod tests {
             true,
             stored,
         );
-        let mut first = again.read(Instant::now());
+        let mut first = again.read(Instant::now(), false);
         first.lines.sort_by(|a, b| b.text.cmp(&a.text));
         assert_eq!(texts(&first), ["two", "new"]);
         std::fs::write(&log, b"x\n").expect("truncate");
-        let batch = again.read(Instant::now());
+        let batch = again.read(Instant::now(), false);
         assert_eq!(texts(&batch), ["x"]);
         assert_eq!(batch.truncations, 1);
     }
