@@ -32,6 +32,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use toml::Spanned;
 
 /// The config file used when neither `--config` nor `HOMEOSTAT_CONFIG` names one.
 pub const DEFAULT_PATH: &str = "homeostat.toml";
@@ -171,23 +172,12 @@ impl Config {
                 format!("invalid store url `{url}`: expected sqlite://PATH or postgres://..."),
             ));
         }
-        let mut check_names: HashMap<&str, Range<usize>> = HashMap::new();
         for check in &self.check {
             if let Err(errors) = check.settings() {
                 problems.extend(errors);
             }
-            let name = check.name.get_ref().as_str();
-            if !valid_name(name) {
-                problems.push((
-                    check.name.span(),
-                    format!("check name `{name}`: use letters, digits, `-`, `_` and `.` only"),
-                ));
-            }
-            if let Some(first) = check_names.insert(name, check.name.span()) {
-                check_names.insert(name, first);
-                problems.push((check.name.span(), format!("duplicate check name `{name}`")));
-            }
         }
+        let check_names = unique_names("check", self.check.iter().map(|c| &c.name), &mut problems);
         let mut runbook_names: HashMap<&str, Range<usize>> = HashMap::new();
         for runbook in &self.runbook {
             let name = runbook.name.get_ref().as_str();
@@ -231,21 +221,14 @@ impl Config {
                 }
             }
         }
-        let classifier = crate::logs::Classifier::builtin();
-        let mut log_names: HashMap<&str, Range<usize>> = HashMap::new();
-        for log in &self.log {
-            problems.extend(log.problems(&classifier));
-            let name = log.name.get_ref().as_str();
-            if !valid_name(name) {
-                problems.push((
-                    log.name.span(),
-                    format!("log name `{name}`: use letters, digits, `-`, `_` and `.` only"),
-                ));
-            }
-            if log_names.insert(name, log.name.span()).is_some() {
-                problems.push((log.name.span(), format!("duplicate log name `{name}`")));
+        if !self.log.is_empty() {
+            // Compiled only when needed: most configs have no log source.
+            let classifier = crate::logs::Classifier::builtin();
+            for log in &self.log {
+                problems.extend(log.problems(&classifier));
             }
         }
+        unique_names("log", self.log.iter().map(|l| &l.name), &mut problems);
         let remedies = self
             .check
             .iter()
@@ -268,6 +251,31 @@ impl Config {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
     }
+}
+
+/// The names of `kind` (`check`, `log`) with the span of each one's first use; a name that is
+/// not letters, digits, `-`, `_` and `.`, or that is used twice, is a problem.
+fn unique_names<'a>(
+    kind: &str,
+    names: impl Iterator<Item = &'a Spanned<String>>,
+    problems: &mut Vec<(Range<usize>, String)>,
+) -> HashMap<&'a str, Range<usize>> {
+    let mut seen: HashMap<&str, Range<usize>> = HashMap::new();
+    for spanned in names {
+        let name = spanned.get_ref().as_str();
+        if !valid_name(name) {
+            problems.push((
+                spanned.span(),
+                format!("{kind} name `{name}`: use letters, digits, `-`, `_` and `.` only"),
+            ));
+        }
+        if seen.contains_key(name) {
+            problems.push((spanned.span(), format!("duplicate {kind} name `{name}`")));
+        } else {
+            seen.insert(name, spanned.span());
+        }
+    }
+    seen
 }
 
 fn valid_name(name: &str) -> bool {
