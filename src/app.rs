@@ -1,5 +1,6 @@
 //! Wiring: builds every component from the config, supervises the background tasks, and shuts
-//! down gracefully (stop checks, flush pending observations, close the store).
+//! down gracefully (stop checks and log sources, flush pending observations, log offsets and
+//! clusters, close the store).
 
 use crate::api::{self, AppState, Authenticator};
 use crate::checks::{self, Check, scheduler};
@@ -7,6 +8,7 @@ use crate::config::Config;
 use crate::detect::{Detector, SignalSink};
 use crate::events::EventBus;
 use crate::incidents::IncidentService;
+use crate::logs::{LogSource, SourceContext};
 use crate::remedy::{EngineParts, RepairEngine};
 use crate::security::audit::AuditRecord;
 use crate::security::lockout::Lockout;
@@ -78,6 +80,7 @@ pub struct App {
     repairs_stop: CancellationToken,
     repair_task: JoinHandle<()>,
     checks: JoinSet<()>,
+    logs: JoinSet<()>,
     writer: JoinHandle<()>,
     retention: JoinHandle<()>,
     server: JoinHandle<()>,
@@ -103,10 +106,20 @@ impl App {
             bus.clone(),
             Arc::clone(&metrics),
             Some(SignalSink {
-                sender: signal_tx,
+                sender: signal_tx.clone(),
                 resolve_after_ok: config.incidents.resolve_after_ok,
             }),
         ));
+        let mut sources = Vec::with_capacity(config.log.len());
+        for log in &config.log {
+            sources.push(LogSource::open(log, &store).await?);
+        }
+        let source_context = SourceContext {
+            store: store.clone(),
+            metrics: Arc::clone(&metrics),
+            signals: signal_tx,
+            flush_every: config.store.flush_interval.get(),
+        };
         let (repair_tx, repair_rx) = tokio::sync::mpsc::unbounded_channel();
         let incidents = IncidentService::new(
             store.clone(),
@@ -157,6 +170,11 @@ impl App {
                 shutdown: shutdown.clone(),
             },
         );
+        let mut logs = JoinSet::new();
+        for source in sources {
+            logs.spawn(source.run(source_context.clone(), shutdown.clone()));
+        }
+        drop(source_context);
         let retention = tokio::spawn(store::retention::run(
             store.clone(),
             config.store.clone(),
@@ -207,7 +225,7 @@ impl App {
                 tracing::error!(error = %e, "API server failed");
             }
         });
-        tracing::info!(%address, checks = config.check.len(), mode = config.policy.mode.as_str(), "homeostat started");
+        tracing::info!(%address, checks = config.check.len(), logs = config.log.len(), mode = config.policy.mode.as_str(), "homeostat started");
         Ok(App {
             address,
             state,
@@ -217,6 +235,7 @@ impl App {
             repairs_stop,
             repair_task,
             checks,
+            logs,
             writer,
             retention,
             server,
@@ -228,6 +247,8 @@ impl App {
         tracing::info!("shutting down");
         self.shutdown.cancel();
         while self.checks.join_next().await.is_some() {}
+        // Each log source saves its offsets and clusters before it ends.
+        while self.logs.join_next().await.is_some() {}
         self.incidents_stop.cancel();
         let _ = self.incident_task.await;
         // Running steps are killed and unfinished repairs marked interrupted.

@@ -5,6 +5,7 @@ mod analysis;
 mod audit;
 mod auth;
 mod checks;
+mod clusters;
 pub mod error;
 mod events;
 mod incidents;

@@ -5,6 +5,7 @@ use super::AppState;
 use super::error::ApiError;
 use crate::detect::Health;
 use crate::events::Event;
+use crate::store::StoredCluster;
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
@@ -118,6 +119,8 @@ pub struct MonitoringMetrics {
     pub mttr_seconds: Option<f64>,
     /// Median time to resolve, seconds.
     pub mttr_median_seconds: Option<f64>,
+    /// The tailed logs' template clusters with the most lines in the window (at most 10).
+    pub top_clusters: Vec<StoredCluster>,
 }
 
 fn mean(values: &[f64]) -> Option<f64> {
@@ -133,6 +136,9 @@ fn median(values: &mut [f64]) -> Option<f64> {
         _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
     }
 }
+
+/// Clusters listed in the monitoring metrics.
+const TOP_CLUSTERS: u32 = 10;
 
 /// Monitoring metrics as JSON over the last 24 hours.
 #[utoipa::path(get, path = "/api/v1/error-monitoring/metrics", tag = "monitoring",
@@ -157,6 +163,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Json<MonitoringMet
         mttd_seconds: mean(&detect),
         mttr_seconds: mean(&resolve),
         mttr_median_seconds: median(&mut resolve),
+        top_clusters: state.store.top_clusters(since, None, TOP_CLUSTERS).await?,
     }))
 }
 

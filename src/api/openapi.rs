@@ -20,6 +20,7 @@ use utoipa::{Modify, OpenApi};
         super::monitoring::stop,
         super::checks::list,
         super::checks::show,
+        super::clusters::list,
         super::incidents::list,
         super::incidents::show,
         super::incidents::ack,

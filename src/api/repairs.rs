@@ -342,7 +342,7 @@ pub async fn breakers(State(state): State<AppState>) -> Result<Json<BreakerList>
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BreakerReset {
-    /// Check name.
+    /// Check name, or `log:<source>` for a log source's incidents.
     pub target: String,
     /// Runbook name.
     pub runbook: String,

@@ -3,8 +3,8 @@
 //! test walks it with every role.
 
 use super::{
-    AppState, analysis, audit, checks, events, incidents, metrics, monitoring, openapi, probes,
-    repairs, session, tokens, users,
+    AppState, analysis, audit, checks, clusters, events, incidents, metrics, monitoring, openapi,
+    probes, repairs, session, tokens, users,
 };
 use crate::config::Role;
 use axum::http::Method;
@@ -76,6 +76,7 @@ pub fn table(public_metrics: bool) -> Vec<(Route, MethodRouter<AppState>)> {
         row(M::POST, "/api/v1/error-monitoring/analyze-error", Least(Viewer), None, post(analysis::analyze_error)),
         row(M::GET, "/api/v1/checks", Least(Viewer), None, get(checks::list)),
         row(M::GET, "/api/v1/checks/{name}", Least(Viewer), None, get(checks::show)),
+        row(M::GET, "/api/v1/clusters", Least(Viewer), None, get(clusters::list)),
         row(M::GET, "/api/v1/incidents", Least(Viewer), None, get(incidents::list)),
         row(M::GET, "/api/v1/incidents/{id}", Least(Viewer), None, get(incidents::show)),
         row(M::GET, "/api/v1/repairs", Least(Viewer), None, get(repairs::list)),

@@ -4,6 +4,7 @@
 mod check;
 mod duration;
 mod incidents;
+mod log;
 mod policy;
 mod runbook;
 mod security;
@@ -17,6 +18,7 @@ pub use check::{
 };
 pub use duration::Duration;
 pub use incidents::{Impact, IncidentsConfig};
+pub use log::{AlertConfig, AlertRule, DefaultAlertConfig, LogConfig, LogFormat, LogStart};
 pub use policy::{Mode, PolicyConfig};
 pub use runbook::{Approval, OnTimeout, Risk, Role, RunbookConfig, VerifyConfig};
 pub use security::{SecurityConfig, UserConfig};
@@ -32,6 +34,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use toml::Spanned;
 
 /// The config file used when neither `--config` nor `HOMEOSTAT_CONFIG` names one.
 pub const DEFAULT_PATH: &str = "homeostat.toml";
@@ -64,6 +67,9 @@ pub struct Config {
     /// Accounts defined in the config file.
     #[serde(default)]
     pub user: Vec<UserConfig>,
+    /// The log sources to tail.
+    #[serde(default)]
+    pub log: Vec<LogConfig>,
 }
 
 /// One problem in a config file, located by line and column (both 1-based).
@@ -174,23 +180,12 @@ impl Config {
                 format!("invalid store url `{url}`: expected sqlite://PATH or postgres://..."),
             ));
         }
-        let mut check_names: HashMap<&str, Range<usize>> = HashMap::new();
         for check in &self.check {
             if let Err(errors) = check.settings() {
                 problems.extend(errors);
             }
-            let name = check.name.get_ref().as_str();
-            if !valid_name(name) {
-                problems.push((
-                    check.name.span(),
-                    format!("check name `{name}`: use letters, digits, `-`, `_` and `.` only"),
-                ));
-            }
-            if let Some(first) = check_names.insert(name, check.name.span()) {
-                check_names.insert(name, first);
-                problems.push((check.name.span(), format!("duplicate check name `{name}`")));
-            }
         }
+        let check_names = unique_names("check", self.check.iter().map(|c| &c.name), &mut problems);
         let mut runbook_names: HashMap<&str, Range<usize>> = HashMap::new();
         for runbook in &self.runbook {
             let name = runbook.name.get_ref().as_str();
@@ -250,14 +245,25 @@ impl Config {
                 problems.push((user.password_hash.span(), e));
             }
         }
-        for check in &self.check {
-            for remedy in &check.remedy {
-                if !runbook_names.contains_key(remedy.get_ref().as_str()) {
-                    problems.push((
-                        remedy.span(),
-                        format!("remedy `{}` is not a defined runbook", remedy.get_ref()),
-                    ));
-                }
+        if !self.log.is_empty() {
+            // Compiled only when needed: most configs have no log source.
+            let classifier = crate::logs::Classifier::builtin();
+            for log in &self.log {
+                problems.extend(log.problems(&classifier));
+            }
+        }
+        unique_names("log", self.log.iter().map(|l| &l.name), &mut problems);
+        let remedies = self
+            .check
+            .iter()
+            .flat_map(|c| &c.remedy)
+            .chain(self.log.iter().flat_map(|l| &l.remedy));
+        for remedy in remedies {
+            if !runbook_names.contains_key(remedy.get_ref().as_str()) {
+                problems.push((
+                    remedy.span(),
+                    format!("remedy `{}` is not a defined runbook", remedy.get_ref()),
+                ));
             }
         }
         problems
@@ -269,6 +275,31 @@ impl Config {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
     }
+}
+
+/// The names of `kind` (`check`, `log`) with the span of each one's first use; a name that is
+/// not letters, digits, `-`, `_` and `.`, or that is used twice, is a problem.
+fn unique_names<'a>(
+    kind: &str,
+    names: impl Iterator<Item = &'a Spanned<String>>,
+    problems: &mut Vec<(Range<usize>, String)>,
+) -> HashMap<&'a str, Range<usize>> {
+    let mut seen: HashMap<&str, Range<usize>> = HashMap::new();
+    for spanned in names {
+        let name = spanned.get_ref().as_str();
+        if !valid_name(name) {
+            problems.push((
+                spanned.span(),
+                format!("{kind} name `{name}`: use letters, digits, `-`, `_` and `.` only"),
+            ));
+        }
+        if seen.contains_key(name) {
+            problems.push((spanned.span(), format!("duplicate {kind} name `{name}`")));
+        } else {
+            seen.insert(name, spanned.span());
+        }
+    }
+    seen
 }
 
 fn valid_name(name: &str) -> bool {

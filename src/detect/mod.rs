@@ -7,7 +7,7 @@ mod signal;
 
 pub use flap::FlapFilter;
 pub use health::{Health, HealthStatus};
-pub use signal::{Signal, check_fingerprint};
+pub use signal::{LOG_LABEL, Signal, check_fingerprint, log_fingerprint};
 
 use crate::checks::{Check, Observation, Outcome, Status};
 use crate::events::{Event, EventBus};
@@ -162,8 +162,10 @@ impl Detector {
         labels.insert("type".into(), check.kind_name.as_str().into());
         let signal = |status: Status, failing_since: Option<DateTime<Utc>>| Signal {
             fingerprint: check_fingerprint(&check.name),
-            check: check.name.clone(),
+            check: Some(check.name.clone()),
+            subject: check.name.clone(),
             labels: labels.clone(),
+            impact: check.impact,
             status,
             previous,
             message: obs.message.clone(),

@@ -3,7 +3,7 @@
 //! every change on the event bus and in metrics.
 
 use super::{Incident, IncidentState, Priority};
-use crate::config::{Config, Impact};
+use crate::config::Config;
 use crate::detect::Signal;
 use crate::events::{Event, EventBus};
 use crate::store::{FailureOutcome, FailureRecord, Store, StoreError, TransitionError};
@@ -97,10 +97,13 @@ impl IncidentService {
             let Some(active) = self.store.active_incident(&signal.fingerprint).await? else {
                 return Ok(None);
             };
-            let message = format!(
-                "auto-resolved: {} healthy for {} run(s)",
-                signal.check, self.config.incidents.resolve_after_ok
-            );
+            let message = match &signal.check {
+                Some(check) => format!(
+                    "auto-resolved: {check} healthy for {} run(s)",
+                    self.config.incidents.resolve_after_ok
+                ),
+                None => format!("auto-resolved: {}: {}", signal.subject, signal.message),
+            };
             return match self
                 .store
                 .transition_incident(
@@ -122,23 +125,17 @@ impl IncidentService {
                 Err(TransitionError::Store(e)) => Err(e),
             };
         }
-        let impact = self
-            .config
-            .check
-            .iter()
-            .find(|c| c.name.get_ref() == &signal.check)
-            .map_or(Impact::default(), |c| c.impact);
         let close_after = chrono::Duration::from_std(self.config.incidents.close_after.get())
             .unwrap_or(chrono::Duration::MAX);
         let title = format!(
             "{} is {}: {}",
-            signal.check,
+            signal.subject,
             signal.status.as_str(),
             signal.message
         );
         let message = format!(
             "{} {} → {}: {}",
-            signal.check,
+            signal.subject,
             signal.previous.as_str(),
             signal.status.as_str(),
             signal.message
@@ -147,8 +144,8 @@ impl IncidentService {
             fingerprint: &signal.fingerprint,
             title: &title,
             severity: signal.status,
-            priority: Priority::from(impact, signal.status),
-            check: Some(&signal.check),
+            priority: Priority::from(signal.impact, signal.status),
+            check: signal.check.as_deref(),
             labels: &signal.labels,
             started_at: signal.failing_since.unwrap_or(signal.at),
             at: signal.at.min(now),

@@ -1,12 +1,18 @@
 //! Log analysis: variable masking, online template mining (Drain-style clusters of the lines no
-//! category explains) and classification of log lines into known failure categories.
+//! category explains), classification of log lines into known failure categories, and live
+//! log sources (rotation-safe tailing, category-rate signals, stored clusters).
 
 pub mod analyzer;
 pub mod category;
 pub mod mask;
 pub mod miner;
+pub mod rate;
+pub mod source;
+pub mod tail;
 
 pub use analyzer::{Analyzer, LineResult};
 pub use category::{Category, CategoryId, Classifier, Severity, builtin_categories};
 pub use mask::{MaskConfig, Masker, Token};
 pub use miner::{Cluster, ClusterId, MinerConfig, TemplateMiner};
+pub use rate::RateWindow;
+pub use source::{LogSource, SourceContext};

@@ -1,5 +1,5 @@
-//! The repair engine: for an incident, tries its check's candidate runbooks in order, each
-//! behind the safety gates, and escalates when none is left.
+//! The repair engine: for an incident, tries its check's (or log source's) candidate runbooks
+//! in order, each behind the safety gates, and escalates when none is left.
 //!
 //! Gates, in the order a repair meets them: mode `observe` (nothing planned), emergency stop
 //! (nothing starts; running steps are killed), open breaker, per target × runbook budget
@@ -13,7 +13,7 @@ use super::model::{Breaker, Repair, RepairPlan, RepairState, StepRecord};
 use super::steps;
 use crate::checks::{Check, Status};
 use crate::config::{Approval, Config, Mode, OnTimeout, Risk, RunbookConfig, StepConfig};
-use crate::detect::Detector;
+use crate::detect::{Detector, LOG_LABEL};
 use crate::events::{Event, EventBus};
 use crate::incidents::{Incident, IncidentService, IncidentState};
 use crate::security::audit::AuditRecord;
@@ -78,6 +78,20 @@ struct Subject<'a> {
     book: &'a RunbookConfig,
     attempt: i64,
     actor: &'a str,
+}
+
+impl Subject<'_> {
+    /// The target budgets, breakers and the one-repair-at-a-time rule apply to: the check, or
+    /// for a log incident `log:<source>` (check names cannot hold `:`).
+    fn target(&self) -> Option<String> {
+        match self.check {
+            Some(check) => Some(check.name.clone()),
+            None => self
+                .incident
+                .and_then(|i| i.labels.get(LOG_LABEL))
+                .map(|source| format!("log:{source}")),
+        }
+    }
 }
 
 /// What the gates decided.
@@ -399,12 +413,7 @@ impl RepairEngine {
                         incident.state.as_str()
                     )));
                 }
-                let has_remedy = incident
-                    .check
-                    .as_ref()
-                    .and_then(|c| self.inner.checks.get(c))
-                    .is_some_and(|c| !c.remedy.is_empty());
-                if !has_remedy {
+                if self.candidates(&incident).1.is_empty() {
                     return Err(RepairError::Invalid(format!(
                         "incident {id} has no candidate runbooks"
                     )));
@@ -506,23 +515,44 @@ impl RepairEngine {
         }
     }
 
-    /// The incident's candidate runbooks, best first, with why.
-    pub async fn suggestions(&self, incident: &Incident) -> Result<Vec<RunbookStats>, StoreError> {
-        let Some(check) = incident
+    /// The incident's target check (if any) and candidate runbooks in config order: its check's
+    /// `remedy`, or for a log incident (label `log`) its log source's `remedy`.
+    fn candidates(&self, incident: &Incident) -> (Option<Arc<Check>>, Vec<String>) {
+        if let Some(check) = incident
             .check
             .as_ref()
             .and_then(|c| self.inner.checks.get(c))
-        else {
+        {
+            return (Some(Arc::clone(check)), check.remedy.clone());
+        }
+        let remedy = incident
+            .labels
+            .get(LOG_LABEL)
+            .and_then(|name| {
+                self.inner
+                    .config
+                    .log
+                    .iter()
+                    .find(|l| l.name.get_ref() == name)
+            })
+            .map(|l| l.remedy.iter().map(|r| r.get_ref().clone()).collect())
+            .unwrap_or_default();
+        (None, remedy)
+    }
+
+    /// The incident's candidate runbooks, best first, with why.
+    pub async fn suggestions(&self, incident: &Incident) -> Result<Vec<RunbookStats>, StoreError> {
+        let remedy = self.candidates(incident).1;
+        if remedy.is_empty() {
             return Ok(Vec::new());
-        };
+        }
         let history = self
             .inner
             .store
             .runbook_history(&incident.fingerprint)
             .await?;
         Ok(rank(
-            check
-                .remedy
+            remedy
                 .iter()
                 .map(|name| match history.iter().find(|h| &h.0 == name) {
                     Some((_, attempts, successes, times)) => {
@@ -594,22 +624,15 @@ impl RepairEngine {
         if self.inner.config.policy.mode == Mode::Observe {
             return;
         }
-        let Some(check) = incident
-            .check
-            .as_ref()
-            .and_then(|c| self.inner.checks.get(c))
-            .cloned()
-        else {
-            return;
-        };
-        if check.remedy.is_empty() {
+        let (check, remedy) = self.candidates(incident);
+        if remedy.is_empty() {
             return;
         }
         let ordered = match self.suggestions(incident).await {
             Ok(ranked) => ranked.into_iter().map(|s| s.runbook).collect(),
             Err(e) => {
                 tracing::warn!(error = %e, "no repair history; using config order");
-                check.remedy.clone()
+                remedy
             }
         };
         let mut reasons = Vec::new();
@@ -626,7 +649,7 @@ impl RepairEngine {
                 {
                     let subject = Subject {
                         incident: Some(incident),
-                        check: Some(&check),
+                        check: check.as_ref(),
                         book: &book,
                         attempt,
                         actor: "homeostat",
@@ -636,7 +659,7 @@ impl RepairEngine {
                 _ => {
                     let subject = Subject {
                         incident: Some(incident),
-                        check: Some(&check),
+                        check: check.as_ref(),
                         book: &book,
                         attempt,
                         actor,
@@ -712,7 +735,7 @@ impl RepairEngine {
             .create_repair(&NewRepair {
                 incident_id: subject.incident.map(|i| i.id.as_str()),
                 runbook: subject.book.name.get_ref(),
-                target: subject.check.map(|c| c.name.as_str()),
+                target: subject.target().as_deref(),
                 state,
                 attempt: subject.attempt,
                 dry_run: self.mode_for(subject.book) == Mode::DryRun,
@@ -799,12 +822,12 @@ impl RepairEngine {
             Ok(lease) => lease,
             Err((why, repair)) => return Ok(Admission::Refused(Attempt::Next(why), repair)),
         };
-        if let Some(check) = subject.check {
+        if let Some(target) = subject.target() {
             if let Some(breaker) = store
                 .open_breakers(now)
                 .await?
                 .into_iter()
-                .find(|b| b.target == check.name && b.runbook == runbook)
+                .find(|b| b.target == target && b.runbook == runbook)
             {
                 let why = format!(
                     "breaker open until {} ({})",
@@ -819,11 +842,11 @@ impl RepairEngine {
             // Attempts before the breaker last closed (cooldown passed or a human reset it)
             // no longer count: closing the breaker really lets repairs run again.
             let window_start = now.checked_sub_signed(window).unwrap_or(now);
-            let since = match store.breaker_closed_at(&check.name, runbook, now).await? {
+            let since = match store.breaker_closed_at(&target, runbook, now).await? {
                 Some(closed) => closed.max(window_start),
                 None => window_start,
             };
-            let used = store.count_attempts(&check.name, runbook, since).await?;
+            let used = store.count_attempts(&target, runbook, since).await?;
             if used >= i64::from(book.max_attempts) {
                 let cooldown = chrono::Duration::from_std(book.cooldown.get())
                     .unwrap_or(chrono::Duration::MAX);
@@ -833,7 +856,7 @@ impl RepairEngine {
                 );
                 store
                     .open_breaker(&Breaker {
-                        target: check.name.clone(),
+                        target: target.clone(),
                         runbook: runbook.to_string(),
                         opened_at: now,
                         closes_at: now.checked_add_signed(cooldown).unwrap_or(now),
@@ -917,7 +940,7 @@ impl RepairEngine {
         &self,
         subject: &Subject<'_>,
     ) -> Result<Result<Option<TargetLease>, (String, Repair)>, StoreError> {
-        let Some(check) = subject.check else {
+        let Some(target) = subject.target() else {
             return Ok(Ok(None));
         };
         let free = self
@@ -925,14 +948,14 @@ impl RepairEngine {
             .busy
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(check.name.clone());
+            .insert(target.clone());
         if free {
             return Ok(Ok(Some(TargetLease {
                 inner: Arc::clone(&self.inner),
-                target: check.name.clone(),
+                target,
             })));
         }
-        let why = format!("another repair of `{}` is in progress", check.name);
+        let why = format!("another repair of `{target}` is in progress");
         let repair = self.record_cancelled(subject, &why).await?;
         Ok(Err((why, repair)))
     }

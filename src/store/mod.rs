@@ -4,12 +4,14 @@
 mod access;
 mod audit;
 mod incidents;
+mod logs;
 mod observations;
 mod repairs;
 mod secrets;
 pub use access::{NewToken, StoredToken, StoredUser};
 pub use audit::AuditFilter;
 pub use incidents::{FailureOutcome, FailureRecord, TransitionError};
+pub use logs::{ClusterDelta, LogProgress, StoredCluster};
 pub use repairs::NewRepair;
 pub mod retention;
 pub mod writer;

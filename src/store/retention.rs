@@ -1,6 +1,6 @@
-//! Retention: a periodic task that prunes observations by age and by count per check, and audit
-//! entries older than `[security] audit_retention` (moving the chain's anchor), so the database
-//! does not grow without bound.
+//! Retention: a periodic task that prunes observations by age and by count per check, log
+//! clusters (and their counts) by age, and audit entries older than `[security] audit_retention`
+//! (moving the chain's anchor), so the database does not grow without bound.
 
 use super::Store;
 use crate::config::StoreConfig;
@@ -34,6 +34,13 @@ pub async fn run(
                 }
             }
             Err(e) => tracing::warn!(error = %e, "retention failed; will retry"),
+        }
+        match store.prune_log_clusters(observations_cutoff).await {
+            Ok(removed) if removed > 0 => {
+                tracing::info!(removed, "retention pruned log clusters");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "log cluster retention failed; will retry"),
         }
         if let Some(keep) = audit_retention {
             match store.prune_audit(cutoff(keep)).await {

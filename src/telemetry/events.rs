@@ -1,7 +1,9 @@
 //! Internal events: each writes its structured log line and updates its metrics in one call, so
 //! what is logged and what is counted never drift apart.
 
-use super::metrics::{CheckLabels, CheckStatusLabels, Metrics, RepairLabels, RunbookLabels};
+use super::metrics::{
+    CheckLabels, CheckStatusLabels, LogLabels, Metrics, RepairLabels, RunbookLabels,
+};
 use crate::checks::Status;
 use std::time::Duration;
 
@@ -130,5 +132,78 @@ impl RepairFinished<'_> {
                 })
                 .observe(self.duration.as_secs_f64());
         }
+    }
+}
+
+/// A log source read a batch of lines.
+pub struct LogLinesRead<'a> {
+    /// Source name.
+    pub source: &'a str,
+    /// Lines read.
+    pub lines: u64,
+    /// Of those, cut to `max_line_bytes`.
+    pub cut: u64,
+    /// Of those, with invalid UTF-8 or NUL bytes.
+    pub invalid: u64,
+    /// Of those, not analyzed (binary, or not fitting the format).
+    pub skipped: u64,
+    /// Files found truncated and read again from the start.
+    pub truncations: u64,
+}
+
+impl LogLinesRead<'_> {
+    /// Logs at trace level and updates the per-source line counters.
+    pub fn emit(&self, metrics: &Metrics) {
+        if self.lines == 0 && self.truncations == 0 {
+            return;
+        }
+        tracing::trace!(
+            source = self.source,
+            lines = self.lines,
+            cut = self.cut,
+            invalid = self.invalid,
+            skipped = self.skipped,
+            truncations = self.truncations,
+            "log lines read"
+        );
+        let labels = LogLabels {
+            source: self.source.to_string(),
+        };
+        for (family, n) in [
+            (&metrics.log_lines, self.lines),
+            (&metrics.log_truncations, self.truncations),
+            (&metrics.log_lines_cut, self.cut),
+            (&metrics.log_lines_invalid, self.invalid),
+            (&metrics.log_lines_skipped, self.skipped),
+        ] {
+            if n > 0 {
+                family.get_or_create(&labels).inc_by(n);
+            }
+        }
+    }
+}
+
+/// A log source's category rate started or stopped firing.
+pub struct LogAlertChanged<'a> {
+    /// Source name.
+    pub source: &'a str,
+    /// Category name.
+    pub category: &'a str,
+    /// Whether it fires now.
+    pub firing: bool,
+    /// Evidence.
+    pub message: &'a str,
+}
+
+impl LogAlertChanged<'_> {
+    /// Logs at warn (firing) or info (quiet again) and counts the signal.
+    pub fn emit(&self, metrics: &Metrics) {
+        let (source, category, evidence) = (self.source, self.category, self.message);
+        if self.firing {
+            tracing::warn!(source, category, evidence, "log category rate alert");
+        } else {
+            tracing::info!(source, category, evidence, "log category quiet again");
+        }
+        metrics.signals.inc();
     }
 }

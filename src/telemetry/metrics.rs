@@ -40,6 +40,13 @@ pub struct RepairLabels {
     pub outcome: String,
 }
 
+/// Labels of per-log-source series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LogLabels {
+    /// Log source name.
+    pub source: String,
+}
+
 /// Labels of per-runbook series.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RunbookLabels {
@@ -101,6 +108,18 @@ pub struct Metrics {
     pub login_failures: Family<ReasonLabels, Counter>,
     /// `homeostat_login_lockouts_total`: users or IPs locked out after too many failures.
     pub login_lockouts: Counter,
+    /// `homeostat_log_lines_total{source}`: lines read from a log source.
+    pub log_lines: Family<LogLabels, Counter>,
+    /// `homeostat_log_lines_cut_total{source}`: lines longer than `max_line_bytes`, cut to it.
+    pub log_lines_cut: Family<LogLabels, Counter>,
+    /// `homeostat_log_lines_invalid_total{source}`: lines with invalid UTF-8 or NUL bytes.
+    pub log_lines_invalid: Family<LogLabels, Counter>,
+    /// `homeostat_log_lines_skipped_total{source}`: lines not analyzed (binary, or not fitting
+    /// the source's `format`).
+    pub log_lines_skipped: Family<LogLabels, Counter>,
+    /// `homeostat_log_truncations_total{source}`: files found truncated (copytruncate) and read
+    /// again from the start.
+    pub log_truncations: Family<LogLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -215,6 +234,36 @@ impl Metrics {
             "Users or client addresses locked out after too many failed logins",
             login_lockouts.clone(),
         );
+        let log_lines = Family::<LogLabels, Counter>::default();
+        registry.register(
+            "log_lines",
+            "Lines read from a log source",
+            log_lines.clone(),
+        );
+        let log_lines_cut = Family::<LogLabels, Counter>::default();
+        registry.register(
+            "log_lines_cut",
+            "Log lines longer than max_line_bytes, cut to it",
+            log_lines_cut.clone(),
+        );
+        let log_lines_invalid = Family::<LogLabels, Counter>::default();
+        registry.register(
+            "log_lines_invalid",
+            "Log lines with invalid UTF-8 or NUL bytes (converted lossily)",
+            log_lines_invalid.clone(),
+        );
+        let log_lines_skipped = Family::<LogLabels, Counter>::default();
+        registry.register(
+            "log_lines_skipped",
+            "Log lines not analyzed: binary, or not fitting the source's format",
+            log_lines_skipped.clone(),
+        );
+        let log_truncations = Family::<LogLabels, Counter>::default();
+        registry.register(
+            "log_truncations",
+            "Log files found truncated (copytruncate) and read again from the start",
+            log_truncations.clone(),
+        );
         Metrics {
             login_failures,
             login_lockouts,
@@ -235,6 +284,11 @@ impl Metrics {
             health_score,
             monitoring_running,
             checks,
+            log_lines,
+            log_lines_cut,
+            log_lines_invalid,
+            log_lines_skipped,
+            log_truncations,
         }
     }
 

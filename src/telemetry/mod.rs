@@ -5,7 +5,7 @@ pub mod events;
 mod metrics;
 
 pub use metrics::{
-    CheckLabels, CheckStatusLabels, Metrics, PriorityLabels, ReasonLabels, RepairLabels,
+    CheckLabels, CheckStatusLabels, LogLabels, Metrics, PriorityLabels, ReasonLabels, RepairLabels,
     RunbookLabels,
 };
 

@@ -1,0 +1,64 @@
+//! `/api/v1/clusters`: the template clusters of the tailed logs with the most lines in a
+//! window, with totals, samples and the last-hour trend.
+
+use super::AppState;
+use super::error::ApiError;
+use crate::config::Duration;
+use crate::store::StoredCluster;
+use axum::Json;
+use axum::extract::{Query, State};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// The window `GET /api/v1/clusters` uses when `since` is not given.
+pub const DEFAULT_SINCE: Duration = Duration::from_secs(24 * 3600);
+
+/// Query of `GET /api/v1/clusters`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ClusterQuery {
+    /// Window, like `"1h"` or `"24h"` (default `"24h"`; counts are by 10-minute buckets).
+    pub since: Option<String>,
+    /// Only clusters of this log source.
+    pub source: Option<String>,
+    /// Most clusters returned, 1–500 (default 20).
+    pub limit: Option<u32>,
+}
+
+/// The top clusters of a window.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClusterList {
+    /// Most lines in the window first.
+    pub clusters: Vec<StoredCluster>,
+    /// The window, in seconds.
+    pub since_seconds: u64,
+}
+
+/// Template clusters of the tailed logs with the most lines in the window.
+#[utoipa::path(get, path = "/api/v1/clusters", tag = "logs", params(ClusterQuery),
+    responses((status = 200, body = ClusterList), (status = 400, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<ClusterQuery>,
+) -> Result<Json<ClusterList>, ApiError> {
+    let since = match query.since.as_deref() {
+        None | Some("") => DEFAULT_SINCE,
+        Some(text) => text.parse::<Duration>().map_err(ApiError::bad_request)?,
+    };
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request("limit must be between 1 and 500"));
+    }
+    let window = chrono::Duration::from_std(since.get())
+        .map_err(|_| ApiError::bad_request("`since` is too long"))?;
+    let start = Utc::now()
+        .checked_sub_signed(window)
+        .ok_or_else(|| ApiError::bad_request("`since` is too long"))?;
+    let source = query.source.as_deref().filter(|s| !s.is_empty());
+    let clusters = state.store.top_clusters(start, source, limit).await?;
+    Ok(Json(ClusterList {
+        clusters,
+        since_seconds: since.get().as_secs(),
+    }))
+}

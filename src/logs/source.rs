@@ -1,0 +1,428 @@
+//! A running log source: tails its files (file events plus polling), analyzes every line
+//! (category + template cluster), turns category rates into signals, and saves offsets and
+//! cluster counts to the store together, periodically and at shutdown.
+
+use super::Analyzer;
+use super::miner::ClusterId;
+use super::rate::RateWindow;
+use super::tail::{FileId, Line, Position, Tailer};
+use crate::checks::Status;
+use crate::config::{AlertRule, Impact, LogConfig, LogFormat, LogStart};
+use crate::detect::{LOG_LABEL, Signal, log_fingerprint};
+use crate::logs::Severity;
+use crate::store::{ClusterDelta, LogProgress, Store, StoreError};
+use crate::telemetry::Metrics;
+use crate::telemetry::events::{LogAlertChanged, LogLinesRead};
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
+
+/// How often files are looked at when no file event came (inotify can drop events, and some
+/// filesystems send none).
+pub const POLL_EVERY: Duration = Duration::from_millis(250);
+
+/// Longest evidence line quoted in a signal.
+const EVIDENCE_CHARS: usize = 500;
+
+/// What every log source needs from the daemon.
+#[derive(Clone)]
+pub struct SourceContext {
+    /// Offsets and clusters are saved here.
+    pub store: Store,
+    /// Line counters.
+    pub metrics: Arc<Metrics>,
+    /// The incident manager's inbox.
+    pub signals: UnboundedSender<Signal>,
+    /// How often offsets and clusters are saved.
+    pub flush_every: Duration,
+}
+
+/// One category-rate rule and its window.
+struct Rule {
+    rule: AlertRule,
+    window: RateWindow,
+    /// The latest matching line (evidence).
+    latest: String,
+}
+
+/// New lines of one cluster since the last save.
+struct Pending {
+    lines: i64,
+    first_seen: DateTime<Utc>,
+    last_seen: DateTime<Utc>,
+}
+
+/// Lines of one batch, by outcome.
+#[derive(Default)]
+struct Counts {
+    lines: u64,
+    cut: u64,
+    invalid: u64,
+    skipped: u64,
+}
+
+/// A configured log source, ready to run.
+pub struct LogSource {
+    name: String,
+    format: LogFormat,
+    labels: BTreeMap<String, String>,
+    impact: Impact,
+    glob: String,
+    watch_root: (PathBuf, bool),
+    tailer: Tailer,
+    analyzer: Analyzer,
+    rules: Vec<Rule>,
+    /// Rule index by category id.
+    rule_of: HashMap<usize, usize>,
+    pending: HashMap<ClusterId, Pending>,
+    /// Stored row of each cluster saved before.
+    rows: HashMap<ClusterId, i64>,
+    forgotten: Vec<FileId>,
+    /// The positions of the last save (an idle source does not write).
+    saved: Vec<Position>,
+}
+
+impl LogSource {
+    /// Builds the source from its (validated) config, resuming at the offsets stored for it, and
+    /// finds its files now (so `from = "end"` means the end at start-up).
+    pub async fn open(config: &LogConfig, store: &Store) -> Result<LogSource, StoreError> {
+        let name = config.name.get_ref().clone();
+        // A config that loaded has a valid format; plain is the harmless fallback.
+        let format = config.format().unwrap_or(LogFormat::Plain);
+        let analyzer = Analyzer::default();
+        let rules: Vec<Rule> = config
+            .rules(analyzer.classifier())
+            .into_iter()
+            .map(|rule| Rule {
+                window: RateWindow::new(rule.count, rule.within),
+                rule,
+                latest: String::new(),
+            })
+            .collect();
+        let rule_of = rules
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| Some((analyzer.classifier().id_of(&r.rule.category)?, i)))
+            .collect();
+        let stored = store.log_offsets(&name).await?;
+        let mut tailer = Tailer::new(
+            config.path.get_ref(),
+            config.max_line_bytes,
+            config.from == LogStart::End,
+            stored,
+        );
+        tailer.scan(Instant::now());
+        Ok(LogSource {
+            name,
+            format,
+            labels: config.labels.clone(),
+            impact: config.impact,
+            glob: config.path.get_ref().clone(),
+            watch_root: config.watch_root(),
+            tailer,
+            analyzer,
+            rules,
+            rule_of,
+            pending: HashMap::new(),
+            rows: HashMap::new(),
+            forgotten: Vec::new(),
+            saved: Vec::new(),
+        })
+    }
+
+    /// Tails until `shutdown`, then saves where it stopped.
+    pub async fn run(mut self, ctx: SourceContext, shutdown: CancellationToken) {
+        let (wake_tx, mut wake) = tokio::sync::mpsc::channel::<()>(1);
+        let rescan = Arc::new(AtomicBool::new(false));
+        let _watcher = self.watch(wake_tx, Arc::clone(&rescan));
+        let mut last_flush = Instant::now();
+        loop {
+            let mut tailer = self.tailer;
+            let rescan = rescan.swap(false, Ordering::SeqCst);
+            let read = tokio::task::spawn_blocking(move || {
+                let batch = tailer.read(Instant::now(), rescan);
+                (tailer, batch)
+            })
+            .await;
+            let batch = match read {
+                Ok((tailer, batch)) => {
+                    self.tailer = tailer;
+                    batch
+                }
+                Err(e) => {
+                    tracing::error!(source = %self.name, error = %e, "log tailing failed; source stopped");
+                    return;
+                }
+            };
+            self.forgotten.extend(self.tailer.take_forgotten());
+            let now = Instant::now();
+            let mut counts = Counts::default();
+            for line in &batch.lines {
+                self.process(line, now, &ctx, &mut counts);
+            }
+            LogLinesRead {
+                source: &self.name,
+                lines: counts.lines,
+                cut: counts.cut,
+                invalid: counts.invalid,
+                skipped: counts.skipped,
+                truncations: batch.truncations,
+            }
+            .emit(&ctx.metrics);
+            self.quiet_rules(now, &ctx);
+            if last_flush.elapsed() >= ctx.flush_every {
+                self.flush(&ctx).await;
+                last_flush = Instant::now();
+            }
+            if batch.more {
+                if shutdown.is_cancelled() {
+                    break;
+                }
+                continue;
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = wake.recv() => {}
+                _ = tokio::time::sleep(POLL_EVERY) => {}
+            }
+        }
+        self.flush(&ctx).await;
+    }
+
+    /// A file watcher that wakes the loop on writes to matched files and on any other change
+    /// below the glob's directory (creations, renames, removals: those also set `rescan`, so a
+    /// file that exists only briefly under a matched name is still found); `None` (and polling
+    /// only) when it cannot be set up.
+    fn watch(
+        &self,
+        wake: tokio::sync::mpsc::Sender<()>,
+        rescan: Arc<AtomicBool>,
+    ) -> Option<notify::RecommendedWatcher> {
+        use notify::Watcher;
+        let (root, deep) = &self.watch_root;
+        let mode = if *deep {
+            notify::RecursiveMode::Recursive
+        } else {
+            notify::RecursiveMode::NonRecursive
+        };
+        let pattern = glob::Pattern::new(&self.glob).ok();
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                // Writes to other files in the directory (say, the SQLite store) are no news.
+                let relevant = event.map_or(true, |e| match e.kind {
+                    notify::EventKind::Access(_) => false,
+                    notify::EventKind::Modify(notify::event::ModifyKind::Data(_)) => e
+                        .paths
+                        .iter()
+                        .any(|p| pattern.as_ref().is_none_or(|g| g.matches_path(p))),
+                    _ => {
+                        rescan.store(true, Ordering::SeqCst);
+                        true
+                    }
+                });
+                if relevant {
+                    // Full means a wake-up is already pending: nothing is lost.
+                    let _ = wake.try_send(());
+                }
+            })
+            .and_then(|mut w| w.watch(root, mode).map(|()| w));
+        match &mut watcher {
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(source = %self.name, dir = %root.display(), error = %e, "no file events for this log source; polling only");
+            }
+        }
+        watcher.ok()
+    }
+
+    /// Analyzes one line: message extraction, category, cluster, rate rule.
+    fn process(&mut self, line: &Line, now: Instant, ctx: &SourceContext, counts: &mut Counts) {
+        counts.lines += 1;
+        counts.cut += u64::from(line.cut);
+        counts.invalid += u64::from(line.invalid);
+        if line.text.contains('\0') {
+            counts.skipped += 1;
+            return;
+        }
+        let json;
+        let message = match &self.format {
+            LogFormat::Plain => Some(line.text.as_str()),
+            LogFormat::Regex(re) => re
+                .captures(&line.text)
+                .and_then(|c| c.name("message"))
+                .map(|m| m.as_str()),
+            LogFormat::Json(field) => {
+                json = serde_json::from_str::<serde_json::Value>(&line.text).ok();
+                json.as_ref()
+                    .and_then(|v| v.get(field.as_str()))
+                    .and_then(|v| v.as_str())
+            }
+        };
+        let Some(message) = message.filter(|m| !m.trim().is_empty()) else {
+            counts.skipped += 1;
+            return;
+        };
+        let wall = Utc::now();
+        let wall_ms = u64::try_from(wall.timestamp_millis()).unwrap_or(0);
+        let result = self.analyzer.analyze_line(message, wall_ms);
+        let pending = self.pending.entry(result.cluster).or_insert(Pending {
+            lines: 0,
+            first_seen: wall,
+            last_seen: wall,
+        });
+        pending.lines += 1;
+        pending.last_seen = wall;
+        let Some(index) = result.category.and_then(|c| self.rule_of.get(&c).copied()) else {
+            return;
+        };
+        let Some(rule) = self.rules.get_mut(index) else {
+            return;
+        };
+        rule.latest = message.chars().take(EVIDENCE_CHARS).collect();
+        if rule.window.hit(now) {
+            let since = rule
+                .window
+                .first_hit()
+                .map_or(wall, |first| wall - elapsed(now, first));
+            let message = format!(
+                "{} `{}` lines within {}; latest: {}",
+                rule.rule.count,
+                rule.rule.category,
+                humantime::format_duration(rule.rule.within),
+                rule.latest
+            );
+            let (category, status) = (rule.rule.category.clone(), status_of(rule.rule.severity));
+            let signal = self.signal(&category, status, Status::Ok, message, since);
+            self.send(signal, true, ctx);
+        }
+    }
+
+    /// Rules that fired and had a whole quiet window: healthy signals.
+    fn quiet_rules(&mut self, now: Instant, ctx: &SourceContext) {
+        let mut quiet = Vec::new();
+        for rule in &mut self.rules {
+            if rule.window.quiet(now) {
+                quiet.push((
+                    rule.rule.category.clone(),
+                    rule.rule.severity,
+                    rule.rule.within,
+                ));
+            }
+        }
+        for (category, severity, within) in quiet {
+            let message = format!(
+                "no `{category}` line for {}",
+                humantime::format_duration(within)
+            );
+            let signal = self.signal(
+                &category,
+                Status::Ok,
+                status_of(severity),
+                message,
+                Utc::now(),
+            );
+            self.send(signal, false, ctx);
+        }
+    }
+
+    fn signal(
+        &self,
+        category: &str,
+        status: Status,
+        previous: Status,
+        message: String,
+        since: DateTime<Utc>,
+    ) -> Signal {
+        let mut labels = self.labels.clone();
+        labels.insert(LOG_LABEL.into(), self.name.clone());
+        labels.insert("category".into(), category.to_string());
+        Signal {
+            fingerprint: log_fingerprint(&self.name, category),
+            check: None,
+            subject: format!("log {}", self.name),
+            labels,
+            impact: self.impact,
+            status,
+            previous,
+            message,
+            at: Utc::now(),
+            failing_since: status.is_failure().then_some(since),
+        }
+    }
+
+    fn send(&self, signal: Signal, firing: bool, ctx: &SourceContext) {
+        LogAlertChanged {
+            source: &self.name,
+            category: signal.labels.get("category").map_or("", String::as_str),
+            firing,
+            message: &signal.message,
+        }
+        .emit(&ctx.metrics);
+        let _ = ctx.signals.send(signal);
+    }
+
+    /// Saves offsets and cluster counts in one transaction; on failure keeps them for the next
+    /// try.
+    async fn flush(&mut self, ctx: &SourceContext) {
+        let positions = self.tailer.positions();
+        if self.pending.is_empty() && self.forgotten.is_empty() && positions == self.saved {
+            return;
+        }
+        let mut ids = Vec::with_capacity(self.pending.len());
+        let mut clusters = Vec::with_capacity(self.pending.len());
+        for (id, p) in &self.pending {
+            // A cluster evicted (LRU) before its first save: its lines are not stored.
+            let Some(cluster) = self.analyzer.miner().cluster(*id) else {
+                continue;
+            };
+            ids.push(*id);
+            clusters.push(ClusterDelta {
+                row: self.rows.get(id).copied(),
+                template: cluster.template(),
+                lines: p.lines,
+                first_seen: p.first_seen,
+                last_seen: p.last_seen,
+                samples: cluster.samples.clone(),
+            });
+        }
+        let progress = LogProgress {
+            source: &self.name,
+            positions: &positions,
+            forgotten: &self.forgotten,
+            clusters: &clusters,
+            at: Utc::now(),
+        };
+        match ctx.store.save_log_progress(&progress).await {
+            Ok(rows) => {
+                self.rows.extend(ids.into_iter().zip(rows));
+                let miner = self.analyzer.miner();
+                self.rows.retain(|id, _| miner.cluster(*id).is_some());
+                self.pending.clear();
+                self.forgotten.clear();
+                self.saved = positions;
+            }
+            Err(e) => {
+                ctx.metrics.store_errors.inc();
+                tracing::warn!(source = %self.name, error = %e, "saving log offsets and clusters failed; will retry");
+            }
+        }
+    }
+}
+
+fn elapsed(now: Instant, then: Instant) -> chrono::Duration {
+    chrono::Duration::from_std(now.saturating_duration_since(then)).unwrap_or_default()
+}
+
+/// The signal status of a category's severity: `critical` and `error` lines mean something
+/// failed; `warning` and `info` only warn.
+fn status_of(severity: Severity) -> Status {
+    match severity {
+        Severity::Critical | Severity::Error => Status::Critical,
+        Severity::Warning | Severity::Info => Status::Warning,
+    }
+}

@@ -1,0 +1,433 @@
+//! Rotation-safe tailing of the files matching one glob. Blocking I/O: callers run `read` on a
+//! blocking thread. Files are followed by identity (device + inode), not by name, so:
+//! - rename rotation: the renamed file stays open and is read to its end; the new file at the
+//!   old name is a new identity, read from 0; a file no longer matched by the glob is closed
+//!   once it has not grown for [`ROTATE_WAIT`];
+//! - copytruncate: a file shorter than the read offset was truncated and is read again from 0;
+//! - a partial last line is held until its newline arrives; lines over `max_line_bytes` are cut
+//!   and the rest of them skipped; invalid UTF-8 is converted lossily. Each case is counted.
+//!
+//! [`Tailer::positions`] gives, per file, the offset just past the last complete line handed
+//! out: persisted, it lets a restarted tailer continue with no line lost or read twice.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How long a file that no longer matches the glob (rotated away) is still followed after it
+/// last grew: a writer may still be finishing its last lines into it.
+pub const ROTATE_WAIT: Duration = Duration::from_secs(5);
+
+/// Least time between two scans of the glob: a busy file wakes the reader often, but new files
+/// need not be looked for on every write.
+pub const SCAN_EVERY: Duration = Duration::from_millis(250);
+
+/// Bytes read per file per `read` call, so one busy file cannot starve the others.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// The identity of a file: device and inode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileId {
+    /// Device number.
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+}
+
+impl FileId {
+    fn of(meta: &std::fs::Metadata) -> FileId {
+        FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+}
+
+/// One line read from a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Line {
+    /// The text (lossily converted; without the newline and a trailing `\r`).
+    pub text: String,
+    /// The line was longer than the limit and was cut.
+    pub cut: bool,
+    /// The line was not valid UTF-8 (or held NUL bytes); invalid bytes became U+FFFD.
+    pub invalid: bool,
+}
+
+/// What one `read` produced.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Complete lines, in file order per file.
+    pub lines: Vec<Line>,
+    /// True when a file had more to read than one chunk: call `read` again soon.
+    pub more: bool,
+    /// Files found truncated (copytruncate) and read again from the start.
+    pub truncations: u64,
+}
+
+/// Where a followed file stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Position {
+    /// The file's identity.
+    pub id: FileId,
+    /// Its last known path.
+    pub path: PathBuf,
+    /// Offset just past the last complete line handed out.
+    pub offset: u64,
+}
+
+struct Followed {
+    path: PathBuf,
+    file: File,
+    /// Bytes read so far (the read position).
+    read_to: u64,
+    /// Bytes of an incomplete line, held until its newline.
+    partial: Vec<u8>,
+    /// Dropping the rest of a line that was cut.
+    skipping: bool,
+    /// Matched by the glob at the last scan.
+    matched: bool,
+    /// When the file last grew (or was found).
+    grew_at: Instant,
+}
+
+impl Followed {
+    fn committed(&self) -> u64 {
+        self.read_to
+            .saturating_sub(u64::try_from(self.partial.len()).unwrap_or(u64::MAX))
+    }
+}
+
+/// Follows the files matching one glob.
+pub struct Tailer {
+    glob: String,
+    max_line_bytes: usize,
+    start_at_end: bool,
+    /// Offsets stored by an earlier run, used when their file is first seen.
+    stored: HashMap<FileId, u64>,
+    files: HashMap<FileId, Followed>,
+    /// Files stopped being followed since the last `take_forgotten`.
+    forgotten: Vec<FileId>,
+    /// When the glob was last scanned; `None` before the first scan.
+    scanned_at: Option<Instant>,
+    buf: Vec<u8>,
+}
+
+impl Tailer {
+    /// A tailer for `glob`. `stored` are offsets persisted by an earlier run. On a first run
+    /// (nothing stored) files found at the first scan start at their end when `start_at_end`,
+    /// else at 0; every other file without a stored offset is new and starts at 0.
+    pub fn new(
+        glob: &str,
+        max_line_bytes: usize,
+        start_at_end: bool,
+        stored: HashMap<FileId, u64>,
+    ) -> Tailer {
+        Tailer {
+            glob: glob.to_string(),
+            max_line_bytes: max_line_bytes.max(1),
+            start_at_end: start_at_end && stored.is_empty(),
+            stored,
+            files: HashMap::new(),
+            forgotten: Vec::new(),
+            scanned_at: None,
+            buf: vec![0; READ_CHUNK],
+        }
+    }
+
+    /// Finds new and rotated files (when `rescan`, e.g. a file was created or renamed, or
+    /// [`SCAN_EVERY`] after the last scan), then reads what was appended to every followed file.
+    pub fn read(&mut self, now: Instant, rescan: bool) -> Batch {
+        if rescan
+            || self
+                .scanned_at
+                .is_none_or(|at| now.saturating_duration_since(at) >= SCAN_EVERY)
+        {
+            self.scan(now);
+        }
+        let mut batch = Batch::default();
+        let max = self.max_line_bytes;
+        for followed in self.files.values_mut() {
+            read_file(followed, &mut self.buf, max, now, &mut batch);
+        }
+        let forgotten = &mut self.forgotten;
+        self.files.retain(|id, f| {
+            let keep = f.matched || now.saturating_duration_since(f.grew_at) < ROTATE_WAIT;
+            if !keep {
+                tracing::debug!(path = %f.path.display(), "stopped following a rotated file");
+                forgotten.push(*id);
+            }
+            keep
+        });
+        batch
+    }
+
+    /// Every followed file's position, for persisting.
+    pub fn positions(&self) -> Vec<Position> {
+        let mut positions: Vec<Position> = self
+            .files
+            .iter()
+            .map(|(id, f)| Position {
+                id: *id,
+                path: f.path.clone(),
+                offset: f.committed(),
+            })
+            .collect();
+        positions.sort_by_key(|p| p.id);
+        positions
+    }
+
+    /// Files no longer followed (rotated away, or stored but not found at start) since the last
+    /// call: their stored offsets can go.
+    pub fn take_forgotten(&mut self) -> Vec<FileId> {
+        std::mem::take(&mut self.forgotten)
+    }
+
+    /// Finds files newly matching the glob (opening them at their start offset) and marks the
+    /// ones that no longer match. `read` does this first; call it alone to fix the start of
+    /// `from = "end"` sources at start-up.
+    pub fn scan(&mut self, now: Instant) {
+        for f in self.files.values_mut() {
+            f.matched = false;
+        }
+        let paths: Vec<PathBuf> = match glob::glob(&self.glob) {
+            Ok(paths) => paths.filter_map(Result::ok).collect(),
+            Err(e) => {
+                tracing::warn!(glob = %self.glob, error = %e, "invalid log glob");
+                Vec::new()
+            }
+        };
+        let first = self.scanned_at.is_none();
+        self.scanned_at = Some(now);
+        for path in paths {
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            if !meta.is_file() {
+                continue;
+            }
+            let id = FileId::of(&meta);
+            if let Some(f) = self.files.get_mut(&id) {
+                f.matched = true;
+                f.path = path;
+                continue;
+            }
+            if let Some(followed) = self.open(&path, id, first, now) {
+                self.files.insert(id, followed);
+            }
+        }
+        if first {
+            // Offsets of files that are gone will never be used.
+            self.forgotten.extend(self.stored.drain().map(|(id, _)| id));
+        }
+    }
+
+    fn open(&mut self, path: &Path, id: FileId, first: bool, now: Instant) -> Option<Followed> {
+        let file = match File::open(path) {
+            Ok(file) => file,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot open log file");
+                return None;
+            }
+        };
+        let meta = file.metadata().ok()?;
+        // Replaced between the glob and the open: the next scan sees the new one.
+        if FileId::of(&meta) != id {
+            return None;
+        }
+        let len = meta.len();
+        let start = match self.stored.remove(&id) {
+            Some(offset) if offset <= len => offset,
+            Some(_) => 0,
+            None if first && self.start_at_end => len,
+            None => 0,
+        };
+        tracing::debug!(path = %path.display(), offset = start, "following log file");
+        Some(Followed {
+            path: path.to_path_buf(),
+            file,
+            read_to: start,
+            partial: Vec::new(),
+            skipping: false,
+            matched: true,
+            grew_at: now,
+        })
+    }
+}
+
+/// Reads one chunk of what was appended to `f` and splits it into lines.
+fn read_file(f: &mut Followed, buf: &mut [u8], max: usize, now: Instant, batch: &mut Batch) {
+    let Ok(meta) = f.file.metadata() else {
+        return;
+    };
+    let len = meta.len();
+    if len < f.read_to {
+        tracing::info!(path = %f.path.display(), was = f.read_to, now = len, "log file truncated; reading it from the start");
+        f.read_to = 0;
+        f.partial.clear();
+        f.skipping = false;
+        batch.truncations += 1;
+    }
+    if len == f.read_to {
+        return;
+    }
+    if f.file.seek(SeekFrom::Start(f.read_to)).is_err() {
+        return;
+    }
+    let want = usize::try_from(len - f.read_to)
+        .unwrap_or(usize::MAX)
+        .min(buf.len());
+    let n = match f.file.read(&mut buf[..want]) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(path = %f.path.display(), error = %e, "reading log file failed");
+            return;
+        }
+    };
+    if n == 0 {
+        return;
+    }
+    f.read_to += u64::try_from(n).unwrap_or(0);
+    f.grew_at = now;
+    batch.more |= f.read_to < len;
+    split_lines(f, &buf[..n], max, &mut batch.lines);
+}
+
+/// Appends the complete lines in `data` (after `f.partial`) to `out`; keeps the rest.
+fn split_lines(f: &mut Followed, data: &[u8], max: usize, out: &mut Vec<Line>) {
+    let mut rest = data;
+    while !rest.is_empty() {
+        let newline = rest.iter().position(|&b| b == b'\n');
+        let (head, tail) = match newline {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (rest, &[][..]),
+        };
+        rest = tail;
+        if f.skipping {
+            f.skipping = newline.is_none();
+            continue;
+        }
+        let room = (max + 1).saturating_sub(f.partial.len());
+        f.partial.extend_from_slice(&head[..head.len().min(room)]);
+        if f.partial.len() > max {
+            out.push(decode(&f.partial[..max], true));
+            f.partial.clear();
+            f.skipping = newline.is_none();
+        } else if newline.is_some() {
+            out.push(decode(&f.partial, false));
+            f.partial.clear();
+        }
+    }
+}
+
+/// The text of a line's bytes; a cut line loses a character split by the cut.
+fn decode(bytes: &[u8], cut: bool) -> Line {
+    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    let bytes = match std::str::from_utf8(bytes) {
+        Err(e) if cut && e.error_len().is_none() => &bytes[..e.valid_up_to()],
+        _ => bytes,
+    };
+    let text = String::from_utf8_lossy(bytes);
+    let invalid = matches!(text, std::borrow::Cow::Owned(_)) || text.contains('\0');
+    Line {
+        text: text.into_owned(),
+        cut,
+        invalid,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn tailer(dir: &Path, max: usize) -> Tailer {
+        Tailer::new(
+            &dir.join("*.log").to_string_lossy(),
+            max,
+            false,
+            HashMap::new(),
+        )
+    }
+
+    fn texts(batch: &Batch) -> Vec<&str> {
+        batch.lines.iter().map(|l| l.text.as_str()).collect()
+    }
+
+    fn append(path: &Path, data: &[u8]) {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("open");
+        f.write_all(data).expect("write");
+    }
+
+    #[test]
+    fn partial_line_waits_for_its_newline() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("a.log");
+        append(&log, b"one\ntw");
+        let mut t = tailer(dir.path(), 100);
+        let now = Instant::now();
+        assert_eq!(texts(&t.read(now, false)), ["one"]);
+        assert_eq!(t.positions()[0].offset, 4);
+        append(&log, b"o\r\n");
+        assert_eq!(texts(&t.read(now, false)), ["two"]);
+        assert_eq!(t.positions()[0].offset, 9);
+    }
+
+    #[test]
+    fn overlong_lines_are_cut_and_their_rest_skipped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("a.log");
+        let mut long = "é".repeat(40).into_bytes();
+        long.extend_from_slice(b"\nshort\n");
+        append(&log, &long);
+        let mut t = tailer(dir.path(), 65);
+        let batch = t.read(Instant::now(), false);
+        assert_eq!(batch.lines.len(), 2);
+        assert!(batch.lines[0].cut && !batch.lines[0].invalid);
+        assert_eq!(batch.lines[0].text, "é".repeat(32));
+        assert_eq!(batch.lines[1].text, "short");
+    }
+
+    #[test]
+    fn invalid_utf8_is_converted_and_flagged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        append(&dir.path().join("a.log"), b"ok\n\xff\xfebad\nnul\0\n");
+        let mut t = tailer(dir.path(), 100);
+        let batch = t.read(Instant::now(), false);
+        let flags: Vec<bool> = batch.lines.iter().map(|l| l.invalid).collect();
+        assert_eq!(flags, [false, true, true]);
+        assert_eq!(batch.lines[1].text, "\u{fffd}\u{fffd}bad");
+    }
+
+    #[test]
+    fn stored_offsets_resume_and_truncation_restarts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("a.log");
+        append(&log, b"one\ntwo\n");
+        let mut t = tailer(dir.path(), 100);
+        assert_eq!(texts(&t.read(Instant::now(), false)), ["one", "two"]);
+        let stored: HashMap<FileId, u64> = t.positions().iter().map(|p| (p.id, 4)).collect();
+        // Created while no tailer ran: new, so read whole even with `start_at_end`.
+        append(&dir.path().join("b.log"), b"new\n");
+        let mut again = Tailer::new(
+            &dir.path().join("*.log").to_string_lossy(),
+            100,
+            true,
+            stored,
+        );
+        let mut first = again.read(Instant::now(), false);
+        first.lines.sort_by(|a, b| b.text.cmp(&a.text));
+        assert_eq!(texts(&first), ["two", "new"]);
+        std::fs::write(&log, b"x\n").expect("truncate");
+        let batch = again.read(Instant::now(), false);
+        assert_eq!(texts(&batch), ["x"]);
+        assert_eq!(batch.truncations, 1);
+    }
+}

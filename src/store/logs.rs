@@ -1,0 +1,301 @@
+//! Log tailing in the store: read offsets per source and file identity, template clusters with
+//! 10-minute line counts (windows and trends), and their retention.
+
+use super::{Store, StoreError, time};
+use crate::logs::tail::{FileId, Position};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::Row;
+use std::collections::HashMap;
+use utoipa::ToSchema;
+
+/// Width of a cluster count bucket, in milliseconds.
+const BUCKET_MS: i64 = 10 * 60 * 1000;
+
+/// New lines of one cluster since the last save.
+#[derive(Clone, Debug)]
+pub struct ClusterDelta {
+    /// Its stored row, when known.
+    pub row: Option<i64>,
+    /// The current template.
+    pub template: String,
+    /// Lines since the last save.
+    pub lines: i64,
+    /// When the first of them was read.
+    pub first_seen: DateTime<Utc>,
+    /// When the last of them was read.
+    pub last_seen: DateTime<Utc>,
+    /// Sample lines.
+    pub samples: Vec<String>,
+}
+
+/// What one source has done since its last save.
+#[derive(Debug)]
+pub struct LogProgress<'a> {
+    /// The source name.
+    pub source: &'a str,
+    /// Every followed file's offset.
+    pub positions: &'a [Position],
+    /// Files no longer followed.
+    pub forgotten: &'a [FileId],
+    /// New lines per cluster.
+    pub clusters: &'a [ClusterDelta],
+    /// Now.
+    pub at: DateTime<Utc>,
+}
+
+/// A stored cluster with its counts in a window.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct StoredCluster {
+    /// Stable id.
+    pub id: String,
+    /// The log source.
+    pub source: String,
+    /// The template; `<*>` marks a variable part.
+    pub template: String,
+    /// Lines since the cluster was first seen.
+    pub count: i64,
+    /// Lines in the requested window (by 10-minute buckets).
+    pub count_in_window: i64,
+    /// Lines in the last hour (by 10-minute buckets).
+    pub last_hour: i64,
+    /// Lines in the hour before that.
+    pub previous_hour: i64,
+    /// `rising`, `falling` or `steady`: the last hour against the one before.
+    pub trend: &'static str,
+    /// First line.
+    pub first_seen: DateTime<Utc>,
+    /// Latest line.
+    pub last_seen: DateTime<Utc>,
+    /// A few sample lines.
+    pub samples: Vec<String>,
+}
+
+fn id_bits(n: u64) -> i64 {
+    i64::from_ne_bytes(n.to_ne_bytes())
+}
+
+fn bucket_of(ms: i64) -> i64 {
+    ms.div_euclid(BUCKET_MS) * BUCKET_MS
+}
+
+fn trend(last: i64, previous: i64) -> &'static str {
+    // Changes of less than a quarter (or of a handful of lines) are noise.
+    let delta = last - previous;
+    if delta.abs() * 4 <= previous.max(4) {
+        "steady"
+    } else if delta > 0 {
+        "rising"
+    } else {
+        "falling"
+    }
+}
+
+impl Store {
+    /// The stored read offsets of `source`, by file identity.
+    pub async fn log_offsets(&self, source: &str) -> Result<HashMap<FileId, u64>, StoreError> {
+        let rows = sqlx::query("SELECT dev, ino, file_offset FROM log_offsets WHERE source = $1")
+            .bind(source.to_string())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let bits = |name: &str| {
+                    row.try_get::<i64, _>(name)
+                        .map(|v| u64::from_ne_bytes(v.to_ne_bytes()))
+                };
+                Ok((
+                    FileId {
+                        dev: bits("dev")?,
+                        ino: bits("ino")?,
+                    },
+                    bits("file_offset")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Saves a source's offsets and cluster counts in one transaction, so what was counted and
+    /// how far was read never disagree. Returns the cluster rows, in the order given.
+    pub async fn save_log_progress(
+        &self,
+        progress: &LogProgress<'_>,
+    ) -> Result<Vec<i64>, StoreError> {
+        let source = progress.source.to_string();
+        let at = progress.at.timestamp_millis();
+        let mut tx = self.begin_write().await?;
+        for p in progress.positions {
+            sqlx::query(
+                "INSERT INTO log_offsets (source, dev, ino, path, file_offset, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, dev, ino) DO UPDATE SET \
+                 path = excluded.path, file_offset = excluded.file_offset, updated_at = excluded.updated_at",
+            )
+            .bind(source.clone())
+            .bind(id_bits(p.id.dev))
+            .bind(id_bits(p.id.ino))
+            .bind(p.path.to_string_lossy().into_owned())
+            .bind(id_bits(p.offset))
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for id in progress.forgotten {
+            sqlx::query("DELETE FROM log_offsets WHERE source = $1 AND dev = $2 AND ino = $3")
+                .bind(source.clone())
+                .bind(id_bits(id.dev))
+                .bind(id_bits(id.ino))
+                .execute(&mut *tx)
+                .await?;
+        }
+        let mut rows = Vec::with_capacity(progress.clusters.len());
+        for c in progress.clusters {
+            let samples = serde_json::to_string(&c.samples)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let known = match c.row {
+                Some(row) => Some(row),
+                None => sqlx::query(
+                    "SELECT id FROM log_clusters WHERE source = $1 AND template = $2 ORDER BY id LIMIT 1",
+                )
+                .bind(source.clone())
+                .bind(c.template.clone())
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get::<i64, _>("id"))
+                .transpose()?,
+            };
+            let row = match known {
+                Some(row) => {
+                    sqlx::query(
+                        "UPDATE log_clusters SET template = $1, line_count = line_count + $2, \
+                         last_seen = $3, samples = $4 WHERE id = $5",
+                    )
+                    .bind(c.template.clone())
+                    .bind(c.lines)
+                    .bind(c.last_seen.timestamp_millis())
+                    .bind(samples)
+                    .bind(row)
+                    .execute(&mut *tx)
+                    .await?;
+                    row
+                }
+                None => sqlx::query(
+                    "INSERT INTO log_clusters (source, template, line_count, first_seen, last_seen, samples) \
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                )
+                .bind(source.clone())
+                .bind(c.template.clone())
+                .bind(c.lines)
+                .bind(c.first_seen.timestamp_millis())
+                .bind(c.last_seen.timestamp_millis())
+                .bind(samples)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get::<i64, _>("id")?,
+            };
+            sqlx::query(
+                "INSERT INTO log_cluster_counts (cluster_id, bucket, line_count) VALUES ($1, $2, $3) \
+                 ON CONFLICT (cluster_id, bucket) DO UPDATE SET line_count = log_cluster_counts.line_count + excluded.line_count",
+            )
+            .bind(row)
+            .bind(bucket_of(c.last_seen.timestamp_millis()))
+            .bind(c.lines)
+            .execute(&mut *tx)
+            .await?;
+            rows.push(row);
+        }
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    /// The clusters with the most lines since `since` (optionally of one source), most first,
+    /// with their last-hour trend.
+    pub async fn top_clusters(
+        &self,
+        since: DateTime<Utc>,
+        source: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<StoredCluster>, StoreError> {
+        let now = Utc::now().timestamp_millis();
+        let since = bucket_of(since.timestamp_millis());
+        let last_hour = bucket_of(now - 3_600_000);
+        let previous_hour = last_hour - 3_600_000;
+        let rows = sqlx::query(
+            "SELECT c.id, c.source, c.template, c.line_count, c.first_seen, c.last_seen, c.samples, \
+             CAST(SUM(CASE WHEN k.bucket >= $1 THEN k.line_count ELSE 0 END) AS BIGINT) AS in_window, \
+             CAST(SUM(CASE WHEN k.bucket >= $2 THEN k.line_count ELSE 0 END) AS BIGINT) AS last_hour, \
+             CAST(SUM(CASE WHEN k.bucket >= $3 AND k.bucket < $2 THEN k.line_count ELSE 0 END) AS BIGINT) AS previous_hour \
+             FROM log_clusters c JOIN log_cluster_counts k ON k.cluster_id = c.id \
+             WHERE k.bucket >= $4 AND ($5 = '' OR c.source = $5) \
+             GROUP BY c.id, c.source, c.template, c.line_count, c.first_seen, c.last_seen, c.samples \
+             HAVING SUM(CASE WHEN k.bucket >= $1 THEN k.line_count ELSE 0 END) > 0 \
+             ORDER BY in_window DESC, c.id LIMIT $6",
+        )
+        .bind(since)
+        .bind(last_hour)
+        .bind(previous_hour)
+        .bind(since.min(previous_hour))
+        .bind(source.unwrap_or_default().to_string())
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let last_hour: i64 = row.try_get("last_hour")?;
+                let previous_hour: i64 = row.try_get("previous_hour")?;
+                let samples: String = row.try_get("samples")?;
+                Ok(StoredCluster {
+                    id: row.try_get::<i64, _>("id")?.to_string(),
+                    source: row.try_get("source")?,
+                    template: row.try_get("template")?,
+                    count: row.try_get("line_count")?,
+                    count_in_window: row.try_get("in_window")?,
+                    last_hour,
+                    previous_hour,
+                    trend: trend(last_hour, previous_hour),
+                    first_seen: time(row.try_get("first_seen")?)?,
+                    last_seen: time(row.try_get("last_seen")?)?,
+                    samples: serde_json::from_str(&samples)
+                        .map_err(|e| StoreError::Corrupt(format!("cluster samples: {e}")))?,
+                })
+            })
+            .collect()
+    }
+
+    /// Removes cluster counts older than `before`, and clusters not seen since; returns how
+    /// many clusters went.
+    pub async fn prune_log_clusters(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let before = before.timestamp_millis();
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM log_cluster_counts WHERE bucket < $1")
+            .bind(bucket_of(before))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "DELETE FROM log_cluster_counts WHERE cluster_id IN (SELECT id FROM log_clusters WHERE last_seen < $1)",
+        )
+        .bind(before)
+        .execute(&mut *tx)
+        .await?;
+        let removed = sqlx::query("DELETE FROM log_clusters WHERE last_seen < $1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::trend;
+
+    #[test]
+    fn trend_ignores_small_changes() {
+        assert_eq!(trend(0, 0), "steady");
+        assert_eq!(trend(3, 2), "steady");
+        assert_eq!(trend(110, 100), "steady");
+        assert_eq!(trend(200, 100), "rising");
+        assert_eq!(trend(10, 100), "falling");
+    }
+}

@@ -1,0 +1,532 @@
+//! Live log sources against real files and real time: rename and copytruncate rotation under a
+//! writer, restart without losing or repeating a line (SQLite and PostgreSQL), partial lines,
+//! garbage, and an OOM burst that opens an incident whose runbook really runs.
+
+mod common;
+
+use common::{eventually, fresh_postgres, get_json, metrics_text, start_app, start_app_on};
+use homeostat::app::App;
+use homeostat::config::{Config, ConfigError};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A `[[log]]` source named `app` following `path` from its start, plus `extra` keys.
+fn source(path: &Path, extra: &str) -> String {
+    format!(
+        "[[log]]\nname = \"app\"\npath = \"{}\"\nfrom = \"start\"\n{extra}\n",
+        path.display()
+    )
+}
+
+/// `homeostat_<name>{source="app"}` from `/metrics` (0 when absent).
+async fn counter(app: &App, name: &str) -> u64 {
+    let text = metrics_text(app).await;
+    let prefix = format!("homeostat_{name}{{source=\"app\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Lines of source `app` stored in its clusters, and the clusters, from the API.
+async fn stored_lines(app: &App) -> (u64, serde_json::Value) {
+    let (status, body) = get_json(app, "/api/v1/clusters?source=app&since=24h&limit=500").await;
+    assert_eq!(status, 200, "{body}");
+    let total = body["clusters"]
+        .as_array()
+        .map_or(0, |cs| cs.iter().filter_map(|c| c["count"].as_u64()).sum());
+    (total, body)
+}
+
+/// Waits until the store holds exactly `expected` lines of `app` (and never more).
+async fn wait_stored(app: &App, expected: u64) {
+    eventually(DEADLINE, &format!("{expected} lines stored"), || async {
+        let (total, body) = stored_lines(app).await;
+        assert!(
+            total <= expected,
+            "{total} lines stored, expected {expected}: {body}"
+        );
+        (total == expected).then_some(())
+    })
+    .await;
+}
+
+fn append(path: &Path, data: &[u8]) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open log");
+    f.write_all(data).expect("write log");
+}
+
+/// A thread appending numbered lines to a log (in append mode, as services do) until stopped;
+/// `rotate` is called by the thread between lines when the caller sets the flag.
+struct Writer {
+    written: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    rotate: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// How the writer rotates its file.
+#[derive(Clone, Copy)]
+enum Rotation {
+    /// Rename the file away, write a few more lines to the old handle, reopen the path.
+    Rename,
+}
+
+impl Writer {
+    fn start(path: PathBuf, limit: u64, rotation: Rotation) -> Writer {
+        let written = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let rotate = Arc::new(AtomicBool::new(false));
+        let (w, s, r) = (Arc::clone(&written), Arc::clone(&stop), Arc::clone(&rotate));
+        let thread = std::thread::spawn(move || {
+            let open = |p: &Path| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .expect("open log")
+            };
+            let mut file = open(&path);
+            let mut rotations = 0;
+            let mut lagging = 0;
+            while !s.load(Ordering::SeqCst) && w.load(Ordering::SeqCst) < limit {
+                let n = w.load(Ordering::SeqCst);
+                writeln!(
+                    file,
+                    "request {n} served in {} ms by worker {}",
+                    n % 97,
+                    n % 7
+                )
+                .expect("write");
+                w.fetch_add(1, Ordering::SeqCst);
+                if lagging > 0 {
+                    lagging -= 1;
+                    if lagging == 0 {
+                        file = open(&path);
+                    }
+                } else if r.swap(false, Ordering::SeqCst) {
+                    match rotation {
+                        Rotation::Rename => {
+                            rotations += 1;
+                            let rotated = path.with_extension(format!("log.{rotations}"));
+                            std::fs::rename(&path, rotated).expect("rename");
+                            // The service notices the rotation a few lines later.
+                            lagging = 25;
+                        }
+                    }
+                }
+                if n % 10 == 0 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        });
+        Writer {
+            written,
+            stop,
+            rotate,
+            thread: Some(thread),
+        }
+    }
+
+    fn written(&self) -> u64 {
+        self.written.load(Ordering::SeqCst)
+    }
+
+    fn rotate(&self) {
+        self.rotate.store(true, Ordering::SeqCst);
+    }
+
+    /// Stops (or waits for the limit) and returns how many lines were written.
+    fn finish(mut self, stop: bool) -> u64 {
+        if stop {
+            self.stop.store(true, Ordering::SeqCst);
+        }
+        if let Some(t) = self.thread.take() {
+            t.join().expect("writer thread");
+        }
+        self.written()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rename_rotation_under_a_writer_counts_every_line_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("app.log");
+    append(&log, b"");
+    let app = start_app(dir.path(), &source(&log, "")).await;
+    let writer = Writer::start(log.clone(), 4000, Rotation::Rename);
+    for at in [700, 1400, 2100] {
+        eventually(DEADLINE, "the writer progresses", || {
+            let n = writer.written();
+            async move { (n >= at).then_some(()) }
+        })
+        .await;
+        writer.rotate();
+    }
+    let total = writer.finish(false);
+    assert_eq!(total, 4000);
+    wait_stored(&app, total).await;
+    assert_eq!(counter(&app, "log_lines_total").await, total);
+    assert!(
+        dir.path().join("app.log.3").exists(),
+        "the writer rotated three times"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn copytruncate_rotation_reads_the_file_again_from_its_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("app.log");
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .expect("open");
+    let app = start_app(dir.path(), &source(&log, "")).await;
+    for i in 0..500 {
+        writeln!(file, "job {i} finished with status done").expect("write");
+    }
+    wait_stored(&app, 500).await;
+    // copytruncate: copy the file aside, truncate it in place; the service keeps its handle.
+    std::fs::copy(&log, dir.path().join("app.log.1")).expect("copy");
+    file.set_len(0).expect("truncate");
+    for i in 0..100 {
+        writeln!(file, "job {i} finished with status done").expect("write");
+    }
+    wait_stored(&app, 600).await;
+    assert_eq!(counter(&app, "log_lines_total").await, 600);
+    assert_eq!(counter(&app, "log_truncations_total").await, 1);
+    app.shutdown().await;
+}
+
+/// A writer keeps writing while the app stops and starts again on the same store: every line
+/// is stored exactly once.
+async fn restart_continues_where_it_stopped(store_url: &str, dir: &Path) {
+    let log = dir.join("app.log");
+    append(&log, b"");
+    let config = source(&log, "");
+    let app = start_app_on(store_url, &config).await;
+    let writer = Writer::start(log.clone(), 1_000_000, Rotation::Rename);
+    eventually(DEADLINE, "some lines read", || async {
+        (counter(&app, "log_lines_total").await >= 300).then_some(())
+    })
+    .await;
+    app.shutdown().await;
+    let at_stop = writer.written();
+    eventually(DEADLINE, "the writer goes on while the app is down", || {
+        let n = writer.written();
+        async move { (n >= at_stop + 300).then_some(()) }
+    })
+    .await;
+    let app = start_app_on(store_url, &config).await;
+    eventually(DEADLINE, "the restarted app reads", || async {
+        (counter(&app, "log_lines_total").await > 0).then_some(())
+    })
+    .await;
+    let total = writer.finish(true);
+    wait_stored(&app, total).await;
+    let second = counter(&app, "log_lines_total").await;
+    assert!(
+        second < total,
+        "the restarted app read {second} of {total} lines: it started over"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_loses_no_line_and_reads_none_twice_on_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("homeostat.db").display());
+    restart_continues_where_it_stopped(&url, dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_loses_no_line_and_reads_none_twice_on_postgres() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = fresh_postgres().await;
+    restart_continues_where_it_stopped(&url, dir.path()).await;
+}
+
+#[tokio::test]
+async fn partial_line_is_held_until_its_newline_arrives() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("app.log");
+    append(&log, b"");
+    let app = start_app(dir.path(), &source(&log, "")).await;
+    append(&log, b"first complete line\nsecond line is only half wr");
+    eventually(DEADLINE, "the complete line is read", || async {
+        (counter(&app, "log_lines_total").await >= 1).then_some(())
+    })
+    .await;
+    // The same read saw the half line: it must not have been counted.
+    wait_stored(&app, 1).await;
+    assert_eq!(counter(&app, "log_lines_total").await, 1);
+    append(&log, b"itten now\n");
+    wait_stored(&app, 2).await;
+    let (_, body) = stored_lines(&app).await;
+    let samples: Vec<&str> = body["clusters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["samples"].as_array().into_iter().flatten())
+        .filter_map(|s| s.as_str())
+        .collect();
+    assert!(
+        samples.contains(&"second line is only half written now"),
+        "{samples:?}"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn garbage_binary_and_overlong_lines_are_counted_and_survived() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("app.log");
+    append(&log, b"");
+    let app = start_app(dir.path(), &source(&log, "")).await;
+    let mut data: Vec<u8> = (0..=255u8).filter(|b| *b != b'\n').collect();
+    data.push(b'\n');
+    data.extend_from_slice(b"\xff\xfe not utf-8 at all\n");
+    data.extend(std::iter::repeat_n(b'x', 200 * 1024));
+    data.push(b'\n');
+    data.extend_from_slice(b"an ordinary line after the garbage\n");
+    append(&log, &data);
+    eventually(DEADLINE, "all four lines read", || async {
+        (counter(&app, "log_lines_total").await == 4).then_some(())
+    })
+    .await;
+    assert_eq!(counter(&app, "log_lines_cut_total").await, 1);
+    assert_eq!(counter(&app, "log_lines_invalid_total").await, 2);
+    assert_eq!(counter(&app, "log_lines_skipped_total").await, 1);
+    // Three lines analyzed and stored; the binary one skipped.
+    wait_stored(&app, 3).await;
+    let (status, _) = get_json(&app, "/api/v1/error-monitoring/status").await;
+    assert_eq!(status, 200);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn oom_burst_opens_an_incident_and_runs_its_runbook() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("app.log");
+    let marker = dir.path().join("restarted");
+    append(&log, b"service started\n");
+    let config = format!(
+        "[[runbook]]\nname = \"restart-app\"\nsteps = [ {{ run = [\"touch\", \"{}\"] }} ]\n{}",
+        marker.display(),
+        source(
+            &log,
+            "remedy = [\"restart-app\"]\n[[log.alert]]\ncategory = \"out_of_memory\"\ncount = 5\nwithin = \"1m\"\n"
+        )
+    );
+    let app = start_app(dir.path(), &config).await;
+    for pid in 0..4 {
+        append(
+            &log,
+            format!("kernel: Out of memory: Killed process {pid} (java)\n").as_bytes(),
+        );
+    }
+    eventually(DEADLINE, "four OOM lines read", || async {
+        (counter(&app, "log_lines_total").await == 5).then_some(())
+    })
+    .await;
+    let (_, incidents) = get_json(&app, "/api/v1/incidents").await;
+    assert_eq!(incidents["total"], 0, "four lines are below the rate");
+    append(&log, b"kernel: Out of memory: Killed process 4 (java)\n");
+    eventually(DEADLINE, "the runbook ran", || {
+        let done = marker.exists();
+        async move { done.then_some(()) }
+    })
+    .await;
+    let (_, incidents) = get_json(&app, "/api/v1/incidents").await;
+    let incident = &incidents["incidents"][0];
+    assert_eq!(incident["fingerprint"], "log:app:out_of_memory");
+    assert_eq!(incident["labels"]["log"], "app");
+    assert_eq!(incident["labels"]["category"], "out_of_memory");
+    assert_eq!(incident["check"], serde_json::Value::Null);
+    let id = incident["id"].as_str().expect("id").to_string();
+    eventually(DEADLINE, "the repaired incident resolves", || async {
+        let (_, body) = get_json(&app, &format!("/api/v1/incidents/{id}")).await;
+        (body["state"] == "resolved").then_some(())
+    })
+    .await;
+    eventually(
+        DEADLINE,
+        "the OOM cluster in the monitoring metrics",
+        || async {
+            let (_, metrics) = get_json(&app, "/api/v1/error-monitoring/metrics").await;
+            metrics["top_clusters"]
+                .as_array()
+                .expect("top_clusters")
+                .iter()
+                .any(|c| {
+                    c["template"]
+                        .as_str()
+                        .is_some_and(|t| t.contains("Out of memory"))
+                        && c["count"] == 5
+                        && c["count_in_window"] == 5
+                        && c["last_hour"] == 5
+                        && c["previous_hour"] == 0
+                        && c["trend"] == "rising"
+                        && c["source"] == "app"
+                })
+                .then_some(())
+        },
+    )
+    .await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn repeated_oom_bursts_respect_the_runbook_budget() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("app.log");
+    let runs = dir.path().join("runs");
+    append(&log, b"");
+    let config = format!(
+        "[[runbook]]\nname = \"restart-app\"\nmax_attempts = 1\nwindow = \"1h\"\n\
+         steps = [ {{ run = [\"sh\", \"-c\", \"echo run >> '{}'\"] }} ]\n{}",
+        runs.display(),
+        source(
+            &log,
+            "remedy = [\"restart-app\"]\n[[log.alert]]\ncategory = \"out_of_memory\"\ncount = 2\nwithin = \"1s\"\n"
+        )
+    );
+    let app = start_app(dir.path(), &config).await;
+    let burst = || {
+        append(
+            &log,
+            b"Out of memory: Killed process 7 (java)\nOut of memory: Killed process 8 (java)\n",
+        )
+    };
+    burst();
+    eventually(DEADLINE, "the first repair ran", || {
+        let ran = runs.exists();
+        async move { ran.then_some(()) }
+    })
+    .await;
+    // After a quiet window the rate stops firing; the next burst reopens the incident.
+    eventually(DEADLINE, "the incident resolves", || async {
+        let (_, body) = get_json(&app, "/api/v1/incidents").await;
+        (body["incidents"][0]["state"] == "resolved").then_some(())
+    })
+    .await;
+    eventually(
+        DEADLINE,
+        "the rate is quiet again (second signal)",
+        || async {
+            let text = metrics_text(&app).await;
+            text.lines()
+                .any(|l| l == "homeostat_signals_total 2")
+                .then_some(())
+        },
+    )
+    .await;
+    burst();
+    eventually(
+        DEADLINE,
+        "the second burst is refused by the budget",
+        || async {
+            let (_, body) = get_json(&app, "/api/v1/breakers").await;
+            body["breakers"]
+                .as_array()
+                .is_some_and(|b| b.iter().any(|b| b["target"] == "log:app"))
+                .then_some(())
+        },
+    )
+    .await;
+    let text = std::fs::read_to_string(&runs).expect("runs");
+    assert_eq!(text.lines().count(), 1, "the budget allows one run");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn log_incident_resolves_after_a_quiet_window() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("app.log");
+    append(&log, b"");
+    let config = source(
+        &log,
+        "impact = \"high\"\nlabels = { team = \"web\" }\n[[log.alert]]\ncategory = \"disk_full\"\ncount = 2\nwithin = \"1s\"\n",
+    );
+    let app = start_app(dir.path(), &config).await;
+    append(
+        &log,
+        b"write failed: No space left on device\nwrite failed: No space left on device\n",
+    );
+    let incident = eventually(DEADLINE, "the incident opens", || async {
+        let (_, body) = get_json(&app, "/api/v1/incidents").await;
+        let first = body["incidents"][0].clone();
+        (first["fingerprint"] == "log:app:disk_full").then_some(first)
+    })
+    .await;
+    assert_eq!(incident["severity"], "critical");
+    assert_eq!(incident["priority"], "P1", "high impact × critical");
+    assert_eq!(incident["labels"]["team"], "web");
+    let id = incident["id"].as_str().expect("id").to_string();
+    eventually(DEADLINE, "a quiet window resolves it", || async {
+        let (_, body) = get_json(&app, &format!("/api/v1/incidents/{id}")).await;
+        (body["state"] == "resolved").then_some(())
+    })
+    .await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_directory_created_after_start_is_found_by_polling() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let later = dir.path().join("later");
+    let log = later.join("app.log");
+    let app = start_app(dir.path(), &source(&log, "")).await;
+    std::fs::create_dir(&later).expect("mkdir");
+    append(&log, b"hello from a late directory\n");
+    wait_stored(&app, 1).await;
+    app.shutdown().await;
+}
+
+fn issues(text: &str) -> Vec<String> {
+    match Config::parse(text, Path::new("h.toml")) {
+        Ok(_) => panic!("config accepted:\n{text}"),
+        Err(ConfigError::Invalid { issues }) => issues.iter().map(|i| i.to_string()).collect(),
+        Err(e) => panic!("unexpected error: {e}"),
+    }
+}
+
+#[test]
+fn bad_log_sources_are_reported_at_file_line_col() {
+    let found = issues(concat!(
+        "[[log]]\nname = \"app\"\npath = \"/var/log/app/*.log\"\nformat = '^(?P<msg>.*)$'\n",
+        "remedy = [\"nope\"]\n",
+        "[[log]]\nname = \"app\"\npath = \"/var/log/[x.log\"\n",
+        "[[log.alert]]\ncategory = \"out_of_mem\"\n",
+        "[[log]]\nname = \"rel\"\npath = \"logs/*.log\"\nformat = '(?P<message>'\n",
+    ));
+    let expect = [
+        ("4:10", "no named group `message`"),
+        ("5:11", "remedy `nope` is not a defined runbook"),
+        ("7:8", "duplicate log name `app`"),
+        ("8:8", "invalid glob"),
+        ("10:12", "unknown category `out_of_mem`"),
+        ("13:8", "must be absolute"),
+        ("14:10", "invalid format regex"),
+    ];
+    for (at, text) in expect {
+        assert!(
+            found
+                .iter()
+                .any(|i| i.starts_with(&format!("h.toml:{at}: ")) && i.contains(text)),
+            "expected h.toml:{at} containing {text:?}, got {found:#?}"
+        );
+    }
+    assert_eq!(found.len(), expect.len(), "{found:#?}");
+}
