@@ -138,7 +138,7 @@ impl Store {
                      opened_at, last_signal_at, signal_count) VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $8, $9, 1) RETURNING id",
                 )
                 .bind(record.fingerprint.to_string())
-                .bind(redact(&record.title).into_owned())
+                .bind(redact(record.title).into_owned())
                 .bind(record.severity.as_str().to_string())
                 .bind(record.priority.as_str().to_string())
                 .bind(record.check.map(str::to_string))
