@@ -60,7 +60,14 @@ async fn open_vault(config: &Config, store: &Store) -> Result<Option<Vault>, Sta
         .map(|f| std::path::PathBuf::from(f.get_ref()));
     let key = match MasterKey::load(std::env::var(MASTER_KEY_ENV).ok(), key_file.as_deref()) {
         Ok(key) => key,
-        Err(SecretError::NoKey) => return Ok(None),
+        Err(SecretError::NoKey) => {
+            if !store.sealed_secrets().await?.is_empty() {
+                tracing::warn!(
+                    "secrets are stored but no master key is configured ({MASTER_KEY_ENV} or [security] master_key_file): steps that use them will fail"
+                );
+            }
+            return Ok(None);
+        }
         Err(e) => return Err(e.into()),
     };
     let vault = Vault::open(store.clone(), key).await?;

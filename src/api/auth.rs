@@ -69,8 +69,12 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    /// Accepts `admin_token` (when set and non-empty) as an admin.
+    /// Accepts `admin_token` (when set and non-empty) as an admin. A token of 8 characters or
+    /// more is also registered for redaction, so it never reaches a log line or a stored output.
     pub fn new(admin_token: Option<String>) -> Authenticator {
+        if let Some(token) = admin_token.as_deref().filter(|t| t.len() >= 8) {
+            crate::security::redact::register_secret(token);
+        }
         Authenticator {
             admin_token: admin_token.filter(|t| !t.is_empty()),
             ..Authenticator::default()

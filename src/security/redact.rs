@@ -45,8 +45,8 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         rule(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]+):[^\s@/]+@", |c| {
             format!("{}:{SECRET_MARK}@", &c[1])
         }),
-        // Authorization: Bearer xxx / Basic xxx
-        rule(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}", |c| {
+        // Authorization: Bearer xxx / Basic xxx (long enough not to catch "basic functionality")
+        rule(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{16,}", |c| {
             format!("{} {SECRET_MARK}", &c[1])
         }),
         // Homeostat API tokens and sessions.
@@ -60,7 +60,9 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b",
             |_| "[EMAIL]".to_string(),
         ),
-        rule(r"\b\d(?:[ -]?\d){12,18}\b", |c| {
+        // Card numbers start with 2-6 (Mastercard, Visa, Amex, Discover...); Unix timestamps in
+        // ms or ns start with 1 and are left alone.
+        rule(r"\b[2-6](?:[ -]?\d){12,18}\b", |c| {
             if luhn(&c[0]) {
                 "[CARD]".to_string()
             } else {
@@ -213,6 +215,7 @@ mod tests {
             "pid 12345 exited with 137",
             "GET /api/v1/incidents/42 200 0.004",
             "127.0.0.1:9780",
+            "at 1700000000003 ms, basic functionality",
         ] {
             assert_eq!(redact(benign), benign);
         }
