@@ -70,6 +70,11 @@ interval = "200ms"
 timeout = "1s"
 remedy = ["restart-gated"]
 
+[[log]]
+name = "app"
+path = "{d}/app.log"
+from = "start"
+
 [[runbook]]
 name = "restart-api"
 steps = [ {{ run = ["touch", "{d}/api.repaired"] }} ]
@@ -133,6 +138,10 @@ async fn operator_follows_an_incident_approves_a_repair_and_stops_everything_in_
     let gated = Arc::new(Target::start().await);
     let port = common::free_port();
     let text = config_text(port, dir.path(), &api, &gated);
+    let lines: String = (0..40)
+        .map(|i| format!("payment declined for order {i} customer c{i}@example.com\n"))
+        .collect();
+    std::fs::write(dir.path().join("app.log"), lines).expect("app log");
     let mut app = Some(start(&text).await);
     let base = format!("http://127.0.0.1:{port}");
     let shots = screenshot_dir();

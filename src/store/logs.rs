@@ -149,7 +149,12 @@ impl Store {
         }
         let mut rows = Vec::with_capacity(progress.clusters.len());
         for c in progress.clusters {
-            let samples = serde_json::to_string(&c.samples)
+            let samples: Vec<String> = c
+                .samples
+                .iter()
+                .map(|line| crate::security::redact::redact(line).into_owned())
+                .collect();
+            let samples = serde_json::to_string(&samples)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let known = match c.row {
                 Some(row) => Some(row),

@@ -196,6 +196,13 @@ try {
     'the approval in the incident timeline');
   await page.getByRole('link', { name: 'History' }).click();
   await see(page.getByRole('heading', { level: 1, name: 'History and analysis' }), 'the history page');
+  // The app log the test wrote: its lines are clustered, stored and listed with a trend; the
+  // customer's e-mail address in them is redacted before it is stored.
+  const cluster = page.locator('tr[data-cluster]', { hasText: 'payment declined for order' });
+  await see(cluster, 'the failure cluster of the app log');
+  await cluster.locator('summary').click();
+  await see(cluster.locator('.samples li', { hasText: '[EMAIL]' }), 'a redacted sample line');
+  if ((await cluster.textContent()).includes('@example.com')) throw new Error('an e-mail address reached the page');
   await page.getByLabel('Runbook').fill('restart-gated');
   await page.getByRole('button', { name: 'Filter' }).click();
   await see(page.locator('tr[data-state="succeeded"]', { hasText: 'restart-gated' }), 'the approved repair succeeded');

@@ -1,5 +1,5 @@
 // History and analysis: repairs filtered by state and runbook, paginated; charts of repairs by
-// outcome, MTTD/MTTR (24 h) and check latency.
+// outcome, MTTD/MTTR (24 h) and check latency; the failure clusters of the tailed logs (24 h).
 import { fetchJson } from './auth.js';
 import { h, badge, time, section, pager, duration } from './dom.js';
 import { barChart, lineChart } from './charts.js';
@@ -9,6 +9,8 @@ const PER_PAGE = 20;
 const STATES = ['queued', 'awaiting_approval', 'running', 'verifying', 'succeeded', 'failed',
   'rolled_back', 'denied', 'cancelled', 'interrupted'];
 const LATENCY_CHECKS = 6;
+const CLUSTERS = 15;
+const TREND = { rising: '▲ rising', falling: '▼ falling', steady: '– steady' };
 
 /** Renders history and analysis for the filters in the hash query. */
 export async function render({ query }) {
@@ -18,11 +20,12 @@ export async function render({ query }) {
   const filter = new URLSearchParams({ limit: PER_PAGE, offset });
   if (state) filter.set('state', state);
   if (runbook) filter.set('runbook', runbook);
-  const [page, counts, metrics, checks] = await Promise.all([
+  const [page, counts, metrics, checks, clusters] = await Promise.all([
     fetchJson(`/api/v1/repairs?${filter}`),
     Promise.all(STATES.map((s) => fetchJson(`/api/v1/repairs?state=${s}&limit=1`).then((p) => p.total))),
     fetchJson('/api/v1/error-monitoring/metrics'),
     fetchJson(`/api/v1/checks?limit=${LATENCY_CHECKS}`),
+    fetchJson(`/api/v1/clusters?since=24h&limit=${CLUSTERS}`),
   ]);
   const latency = await Promise.all(checks.checks.map((c) =>
     fetchJson(`/api/v1/checks/${encodeURIComponent(c.name)}?limit=100`).catch(() => ({ observations: [] }))));
@@ -56,6 +59,12 @@ export async function render({ query }) {
           `latency of ${c.name}`, 'ms'),
         h('figcaption', {}, c.name)))),
       checks.total > LATENCY_CHECKS ? h('p', { class: 'muted' }, `First ${LATENCY_CHECKS} of ${checks.total} checks.`) : null),
+    section('Failure clusters (24 h)',
+      clusters.clusters.length === 0
+        ? h('p', { class: 'muted' }, 'No log lines clustered in the last 24 h (no [[log]] source, or all quiet).')
+        : h('div', { class: 'scroll' }, h('table', { class: 'clusters' },
+          h('thead', {}, h('tr', {}, ['Template', 'Source', 'Lines (24 h)', 'Last hour', 'Trend', 'Last seen'].map((c) => h('th', { scope: 'col' }, c)))),
+          h('tbody', {}, clusters.clusters.map(clusterRow))))),
     section('Repairs',
       filters(state, runbook),
       h('div', { class: 'scroll' }, h('table', { class: 'repairs' },
@@ -64,6 +73,17 @@ export async function render({ query }) {
       page.total === 0 ? h('p', {}, 'No repair matches.') : null,
       pager(page.total, offset, PER_PAGE, link, 'Repairs')),
   ];
+}
+
+function clusterRow(c) {
+  return h('tr', { 'data-cluster': c.id },
+    h('th', { scope: 'row' }, h('details', {}, h('summary', {}, h('code', {}, c.template)),
+      h('ul', { class: 'samples' }, (c.samples || []).map((line) => h('li', {}, h('code', {}, line)))))),
+    h('td', {}, c.source),
+    h('td', {}, String(c.count_in_window)),
+    h('td', {}, `${c.last_hour} (before: ${c.previous_hour})`),
+    h('td', {}, TREND[c.trend] || c.trend),
+    h('td', {}, time(c.last_seen)));
 }
 
 function round(value) {
