@@ -20,7 +20,11 @@ type BoxError = Box<dyn Error + Send + Sync>;
 async fn main() -> Result<(), BoxError> {
     let mut args = std::env::args().skip(1);
     let checks: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(1000);
-    let incidents: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(10_000);
+    let incidents: usize = args
+        .next()
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(10_000);
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}", dir.path().join("scale.db").display());
     let store = Store::connect(&url).await?;

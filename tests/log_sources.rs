@@ -384,6 +384,45 @@ async fn oom_burst_opens_an_incident_and_runs_its_runbook() {
         },
     )
     .await;
+    // Learning: the cluster came with an incident `restart-app` fixed, so it suggests it, and an
+    // error message of the same template learns the same.
+    let (_, clusters) = get_json(&app, "/api/v1/clusters").await;
+    let oom = clusters["clusters"]
+        .as_array()
+        .expect("clusters")
+        .iter()
+        .find(|c| {
+            c["template"]
+                .as_str()
+                .is_some_and(|t| t.contains("Out of memory"))
+        })
+        .expect("the OOM cluster")
+        .clone();
+    let suggested = &oom["suggested_runbooks"][0];
+    assert_eq!(suggested["runbook"], "restart-app", "{oom}");
+    assert_eq!(suggested["attempts"], 1);
+    assert_eq!(suggested["successes"], 1);
+    assert!(
+        suggested["why"].as_str().is_some_and(|w| w.contains("1/1")),
+        "{suggested}"
+    );
+    let analyzed = common::client()
+        .post(format!(
+            "http://{}/api/v1/error-monitoring/analyze-error",
+            app.address
+        ))
+        .bearer_auth(common::TOKEN)
+        .json(&serde_json::json!({ "message": "kernel: Out of memory: Killed process 99 (java)" }))
+        .send()
+        .await
+        .expect("analyze")
+        .json::<serde_json::Value>()
+        .await
+        .expect("json");
+    assert_eq!(
+        analyzed["learned_runbooks"][0]["runbook"], "restart-app",
+        "{analyzed}"
+    );
     app.shutdown().await;
 }
 

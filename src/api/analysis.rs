@@ -4,6 +4,7 @@
 use super::AppState;
 use super::error::ApiError;
 use crate::logs::Severity;
+use crate::remedy::rank_history;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -61,6 +62,9 @@ pub struct AnalyzeResponse {
     pub cluster: ClusterMatch,
     /// Category runbooks that exist in this config, to use in `repair-task`.
     pub suggested_runbooks: Vec<String>,
+    /// Runbooks that fixed incidents which came with log clusters of this template, best first,
+    /// with their record ("why").
+    pub learned_runbooks: Vec<crate::remedy::RunbookStats>,
 }
 
 /// Classifies one error message and clusters it with the ones seen before.
@@ -78,32 +82,34 @@ pub async fn analyze_error(
         )));
     }
     let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
-    let mut analyzer = state.analyzer.lock().unwrap_or_else(|p| p.into_inner());
-    let result = analyzer.analyze_line(&request.message, now_ms);
-    let category = result
-        .category
-        .and_then(|id| analyzer.classifier().category(id))
-        .map(|c| CategoryMatch {
-            name: c.name.clone(),
-            severity: c.severity,
-            advice: c.advice.clone(),
-            runbooks: c.runbooks.clone(),
-        });
-    let cluster = analyzer.miner().cluster(result.cluster).map_or(
-        ClusterMatch {
-            id: result.cluster,
-            template: String::new(),
-            count: 1,
-            new: result.new_cluster,
-        },
-        |c| ClusterMatch {
-            id: c.id,
-            template: c.template(),
-            count: c.count,
-            new: result.new_cluster,
-        },
-    );
-    drop(analyzer);
+    let (category, cluster) = {
+        let mut analyzer = state.analyzer.lock().unwrap_or_else(|p| p.into_inner());
+        let result = analyzer.analyze_line(&request.message, now_ms);
+        let category = result
+            .category
+            .and_then(|id| analyzer.classifier().category(id))
+            .map(|c| CategoryMatch {
+                name: c.name.clone(),
+                severity: c.severity,
+                advice: c.advice.clone(),
+                runbooks: c.runbooks.clone(),
+            });
+        let cluster = analyzer.miner().cluster(result.cluster).map_or(
+            ClusterMatch {
+                id: result.cluster,
+                template: String::new(),
+                count: 1,
+                new: result.new_cluster,
+            },
+            |c| ClusterMatch {
+                id: c.id,
+                template: c.template(),
+                count: c.count,
+                new: result.new_cluster,
+            },
+        );
+        (category, cluster)
+    };
     let suggested_runbooks = category
         .as_ref()
         .map(|c| {
@@ -120,10 +126,34 @@ pub async fn analyze_error(
                 .collect()
         })
         .unwrap_or_default();
+    // What fixed incidents that came with stored clusters of the same template (tailed logs).
+    let mut history = Vec::new();
+    for id in state
+        .store
+        .clusters_with_template(&cluster.template)
+        .await?
+    {
+        for (runbook, attempts, successes, times) in
+            state.store.cluster_runbook_history(&id).await?
+        {
+            match history
+                .iter_mut()
+                .find(|h: &&mut (String, u64, u64, Vec<f64>)| h.0 == runbook)
+            {
+                Some(h) => {
+                    h.1 += attempts;
+                    h.2 += successes;
+                    h.3.extend(times);
+                }
+                None => history.push((runbook, attempts, successes, times)),
+            }
+        }
+    }
     Ok(Json(AnalyzeResponse {
         source: request.source,
         category,
         cluster,
         suggested_runbooks,
+        learned_runbooks: rank_history(history),
     }))
 }

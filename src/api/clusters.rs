@@ -1,9 +1,11 @@
 //! `/api/v1/clusters`: the template clusters of the tailed logs with the most lines in a
-//! window, with totals, samples and the last-hour trend.
+//! window, with totals, samples, the last-hour trend, and the runbooks that fixed the incidents
+//! each cluster came with (learning).
 
 use super::AppState;
 use super::error::ApiError;
 use crate::config::Duration;
+use crate::remedy::{RunbookStats, rank_history};
 use crate::store::StoredCluster;
 use axum::Json;
 use axum::extract::{Query, State};
@@ -25,11 +27,21 @@ pub struct ClusterQuery {
     pub limit: Option<u32>,
 }
 
+/// A cluster and what fixed the incidents it came with.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClusterView {
+    /// The cluster and its counts.
+    #[serde(flatten)]
+    pub cluster: StoredCluster,
+    /// Runbooks that repaired incidents this cluster co-occurred with, best first, with "why".
+    pub suggested_runbooks: Vec<RunbookStats>,
+}
+
 /// The top clusters of a window.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ClusterList {
     /// Most lines in the window first.
-    pub clusters: Vec<StoredCluster>,
+    pub clusters: Vec<ClusterView>,
     /// The window, in seconds.
     pub since_seconds: u64,
 }
@@ -56,7 +68,15 @@ pub async fn list(
         .checked_sub_signed(window)
         .ok_or_else(|| ApiError::bad_request("`since` is too long"))?;
     let source = query.source.as_deref().filter(|s| !s.is_empty());
-    let clusters = state.store.top_clusters(start, source, limit).await?;
+    let mut clusters = Vec::new();
+    for cluster in state.store.top_clusters(start, source, limit).await? {
+        let suggested_runbooks =
+            rank_history(state.store.cluster_runbook_history(&cluster.id).await?);
+        clusters.push(ClusterView {
+            cluster,
+            suggested_runbooks,
+        });
+    }
     Ok(Json(ClusterList {
         clusters,
         since_seconds: since.get().as_secs(),

@@ -54,6 +54,18 @@ impl RunbookStats {
     }
 }
 
+/// Ranked stats from a stored history (`Store::runbook_history` and friends).
+pub fn rank_history(history: crate::store::RunbookHistory) -> Vec<RunbookStats> {
+    rank(
+        history
+            .into_iter()
+            .map(|(name, attempts, successes, times)| {
+                RunbookStats::new(&name, attempts, successes, times)
+            })
+            .collect(),
+    )
+}
+
 /// Orders candidates (given in config order) by estimate, best first; ties keep config order.
 pub fn rank(mut candidates: Vec<RunbookStats>) -> Vec<RunbookStats> {
     // A stable sort keeps config order among equal estimates.

@@ -11,7 +11,7 @@ mod steps;
 mod template;
 
 pub use engine::{EngineParts, ManualRepair, RepairEngine, RepairError};
-pub use learning::{RunbookStats, rank};
+pub use learning::{RunbookStats, rank, rank_history};
 pub use model::{Breaker, Repair, RepairPlan, RepairState, StepRecord};
 pub use steps::{execute as execute_step, plan as plan_step};
 pub use template::{render_argv, render_str};

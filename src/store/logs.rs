@@ -154,8 +154,8 @@ impl Store {
                 .iter()
                 .map(|line| crate::security::redact::redact(line).into_owned())
                 .collect();
-            let samples = serde_json::to_string(&samples)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let samples =
+                serde_json::to_string(&samples).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let known = match c.row {
                 Some(row) => Some(row),
                 None => sqlx::query(
@@ -210,6 +210,18 @@ impl Store {
         }
         tx.commit().await?;
         Ok(rows)
+    }
+
+    /// Ids of the stored clusters (of any source) with exactly this template.
+    pub async fn clusters_with_template(&self, template: &str) -> Result<Vec<String>, StoreError> {
+        let rows =
+            sqlx::query("SELECT id FROM log_clusters WHERE template = $1 ORDER BY id LIMIT 20")
+                .bind(template.to_string())
+                .fetch_all(self.pool())
+                .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<i64, _>("id")?.to_string()))
+            .collect()
     }
 
     /// The clusters with the most lines since `since` (optionally of one source), most first,

@@ -394,41 +394,71 @@ impl Store {
 impl Store {
     /// For incidents of `fingerprint`: per runbook, repairs that ran, successes, and the
     /// recovery seconds (first step → verified) of each success.
-    pub async fn runbook_history(
-        &self,
-        fingerprint: &str,
-    ) -> Result<Vec<(String, u64, u64, Vec<f64>)>, StoreError> {
-        let rows = sqlx::query(
+    pub async fn runbook_history(&self, fingerprint: &str) -> Result<RunbookHistory, StoreError> {
+        let rows = sqlx::query(&format!(
             "SELECT r.runbook, r.state, r.started_at, r.finished_at FROM repairs r JOIN incidents i ON i.id = r.incident_id \
-             WHERE i.fingerprint = $1 AND r.dry_run = 0 AND r.started_at IS NOT NULL AND r.state NOT IN ('cancelled', 'interrupted')",
-        )
+             WHERE i.fingerprint = $1 AND {RAN}"
+        ))
         .bind(fingerprint.to_string())
         .fetch_all(self.pool())
         .await?;
-        let mut history: Vec<(String, u64, u64, Vec<f64>)> = Vec::new();
-        for row in &rows {
-            let runbook: String = row.try_get("runbook")?;
-            let state: String = row.try_get("state")?;
-            let index = match history.iter().position(|h| h.0 == runbook) {
-                Some(i) => i,
-                None => {
-                    history.push((runbook, 0, 0, Vec::new()));
-                    history.len() - 1
-                }
-            };
-            let entry = &mut history[index];
-            entry.1 += 1;
-            if state == "succeeded" {
-                entry.2 += 1;
-                let started: Option<i64> = row.try_get("started_at")?;
-                let finished: Option<i64> = row.try_get("finished_at")?;
-                if let (Some(s), Some(f)) = (started, finished) {
-                    entry.3.push((f - s).max(0) as f64 / 1000.0);
-                }
+        tally(&rows)
+    }
+
+    /// The same for incidents that co-occurred with log cluster `cluster_id`: the cluster had
+    /// lines from the 10 minutes before the incident opened until it was resolved (by the
+    /// cluster's 10-minute buckets). What fixed those incidents is what to suggest for the
+    /// cluster.
+    pub async fn cluster_runbook_history(
+        &self,
+        cluster_id: &str,
+    ) -> Result<RunbookHistory, StoreError> {
+        let Ok(cluster) = cluster_id.parse::<i64>() else {
+            return Ok(Vec::new());
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT r.runbook, r.state, r.started_at, r.finished_at FROM repairs r JOIN incidents i ON i.id = r.incident_id \
+             WHERE {RAN} AND EXISTS (SELECT 1 FROM log_cluster_counts k WHERE k.cluster_id = $1 \
+             AND k.bucket >= i.opened_at - 600000 AND k.bucket <= COALESCE(i.resolved_at, i.last_signal_at))"
+        ))
+        .bind(cluster)
+        .fetch_all(self.pool())
+        .await?;
+        tally(&rows)
+    }
+}
+
+/// Per runbook: repairs that ran, successes, recovery seconds of each success.
+pub type RunbookHistory = Vec<(String, u64, u64, Vec<f64>)>;
+
+/// Repairs that really ran: not dry-run, started, not refused or cut short.
+const RAN: &str =
+    "r.dry_run = 0 AND r.started_at IS NOT NULL AND r.state NOT IN ('cancelled', 'interrupted')";
+
+fn tally(rows: &[AnyRow]) -> Result<RunbookHistory, StoreError> {
+    let mut history: RunbookHistory = Vec::new();
+    for row in rows {
+        let runbook: String = row.try_get("runbook")?;
+        let state: String = row.try_get("state")?;
+        let index = match history.iter().position(|h| h.0 == runbook) {
+            Some(i) => i,
+            None => {
+                history.push((runbook, 0, 0, Vec::new()));
+                history.len() - 1
+            }
+        };
+        let entry = &mut history[index];
+        entry.1 += 1;
+        if state == "succeeded" {
+            entry.2 += 1;
+            let started: Option<i64> = row.try_get("started_at")?;
+            let finished: Option<i64> = row.try_get("finished_at")?;
+            if let (Some(s), Some(f)) = (started, finished) {
+                entry.3.push((f - s).max(0) as f64 / 1000.0);
             }
         }
-        Ok(history)
     }
+    Ok(history)
 }
 
 impl Store {
