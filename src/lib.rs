@@ -14,6 +14,7 @@ pub mod logs;
 pub mod process;
 pub mod queue;
 pub mod remedy;
+pub mod reports;
 pub mod security;
 pub mod store;
 pub mod telemetry;

@@ -145,13 +145,13 @@ enum Command {
     Report {
         /// Which report.
         #[arg(value_enum)]
-        kind: homeostat::cli::report::Kind,
+        kind: homeostat::reports::Kind,
         /// The window: how far back, e.g. `24h`, `7d`, `90m`.
         #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
         since: std::time::Duration,
         /// Output format.
-        #[arg(long, value_enum, default_value_t = homeostat::cli::report::Format::Md)]
-        format: homeostat::cli::report::Format,
+        #[arg(long, value_enum, default_value_t = homeostat::reports::Format::Md)]
+        format: homeostat::reports::Format,
         #[command(flatten)]
         daemon: DaemonArgs,
     },
@@ -348,7 +348,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let start = chrono::Utc::now()
                 .checked_sub_signed(window)
                 .context("--since is too long")?;
-            let report = runtime()?.block_on(homeostat::cli::report::run(
+            let report = runtime()?.block_on(homeostat::reports::run(
                 &client, &server, kind, start, format,
             ))?;
             print!("{report}");

@@ -14,6 +14,7 @@ mod monitoring;
 mod openapi;
 mod probes;
 mod repairs;
+mod reports;
 pub mod routes;
 mod session;
 mod tokens;

@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi};
         super::checks::list,
         super::checks::show,
         super::clusters::list,
+        super::reports::report,
         super::incidents::list,
         super::incidents::show,
         super::incidents::ack,

@@ -4,7 +4,7 @@
 
 use super::{
     AppState, analysis, audit, checks, clusters, events, incidents, metrics, monitoring, openapi,
-    probes, repairs, session, tokens, users,
+    probes, repairs, reports, session, tokens, users,
 };
 use crate::config::Role;
 use axum::http::Method;
@@ -84,6 +84,7 @@ pub fn table(public_metrics: bool) -> Vec<(Route, MethodRouter<AppState>)> {
         row(M::GET, "/api/v1/repairs/{id}/plan", Least(Viewer), None, get(repairs::plan)),
         row(M::GET, "/api/v1/error-monitoring/repair-history", Least(Viewer), None, get(repairs::history)),
         row(M::GET, "/api/v1/breakers", Least(Viewer), None, get(repairs::breakers)),
+        row(M::GET, "/api/v1/reports/{kind}", Least(Viewer), None, get(reports::report)),
         row(M::GET, "/api/v1/openapi.json", Least(Viewer), None, get(openapi::spec)),
         events,
         row(M::POST, "/api/v1/error-monitoring/repair-task", Least(Runner), Some("repair.request"), post(repairs::repair_task)),

@@ -64,3 +64,9 @@ impl DaemonClient {
         Ok(body)
     }
 }
+
+impl crate::reports::ReportSource for DaemonClient {
+    fn get(&self, path: &str) -> impl std::future::Future<Output = Result<Value>> + Send {
+        DaemonClient::get(self, path)
+    }
+}

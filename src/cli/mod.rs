@@ -6,7 +6,6 @@ pub mod audit;
 pub mod client;
 pub mod incidents;
 pub mod repairs;
-pub mod report;
 pub mod secrets;
 pub mod status;
 pub mod store_admin;

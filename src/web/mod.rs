@@ -48,6 +48,7 @@ const ASSETS: &[Asset] = &[
     asset!("incident.js", JS),
     asset!("approvals.js", JS),
     asset!("history.js", JS),
+    asset!("reports.js", JS),
     asset!("favicon.svg", "image/svg+xml"),
 ];
 

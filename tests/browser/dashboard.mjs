@@ -6,7 +6,7 @@
 //   @@ restart        restart the daemon
 // Every wait is an auto-waiting locator with a deadline; exit code 0 means every step passed.
 import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const [base, token, shots, user, password] = process.argv.slice(2);
@@ -239,6 +239,23 @@ try {
   await confirm.getByRole('button', { name: 'Resume repairs' }).click();
   await see(page.locator('#estop-state', { hasText: /off/ }), 'the stop lifted');
   await page.locator('#stop-badge').waitFor({ state: 'hidden', timeout: WAIT });
+
+  step('reports: hourly health, then the weekly repair summary with its chart, downloaded as HTML');
+  await page.getByRole('link', { name: 'Reports' }).click();
+  await see(page.getByRole('heading', { level: 2, name: 'Homeostat health report — last 1h' }), 'the hourly health report');
+  await page.getByRole('link', { name: 'Weekly repairs' }).click();
+  await see(page.getByRole('heading', { level: 2, name: 'Homeostat repairs report — last 7d' }), 'the weekly repairs report');
+  await see(page.locator('svg[role="img"][aria-label^="Repairs by outcome"]'), 'the outcome chart');
+  await see(page.locator('table.report td', { hasText: 'restart-gated' }).first(), 'the gated repair in the report');
+  await shot('09-report');
+  const [download] = await Promise.all([
+    page.waitForEvent('download', { timeout: WAIT }),
+    page.getByRole('button', { name: 'Download HTML' }).click(),
+  ]);
+  const html = readFileSync(await download.path(), 'utf8');
+  if (!html.includes('<svg') || !html.includes('restart-gated') || !html.includes('Repairs by outcome')) {
+    throw new Error('the downloaded HTML report lacks its chart or its repairs');
+  }
 
   step('the live page lists the events');
   await page.getByRole('link', { name: 'Live' }).click();

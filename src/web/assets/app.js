@@ -7,6 +7,7 @@ import * as overview from './overview.js';
 import * as incident from './incident.js';
 import * as approvals from './approvals.js';
 import * as history from './history.js';
+import * as reports from './reports.js';
 
 const view = document.getElementById('view');
 const conn = document.getElementById('conn');
@@ -33,6 +34,7 @@ const routes = [
   { re: /^\/incidents\/([^/]+)$/, page: incident, title: 'Incident', nav: '#/' },
   { re: /^\/approvals(?:\/([^/]+))?$/, page: approvals, title: 'Approvals', nav: '#/approvals' },
   { re: /^\/history$/, page: history, title: 'History', nav: '#/history' },
+  { re: /^\/reports$/, page: reports, title: 'Reports', nav: '#/reports' },
   { re: /^\/live$/, page: live, title: 'Live', nav: '#/live' },
 ];
 

@@ -1,13 +1,14 @@
-//! `homeostat report health|performance|repairs`: a report over a time window from a running
-//! daemon's API, as Markdown, JSON or a self-contained HTML page.
+//! Reports (`homeostat report health|performance|repairs`, and `GET /api/v1/reports/{kind}` for
+//! the dashboard): built over a time window from the daemon's own API answers, as Markdown, JSON
+//! or a self-contained HTML page with bar charts.
 
-use super::client::DaemonClient;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::future::Future;
 
 /// Which report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -30,6 +31,13 @@ pub enum Format {
     Json,
     /// A self-contained HTML page.
     Html,
+}
+
+/// Where a report reads the API's JSON: a daemon over HTTP (the CLI) or the API in process
+/// (the report endpoint), always with the asker's credentials.
+pub trait ReportSource: Sync {
+    /// The JSON answer of `GET path`.
+    fn get(&self, path: &str) -> impl Future<Output = Result<Value>> + Send;
 }
 
 /// Page size when walking the API's lists.
@@ -65,8 +73,19 @@ pub struct Section {
     pub columns: Vec<String>,
     /// Table rows.
     pub rows: Vec<Vec<String>>,
+    /// A bar chart of the section (drawn as inline SVG in the HTML form).
+    pub chart: Option<Chart>,
     /// A closing remark.
     pub note: Option<String>,
+}
+
+/// A horizontal bar chart: one labelled bar per item.
+#[derive(Debug, Default, Serialize)]
+pub struct Chart {
+    /// What the bars measure, with the unit, e.g. "p95 latency (ms)".
+    pub title: String,
+    /// Label and value of each bar, in order.
+    pub bars: Vec<(String, f64)>,
 }
 
 impl Section {
@@ -82,6 +101,16 @@ impl Section {
         self
     }
 
+    fn chart(mut self, title: &str, bars: Vec<(String, f64)>) -> Section {
+        if !bars.is_empty() {
+            self.chart = Some(Chart {
+                title: title.to_string(),
+                bars,
+            });
+        }
+        self
+    }
+
     fn table(mut self, columns: &[&str], rows: Vec<Vec<String>>) -> Section {
         self.columns = columns.iter().map(|c| c.to_string()).collect();
         self.rows = rows;
@@ -91,7 +120,7 @@ impl Section {
 
 /// Builds the report `kind` for the window starting `since` and renders it in `format`.
 pub async fn run(
-    client: &DaemonClient,
+    client: &impl ReportSource,
     server: &str,
     kind: Kind,
     since: DateTime<Utc>,
@@ -159,7 +188,7 @@ fn quantile(values: &mut [f64], q: f64) -> Option<f64> {
 
 /// Every item of a newest-first list endpoint created at or after `since` (`field` holds the time).
 async fn newest_since(
-    client: &DaemonClient,
+    client: &impl ReportSource,
     path: &str,
     key: &str,
     field: &str,
@@ -189,7 +218,7 @@ async fn newest_since(
     }
 }
 
-async fn health(client: &DaemonClient, since: DateTime<Utc>) -> Result<Vec<Section>> {
+async fn health(client: &impl ReportSource, since: DateTime<Utc>) -> Result<Vec<Section>> {
     let status = client.get("/api/v1/error-monitoring/status").await?;
     let health = client.get("/api/v1/error-monitoring/health").await?;
     let checks = client.get("/api/v1/checks").await?;
@@ -263,6 +292,13 @@ async fn health(client: &DaemonClient, since: DateTime<Utc>) -> Result<Vec<Secti
                     .join(", ")
             },
         )
+        .chart(
+            "Incidents by priority",
+            by_priority
+                .iter()
+                .map(|(p, n)| (p.clone(), *n as f64))
+                .collect(),
+        )
         .fact("MTTD (mean)", seconds(mean(&detect)))
         .fact("MTTR (mean)", seconds(mean(&resolve)))
         .fact("MTTR (median)", seconds(quantile(&mut resolve, 0.5)))
@@ -299,9 +335,10 @@ async fn health(client: &DaemonClient, since: DateTime<Utc>) -> Result<Vec<Secti
     ])
 }
 
-async fn performance(client: &DaemonClient, since: DateTime<Utc>) -> Result<Vec<Section>> {
+async fn performance(client: &impl ReportSource, since: DateTime<Utc>) -> Result<Vec<Section>> {
     let checks = client.get("/api/v1/checks").await?;
     let mut rows = Vec::new();
+    let mut p95 = Vec::new();
     for check in checks["checks"]
         .as_array()
         .map(Vec::as_slice)
@@ -327,6 +364,9 @@ async fn performance(client: &DaemonClient, since: DateTime<Utc>) -> Result<Vec<
             .filter_map(|o| o["latency_ms"].as_f64())
             .collect();
         let ms = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.1} ms"));
+        if let Some(v) = quantile(&mut latency, 0.95) {
+            p95.push((name.clone(), v));
+        }
         rows.push(vec![
             name,
             text(&check["type"]),
@@ -342,17 +382,22 @@ async fn performance(client: &DaemonClient, since: DateTime<Utc>) -> Result<Vec<
             ms(quantile(&mut latency, 1.0)),
         ]);
     }
-    let mut section = Section::new("Checks").table(
-        &["Check", "Type", "Runs", "OK", "Mean", "p50", "p95", "Max"],
-        rows,
-    );
+    // The slowest first, at most 30 bars.
+    p95.sort_by(|a, b| b.1.total_cmp(&a.1));
+    p95.truncate(30);
+    let mut section = Section::new("Checks")
+        .table(
+            &["Check", "Type", "Runs", "OK", "Mean", "p50", "p95", "Max"],
+            rows,
+        )
+        .chart("p95 latency (ms), slowest checks", p95);
     section.note = Some(format!(
         "From at most the {OBSERVATIONS} latest stored runs of each check; OK counts the probe's own status."
     ));
     Ok(vec![section])
 }
 
-async fn repairs(client: &DaemonClient, since: DateTime<Utc>) -> Result<Vec<Section>> {
+async fn repairs(client: &impl ReportSource, since: DateTime<Utc>) -> Result<Vec<Section>> {
     let repairs = newest_since(client, "/api/v1/repairs", "repairs", "created_at", since)
         .await
         .context("listing repairs")?;
@@ -380,6 +425,13 @@ async fn repairs(client: &DaemonClient, since: DateTime<Utc>) -> Result<Vec<Sect
     for (state, n) in &by_state {
         outcomes = outcomes.fact(state, n.to_string());
     }
+    let outcomes = outcomes.chart(
+        "Repairs by outcome",
+        by_state
+            .iter()
+            .map(|(state, n)| (state.clone(), *n as f64))
+            .collect(),
+    );
     let runbooks = Section::new("By runbook").table(
         &["Runbook", "Repairs", "Succeeded", "Failed", "Median time"],
         by_runbook
@@ -521,6 +573,9 @@ fn html(report: &Report) -> String {
                 out.push_str("</tbody>\n</table>\n");
             }
         }
+        if let Some(chart) = &section.chart {
+            out.push_str(&svg_bars(chart));
+        }
         if let Some(note) = &section.note {
             let _ = writeln!(out, "<p class=\"muted\">{}</p>", escape(note));
         }
@@ -528,6 +583,55 @@ fn html(report: &Report) -> String {
     }
     out.push_str("</body>\n</html>\n");
     out
+}
+
+/// An inline SVG bar chart (no script, no external resource).
+fn svg_bars(chart: &Chart) -> String {
+    const ROW: f64 = 22.0;
+    const LABEL: f64 = 220.0;
+    const WIDTH: f64 = 700.0;
+    let max = chart
+        .bars
+        .iter()
+        .map(|b| b.1)
+        .fold(0.0_f64, f64::max)
+        .max(f64::MIN_POSITIVE);
+    let height = ROW * chart.bars.len() as f64 + 8.0;
+    let mut out = format!(
+        "<figure><svg role=\"img\" aria-label=\"{title}\" viewBox=\"0 0 {WIDTH} {height}\" width=\"100%\" \
+         style=\"max-width:{WIDTH}px\" xmlns=\"http://www.w3.org/2000/svg\">\n",
+        title = escape(&chart.title)
+    );
+    for (i, (label, value)) in chart.bars.iter().enumerate() {
+        let y = i as f64 * ROW + 4.0;
+        let w = ((WIDTH - LABEL - 80.0) * value / max).max(1.0);
+        let _ = writeln!(
+            out,
+            "<text x=\"{lx}\" y=\"{ty}\" text-anchor=\"end\" font-size=\"12\" fill=\"#57606a\">{label}</text>\
+             <rect x=\"{LABEL}\" y=\"{y}\" width=\"{w:.1}\" height=\"{bh}\" fill=\"#0b5cd5\"/>\
+             <text x=\"{vx:.1}\" y=\"{ty}\" font-size=\"12\">{value}</text>",
+            lx = LABEL - 8.0,
+            ty = y + 13.0,
+            bh = ROW - 6.0,
+            vx = LABEL + w + 6.0,
+            label = escape(label),
+            value = escape(&format_value(*value)),
+        );
+    }
+    let _ = write!(
+        out,
+        "</svg><figcaption class=\"muted\">{}</figcaption></figure>\n",
+        escape(&chart.title)
+    );
+    out
+}
+
+fn format_value(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
 }
 
 #[cfg(test)]
@@ -539,6 +643,20 @@ mod tests {
         assert_eq!(
             escape("<script>alert('x') & \"y\"</script>"),
             "&lt;script&gt;alert(&#39;x&#39;) &amp; &quot;y&quot;&lt;/script&gt;"
+        );
+    }
+
+    #[test]
+    fn charts_are_svg_with_escaped_labels_and_bars_to_scale() {
+        let svg = svg_bars(&Chart {
+            title: "by <outcome>".into(),
+            bars: vec![("<b>succeeded".into(), 10.0), ("failed".into(), 5.0)],
+        });
+        assert!(svg.starts_with("<figure><svg role=\"img\" aria-label=\"by &lt;outcome&gt;\""));
+        assert!(svg.contains("&lt;b&gt;succeeded") && !svg.contains("<b>"));
+        assert!(
+            svg.contains("width=\"400.0\"") && svg.contains("width=\"200.0\""),
+            "{svg}"
         );
     }
 
