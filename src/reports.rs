@@ -618,9 +618,9 @@ fn svg_bars(chart: &Chart) -> String {
             value = escape(&format_value(*value)),
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "</svg><figcaption class=\"muted\">{}</figcaption></figure>\n",
+        "</svg><figcaption class=\"muted\">{}</figcaption></figure>",
         escape(&chart.title)
     );
     out
