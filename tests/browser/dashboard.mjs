@@ -196,6 +196,8 @@ try {
     'the approval in the incident timeline');
   await page.getByRole('link', { name: 'History' }).click();
   await see(page.getByRole('heading', { level: 1, name: 'History and analysis' }), 'the history page');
+  await see(page.locator('svg[role="img"][aria-label^="time to resolve per incident: 2 points"]'),
+    'MTTR over time, one point per resolved incident');
   // The app log the test wrote: its lines are clustered, stored and listed with a trend; the
   // customer's e-mail address in them is redacted before it is stored.
   const cluster = page.locator('tr[data-cluster]', { hasText: 'payment declined for order' });

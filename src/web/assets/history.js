@@ -10,6 +10,7 @@ const STATES = ['queued', 'awaiting_approval', 'running', 'verifying', 'succeede
   'rolled_back', 'denied', 'cancelled', 'interrupted'];
 const LATENCY_CHECKS = 6;
 const CLUSTERS = 15;
+const TREND_INCIDENTS = 200;
 const TREND = { rising: '▲ rising', falling: '▼ falling', steady: '– steady' };
 
 /** Renders history and analysis for the filters in the hash query. */
@@ -20,13 +21,21 @@ export async function render({ query }) {
   const filter = new URLSearchParams({ limit: PER_PAGE, offset });
   if (state) filter.set('state', state);
   if (runbook) filter.set('runbook', runbook);
-  const [page, counts, metrics, checks, clusters] = await Promise.all([
+  const [page, counts, metrics, checks, clusters, recent] = await Promise.all([
     fetchJson(`/api/v1/repairs?${filter}`),
     Promise.all(STATES.map((s) => fetchJson(`/api/v1/repairs?state=${s}&limit=1`).then((p) => p.total))),
     fetchJson('/api/v1/error-monitoring/metrics'),
     fetchJson(`/api/v1/checks?limit=${LATENCY_CHECKS}`),
     fetchJson(`/api/v1/clusters?since=24h&limit=${CLUSTERS}`),
+    fetchJson(`/api/v1/incidents?limit=${TREND_INCIDENTS}`),
   ]);
+  const byTime = (a, b) => a.t - b.t;
+  const detected = recent.incidents
+    .map((i) => ({ t: new Date(i.opened_at), v: i.time_to_detect_seconds }))
+    .filter((p) => p.v != null).sort(byTime);
+  const resolved = recent.incidents
+    .filter((i) => i.resolved_at && i.time_to_resolve_seconds != null)
+    .map((i) => ({ t: new Date(i.resolved_at), v: i.time_to_resolve_seconds })).sort(byTime);
   const latency = await Promise.all(checks.checks.map((c) =>
     fetchJson(`/api/v1/checks/${encodeURIComponent(c.name)}?limit=100`).catch(() => ({ observations: [] }))));
   const link = (o) => {
@@ -53,6 +62,12 @@ export async function render({ query }) {
           { label: 'MTTR mean (s)', value: round(metrics.mttr_seconds), kind: 'mttr' },
           { label: 'MTTR median (s)', value: round(metrics.mttr_median_seconds), kind: 'mttr' },
         ], 'Mean time to detect and to resolve, seconds'))),
+    section('MTTD and MTTR over time',
+      h('div', { class: 'grid' },
+        h('figure', {}, lineChart(detected, 'time to detect per incident', 's'),
+          h('figcaption', {}, `Time to detect, by opening time (newest ${TREND_INCIDENTS} incidents)`)),
+        h('figure', {}, lineChart(resolved, 'time to resolve per incident', 's'),
+          h('figcaption', {}, 'Time to resolve, by resolution time')))),
     section('Check latency',
       h('div', { class: 'grid' }, checks.checks.map((c, i) => h('figure', {},
         lineChart((latency[i].observations || []).slice().reverse().map((o) => ({ t: new Date(o.observed_at), v: o.latency_ms })),
