@@ -62,7 +62,7 @@ async fn main() -> Result<(), BoxError> {
             expires_at: None,
         })
         .await?;
-    let auth = Authenticator::new(Some("bootstrap".into())).with_store(store.clone());
+    let auth = Authenticator::new(Some("bootstrap".into())).with_store(store.clone(), []);
     // Warm up.
     for _ in 0..1000 {
         auth.authenticate(&secret).await?;

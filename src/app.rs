@@ -200,7 +200,13 @@ impl App {
             bus,
             metrics,
             running: Arc::new(running_tx),
-            auth: auth.with_store(store_for_auth),
+            auth: auth.with_store(
+                store_for_auth,
+                config
+                    .user
+                    .iter()
+                    .map(|u| (u.name.get_ref().clone(), u.role)),
+            ),
             lockout: Arc::new(Lockout::new(
                 config.security.max_login_attempts,
                 config.security.login_window.get(),

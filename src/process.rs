@@ -71,6 +71,13 @@ impl Drop for GroupGuard {
     }
 }
 
+/// Environment variables of the daemon that hold credentials: removed from every child.
+pub const INHERITED_SECRETS: [&str; 3] = [
+    "HOMEOSTAT_MASTER_KEY",
+    "HOMEOSTAT_ADMIN_TOKEN",
+    "HOMEOSTAT_TOKEN",
+];
+
 /// Runs `invocation`, killing the process group on timeout, when `cancel` fires, or when the
 /// returned future is dropped before the child exits. Processes the child left running in the
 /// background after it exited normally are not killed (a restart step may start a daemon).
@@ -92,6 +99,10 @@ pub async fn run(invocation: &Invocation<'_>, cancel: &CancellationToken) -> Fin
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    // Steps and plugins never see the daemon's own credentials.
+    for name in INHERITED_SECRETS {
+        command.env_remove(name);
+    }
     if let Some(env) = invocation.env {
         command.envs(env);
     }

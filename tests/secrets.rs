@@ -70,6 +70,10 @@ name = "use-it"
 steps = [ {{ run = ["sh", "-c", "printf %s \"$0\" > {proof}; echo connecting with password=$0 as $0", "{{{{ secrets.DB_PASSWORD }}}}"] }} ]
 
 [[runbook]]
+name = "dump-env"
+steps = [ {{ run = ["env"] }} ]
+
+[[runbook]]
 name = "fail-with-it"
 steps = [ {{ run = ["sh", "-c", "echo \"auth failed for $0\" >&2; exit 3", "{{{{ secrets.DB_PASSWORD }}}}"] }} ]
 "#,
@@ -134,6 +138,45 @@ steps = [ {{ run = ["sh", "-c", "echo \"auth failed for $0\" >&2; exit 3", "{{{{
         ids.push(repair["id"].as_str().expect("id").to_string());
         responses.push_str(&r);
     }
+    let dump: Value = c
+        .post(format!("{base}/api/v1/error-monitoring/repair-task"))
+        .bearer_auth(TOKEN)
+        .json(&json!({ "runbook": "dump-env" }))
+        .send()
+        .await
+        .expect("repair-task")
+        .json()
+        .await
+        .expect("json");
+    let dump_id = dump["id"].as_str().expect("id").to_string();
+    let env_output: String = eventually(Duration::from_secs(20), "env runs", || {
+        let c = c.clone();
+        let url = format!("{base}/api/v1/repairs/{dump_id}");
+        async move {
+            let r: Value = c
+                .get(url)
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            (r["state"] == "succeeded").then(|| {
+                r["steps"][0]["output"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+        }
+    })
+    .await;
+    assert!(env_output.contains("PATH="), "{env_output}");
+    assert!(
+        !env_output.contains("HOMEOSTAT_ADMIN_TOKEN")
+            && !env_output.contains("HOMEOSTAT_MASTER_KEY"),
+        "steps must not inherit the daemon's credentials: {env_output}"
+    );
     for (id, want) in ids.iter().zip(["succeeded", "failed"]) {
         let repair: Value = eventually(Duration::from_secs(20), "the repair finishes", || {
             let c = c.clone();

@@ -37,9 +37,13 @@ pub fn recorder(
                 status.as_u16().to_string()
             };
             let record = AuditRecord::new(actor, role, action, target, outcome);
-            if let Err(e) = state.store.append_audit(&record).await {
-                tracing::error!(error = %e, action, "cannot write the audit log");
-            }
+            // Its own task: a request timeout or a dropped connection cannot cancel the record
+            // of an action that already took effect.
+            tokio::spawn(async move {
+                if let Err(e) = state.store.append_audit(&record).await {
+                    tracing::error!(error = %e, action, "cannot write the audit log");
+                }
+            });
             response
         })
     }

@@ -14,6 +14,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -65,7 +66,11 @@ struct Cached {
 pub struct Authenticator {
     admin_token: Option<String>,
     store: Option<Store>,
+    /// `[[user]]` names and roles: a session of a config user follows the config as it is now.
+    config_users: Arc<HashMap<String, Role>>,
     cache: Arc<Mutex<HashMap<String, Cached>>>,
+    /// Bumped by `forget`: a lookup that started before it does not fill the cache.
+    generation: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Authenticator {
@@ -81,9 +86,16 @@ impl Authenticator {
         }
     }
 
-    /// Also accepts the API tokens and sessions stored in `store`.
-    pub fn with_store(mut self, store: Store) -> Authenticator {
+    /// Also accepts the API tokens and sessions stored in `store`; `config_users` are the
+    /// `[[user]]` accounts (a session's role is its user's role now, and a session of a user
+    /// that no longer exists or is disabled stops working).
+    pub fn with_store(
+        mut self,
+        store: Store,
+        config_users: impl IntoIterator<Item = (String, Role)>,
+    ) -> Authenticator {
         self.store = Some(store);
+        self.config_users = Arc::new(config_users.into_iter().collect());
         self
     }
 
@@ -111,17 +123,37 @@ impl Authenticator {
                 .principal
                 .filter(|_| hit.expires_at.is_none_or(|at| at > now)));
         }
+        let generation = self.generation.load(Ordering::SeqCst);
         let found = store.live_token(&digest, now).await?;
-        let principal = found.as_ref().map(|t| Principal {
-            name: t.name.clone(),
-            role: t.role,
-            credential: if t.kind == tokens::TokenKind::Session.as_str() {
-                Credential::Session
-            } else {
-                Credential::ApiToken
-            },
-        });
+        let principal = match &found {
+            None => None,
+            Some(t) if t.kind == tokens::TokenKind::Session.as_str() => {
+                let owner = t.owner.as_deref().unwrap_or_default();
+                let role = match self.config_users.get(owner) {
+                    Some(role) => Some(*role),
+                    None => store
+                        .user(owner)
+                        .await?
+                        .filter(|u| !u.disabled)
+                        .map(|u| u.role),
+                };
+                role.map(|role| Principal {
+                    name: t.name.clone(),
+                    role,
+                    credential: Credential::Session,
+                })
+            }
+            Some(t) => Some(Principal {
+                name: t.name.clone(),
+                role: t.role,
+                credential: Credential::ApiToken,
+            }),
+        };
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if self.generation.load(Ordering::SeqCst) != generation {
+            // Revoked or disabled meanwhile: answer from the lookup, cache nothing.
+            return Ok(principal);
+        }
         if cache.len() >= CACHE_MAX {
             cache.clear();
         }
@@ -146,6 +178,7 @@ impl Authenticator {
 
     /// Drops every cached lookup (after a revocation or a user was disabled).
     pub fn forget(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }

@@ -13,7 +13,7 @@ use crate::telemetry::ReasonLabels;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Extension, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -42,6 +42,9 @@ pub struct Me {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
 }
+
+/// Longest accepted user name in a login.
+const MAX_USERNAME: usize = 64;
 
 /// A hash verified when the user does not exist, so timing does not tell which names exist.
 static DUMMY_HASH: std::sync::LazyLock<String> =
@@ -89,29 +92,44 @@ async fn audit(state: &AppState, user: &str, ip: &str, outcome: &str) {
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    // A cross-site form can post text/plain but not application/json without a preflight.
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json {
+        return Err(ApiError::bad_request(
+            "a login must be sent as Content-Type: application/json",
+        ));
+    }
     let request: LoginRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid login request: {e}")))?;
+    if request.username.is_empty() || request.username.len() > MAX_USERNAME {
+        return Err(ApiError::bad_request(format!(
+            "username must be 1-{MAX_USERNAME} bytes"
+        )));
+    }
     let ip = peer.ip().to_string();
     let (user_key, ip_key) = (format!("user:{}", request.username), format!("ip:{ip}"));
-    let now = Instant::now();
-    let locked = [&user_key, &ip_key]
-        .into_iter()
-        .filter_map(|k| state.lockout.locked_for(k, now))
-        .max();
-    if let Some(left) = locked {
-        state
-            .metrics
-            .login_failures
-            .get_or_create(&ReasonLabels {
-                reason: "locked".into(),
-            })
-            .inc();
-        tracing::warn!(target: "security", user = %request.username, ip = %ip, "login refused: locked out");
-        audit(&state, &request.username, &ip, "locked").await;
-        return Ok(too_many(left));
-    }
+    // Counted before the (slow) password check, so concurrent guesses cannot pass the limit.
+    let newly_locked = match state.lockout.begin(&[&user_key, &ip_key], Instant::now()) {
+        Ok(locked) => locked,
+        Err(left) => {
+            state
+                .metrics
+                .login_failures
+                .get_or_create(&ReasonLabels {
+                    reason: "locked".into(),
+                })
+                .inc();
+            tracing::warn!(target: "security", user = %request.username, ip = %ip, "login refused: locked out");
+            audit(&state, &request.username, &ip, "locked").await;
+            return Ok(too_many(left));
+        }
+    };
     let account = account(&state, &request.username).await?;
     let hash = account
         .as_ref()
@@ -125,10 +143,6 @@ pub async fn login(
                 reason: "bad_credentials".into(),
             })
             .inc();
-        let mut newly_locked = false;
-        for key in [&user_key, &ip_key] {
-            newly_locked |= state.lockout.fail(key, Instant::now());
-        }
         if newly_locked {
             state.metrics.login_lockouts.inc();
         }
@@ -146,8 +160,10 @@ pub async fn login(
         .await;
         return Err(ApiError::unauthorized("wrong user name or password"));
     };
+    // The user's own count is cleared; the address only gets this attempt back (a valid
+    // account must not reset the counter of password spraying from the same address).
     state.lockout.succeed(&user_key);
-    state.lockout.succeed(&ip_key);
+    state.lockout.refund(&ip_key);
     let secret = tokens::generate();
     let ttl = state.config.security.session_ttl.get();
     let expires_at =

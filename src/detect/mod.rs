@@ -124,6 +124,11 @@ impl Detector {
         duration: Duration,
         lateness: Duration,
     ) -> Observation {
+        // Redacted once here, before the message reaches the API, events, signals or the store.
+        let mut outcome = outcome;
+        if let std::borrow::Cow::Owned(clean) = crate::security::redact::redact(&outcome.message) {
+            outcome.message = clean;
+        }
         let mut states = self.states.write().unwrap_or_else(|p| p.into_inner());
         let Some(state) = states.get_mut(&check.name) else {
             // Not a configured check: nothing to track, but keep the evidence.

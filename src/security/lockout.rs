@@ -45,6 +45,21 @@ impl Lockout {
             .filter(|left| !left.is_zero())
     }
 
+    /// Starts a login attempt for every key at once: refused with the longest remaining lockout
+    /// when one is locked; otherwise the attempt is counted as a failure *before* the password is
+    /// checked (so concurrent guesses cannot all slip past the limit) and `succeed` takes it back.
+    /// Returns whether this attempt locked a key.
+    pub fn begin(&self, keys: &[&str], now: Instant) -> Result<bool, Duration> {
+        if let Some(left) = keys.iter().filter_map(|k| self.locked_for(k, now)).max() {
+            return Err(left);
+        }
+        let mut locked = false;
+        for key in keys {
+            locked |= self.fail(key, now);
+        }
+        Ok(locked)
+    }
+
     /// Records a failure of `key` at `now`; returns true when this failure locked it.
     pub fn fail(&self, key: &str, now: Instant) -> bool {
         let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
@@ -67,12 +82,23 @@ impl Lockout {
         false
     }
 
-    /// Forgets the failures of `key` (after a successful login).
+    /// Takes back the one attempt `begin` counted for `key` when it turned out to succeed,
+    /// keeping the other failures (and lifting a lock only that attempt had set).
+    pub fn refund(&self, key: &str) {
+        let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(record) = records.get_mut(key) {
+            record.failures.pop();
+            if record.failures.len() < self.max_attempts as usize {
+                record.locked_until = None;
+            }
+        }
+    }
+
+    /// Forgets the failures of `key` after a successful login (also a lock that the
+    /// successful attempt itself set when it was counted in advance by `begin`).
     pub fn succeed(&self, key: &str) {
         let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
-        if records.get(key).is_some_and(|r| r.locked_until.is_none()) {
-            records.remove(key);
-        }
+        records.remove(key);
     }
 }
 
@@ -96,6 +122,28 @@ mod tests {
         assert_eq!(l.locked_for("alice", t0 + Duration::from_secs(303)), None);
         // After the lockout, counting starts again from zero.
         assert!(!l.fail("alice", t0 + Duration::from_secs(303)));
+    }
+
+    #[test]
+    fn concurrent_attempts_cannot_pass_the_limit() {
+        let l = Lockout::new(3, Duration::from_secs(60), Duration::from_secs(300));
+        let t0 = Instant::now();
+        // Ten attempts begin before any password check finishes: only three get through.
+        let admitted = (0..10)
+            .filter(|_| l.begin(&["user:a", "ip:1"], t0).is_ok())
+            .count();
+        assert_eq!(admitted, 3);
+        assert!(
+            l.begin(&["user:b", "ip:1"], t0).is_err(),
+            "the IP is locked too"
+        );
+        // A success (the third attempt had the right password) takes its user's count back;
+        // for the address only that one attempt is taken back, the two failures stay.
+        l.succeed("user:a");
+        l.refund("ip:1");
+        assert!(l.begin(&["user:a"], t0).is_ok());
+        assert!(l.begin(&["ip:1"], t0).is_ok(), "2 failures + this one");
+        assert!(l.begin(&["ip:1"], t0).is_err(), "locked again at the third");
     }
 
     #[test]

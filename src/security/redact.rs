@@ -10,7 +10,7 @@ use std::sync::{LazyLock, RwLock};
 
 /// Secret values shorter than this are not redacted by value (they would hit ordinary text);
 /// the pattern rules still apply.
-pub const MIN_SECRET_LEN: usize = 4;
+pub const MIN_SECRET_LEN: usize = 8;
 
 /// What replaces a secret value.
 pub const SECRET_MARK: &str = "[REDACTED]";
@@ -51,14 +51,26 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         }),
         // Homeostat API tokens and sessions.
         rule(r"\bhst_[0-9a-f]{16,}", |_| SECRET_MARK.to_string()),
-        // password=..., "token": "...", api_key: ...
+        // password=..., DB_PASSWORD=..., "db_password": "...", api_key: ..., client_secret=...
         rule(
-            r#"(?i)\b(password|passwd|pwd|secret|api[_-]?key|access[_-]?token|auth[_-]?token)("?\s*[=:]\s*"?)[^\s"'&,;]+"#,
+            r#"(?i)((?:\b|_)(?:[a-z0-9]+_)*(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token|auth[_-]?token|secret[_-]?access[_-]?key))("?\s*[=:]\s*"?)[^\s"'&,;]+"#,
             |c| format!("{}{}{SECRET_MARK}", &c[1], &c[2]),
         ),
+        // --password VALUE, -p=VALUE style flags
         rule(
-            r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b",
-            |_| "[EMAIL]".to_string(),
+            r"(?i)(--(?:password|passwd|secret|token|api-key))(\s+|=)[^\s-]\S*",
+            |c| format!("{}{}{SECRET_MARK}", &c[1], &c[2]),
+        ),
+        // E-mail addresses, but not systemd template units (wg-quick@wg0.service).
+        rule(
+            r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.([A-Za-z]{2,})\b",
+            |c| {
+                if SYSTEMD_UNITS.contains(&c[1].to_ascii_lowercase().as_str()) {
+                    c[0].to_string()
+                } else {
+                    "[EMAIL]".to_string()
+                }
+            },
         ),
         // Card numbers start with 2-6 (Mastercard, Visa, Amex, Discover...); Unix timestamps in
         // ms or ns start with 1 and are left alone.
@@ -75,6 +87,11 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         ),
     ]
 });
+
+/// Unit suffixes that make `name@instance.suffix` a systemd unit, not an e-mail address.
+const SYSTEMD_UNITS: [&str; 9] = [
+    "service", "socket", "timer", "target", "mount", "path", "slice", "scope", "device",
+];
 
 /// Whether the digits of `text` (spaces and dashes ignored) pass the Luhn check.
 pub fn luhn(text: &str) -> bool {
@@ -169,12 +186,12 @@ mod tests {
     #[test]
     fn registered_secrets_are_replaced_everywhere() {
         register_secret("s3cr3t-value-xyz");
-        register_secret("abc"); // too short: ignored by value
+        register_secret("admin12"); // too short: ignored by value
         assert_eq!(
             redact("echo s3cr3t-value-xyz and again s3cr3t-value-xyz"),
             format!("echo {SECRET_MARK} and again {SECRET_MARK}")
         );
-        assert_eq!(redact("abc"), "abc");
+        assert_eq!(redact("bootstrap-admin12"), "bootstrap-admin12");
     }
 
     #[test]
@@ -216,6 +233,8 @@ mod tests {
             "GET /api/v1/incidents/42 200 0.004",
             "127.0.0.1:9780",
             "at 1700000000003 ms, basic functionality",
+            "systemctl restart wg-quick@wg0.service postgresql@14-main.service",
+            "password_hash_algorithm argon2",
         ] {
             assert_eq!(redact(benign), benign);
         }

@@ -2,13 +2,16 @@
 //! `HOMEOSTAT_MASTER_KEY` or a key file (mode 0600). A stored check value tells a wrong key
 //! apart from corrupt data before anything is decrypted or re-encrypted.
 
-use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 use std::path::Path;
 
 /// The environment variable holding the master key (64 hex characters).
 pub const MASTER_KEY_ENV: &str = "HOMEOSTAT_MASTER_KEY";
+
+/// The associated data of the key check value (not a valid secret name, so never a secret's).
+const CHECK_NAME: &str = "-key-check-";
 
 /// The plaintext of the key check value.
 const CHECK_PLAINTEXT: &[u8] = b"homeostat master key check v1";
@@ -72,6 +75,7 @@ impl MasterKey {
     pub fn from_hex(text: &str) -> Result<MasterKey, SecretError> {
         let bytes = hex::decode(text.trim()).map_err(|_| SecretError::BadKey)?;
         let cipher = XChaCha20Poly1305::new_from_slice(&bytes).map_err(|_| SecretError::BadKey)?;
+        crate::security::redact::register_secret(text.trim());
         Ok(MasterKey { cipher })
     }
 
@@ -133,13 +137,20 @@ impl MasterKey {
         Ok(key)
     }
 
-    /// Encrypts `plaintext` with a fresh random nonce.
-    pub fn seal(&self, plaintext: &[u8]) -> Sealed {
+    /// Encrypts `plaintext` with a fresh random nonce, bound to `name` (associated data: a
+    /// ciphertext moved to another name does not open).
+    pub fn seal(&self, name: &str, plaintext: &[u8]) -> Sealed {
         let mut nonce = [0u8; 24];
         rand::rng().fill_bytes(&mut nonce);
         let ciphertext = self
             .cipher
-            .encrypt(&XNonce::from(nonce), plaintext)
+            .encrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: name.as_bytes(),
+                },
+            )
             .unwrap_or_else(|_| unreachable!("encryption into a Vec cannot fail"));
         Sealed {
             nonce: hex::encode(nonce),
@@ -147,23 +158,30 @@ impl MasterKey {
         }
     }
 
-    /// Decrypts; `None` when the key is wrong or the data was altered.
-    pub fn open(&self, sealed: &Sealed) -> Option<Vec<u8>> {
+    /// Decrypts the value sealed for `name`; `None` when the key is wrong, the data was
+    /// altered or it was sealed for another name.
+    pub fn open(&self, name: &str, sealed: &Sealed) -> Option<Vec<u8>> {
         let nonce: [u8; 24] = hex::decode(&sealed.nonce).ok()?.try_into().ok()?;
         let ciphertext = hex::decode(&sealed.ciphertext).ok()?;
         self.cipher
-            .decrypt(&XNonce::from(nonce), ciphertext.as_slice())
+            .decrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: &ciphertext,
+                    aad: name.as_bytes(),
+                },
+            )
             .ok()
     }
 
     /// The check value stored beside the secrets.
     pub fn check_value(&self) -> Sealed {
-        self.seal(CHECK_PLAINTEXT)
+        self.seal(CHECK_NAME, CHECK_PLAINTEXT)
     }
 
     /// Whether this key produced `check`.
     pub fn matches(&self, check: &Sealed) -> bool {
-        self.open(check).as_deref() == Some(CHECK_PLAINTEXT)
+        self.open(CHECK_NAME, check).as_deref() == Some(CHECK_PLAINTEXT)
     }
 }
 
@@ -182,19 +200,20 @@ mod tests {
     #[test]
     fn sealed_values_open_only_with_their_key() {
         let (key, text) = MasterKey::generate();
-        let sealed = key.seal(b"hunter2");
+        let sealed = key.seal("DB", b"hunter2");
         assert!(!sealed.ciphertext.contains(&hex::encode(b"hunter2")));
-        assert_eq!(key.open(&sealed).as_deref(), Some(&b"hunter2"[..]));
+        assert_eq!(key.open("DB", &sealed).as_deref(), Some(&b"hunter2"[..]));
+        assert_eq!(key.open("OTHER", &sealed), None, "bound to its name");
         let same = MasterKey::from_hex(&text).expect("hex");
-        assert_eq!(same.open(&sealed).as_deref(), Some(&b"hunter2"[..]));
+        assert_eq!(same.open("DB", &sealed).as_deref(), Some(&b"hunter2"[..]));
         let (other, _) = MasterKey::generate();
-        assert_eq!(other.open(&sealed), None);
+        assert_eq!(other.open("DB", &sealed), None);
         assert!(key.matches(&key.check_value()));
         assert!(!other.matches(&key.check_value()));
         let mut tampered = sealed.clone();
         tampered.ciphertext.replace_range(0..2, "00");
-        assert!(tampered == sealed || key.open(&tampered).is_none());
-        assert_ne!(key.seal(b"x").nonce, key.seal(b"x").nonce);
+        assert!(tampered == sealed || key.open("DB", &tampered).is_none());
+        assert_ne!(key.seal("DB", b"x").nonce, key.seal("DB", b"x").nonce);
     }
 
     #[test]

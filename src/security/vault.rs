@@ -29,7 +29,7 @@ impl Vault {
             return Err(SecretError::BadName(name.to_string()));
         }
         self.store
-            .put_secret(name, &self.key.seal(value.as_bytes()))
+            .put_secret(name, &self.key.seal(name, value.as_bytes()))
             .await?;
         redact::register_secret(value);
         Ok(())
@@ -41,7 +41,7 @@ impl Vault {
         for (name, sealed) in self.store.sealed_secrets().await? {
             let plain = self
                 .key
-                .open(&sealed)
+                .open(&name, &sealed)
                 .ok_or_else(|| SecretError::Corrupt(name.clone()))?;
             let value = String::from_utf8(plain).map_err(|_| SecretError::Corrupt(name.clone()))?;
             redact::register_secret(&value);
@@ -71,7 +71,7 @@ impl Vault {
         let values = self.all().await?;
         let resealed: Vec<_> = values
             .iter()
-            .map(|(name, value)| (name.clone(), new_key.seal(value.as_bytes())))
+            .map(|(name, value)| (name.clone(), new_key.seal(name, value.as_bytes())))
             .collect();
         self.store
             .reseal_secrets(&resealed, &new_key.check_value())

@@ -36,7 +36,8 @@ impl Store {
     /// Appends one entry (fields redacted) and returns it with its id and hashes.
     pub async fn append_audit(&self, record: &AuditRecord) -> Result<AuditEntry, StoreError> {
         let record = AuditRecord {
-            actor: redact::redact(&record.actor).into_owned(),
+            // Who acted is never rewritten (a user or token name, not free text).
+            actor: record.actor.clone(),
             role: record.role.clone(),
             action: record.action.clone(),
             target: redact::redact(&record.target).into_owned(),
