@@ -894,3 +894,54 @@ async fn repeated_signal(store: &str, dir: &Path) {
     assert_eq!(read_lines(&dir.join("ran")).len(), 1);
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_repair_awaiting_approval_does_not_hold_a_repair_slot() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display();
+    let config = format!(
+        "[policy]\nmax_concurrent_repairs = 1\n\
+         [[check]]\nname = \"gated\"\ntype = \"command\"\ncommand = [\"sh\", \"-c\", \"test -f {d}/healthy_gated || exit 2\"]\ninterval = \"100ms\"\nremedy = [\"ask\"]\n\
+         [[check]]\nname = \"plain\"\ntype = \"command\"\ncommand = [\"sh\", \"-c\", \"test -f {d}/healthy_plain || exit 2\"]\ninterval = \"100ms\"\nremedy = [\"fix\"]\n\
+         [[runbook]]\nname = \"ask\"\npriority = 1\napproval = \"required\"\napproval_timeout = \"1h\"\nsteps = [ {{ run = [\"touch\", \"{d}/healthy_gated\"] }} ]\n\
+         [[runbook]]\nname = \"fix\"\npriority = 9\nsteps = [ {{ run = [\"touch\", \"{d}/healthy_plain\"] }} ]\n"
+    );
+    // `plain` breaks only once the approval is pending.
+    std::fs::write(dir.path().join("healthy_plain"), "").expect("flag");
+    let app = start_app(dir.path(), &config).await;
+    let waiting = eventually(WAIT, "repair awaiting approval", || async {
+        repairs(&app)
+            .await
+            .into_iter()
+            .find(|r| r["state"] == "awaiting_approval")
+    })
+    .await;
+    std::fs::remove_file(dir.path().join("healthy_plain")).expect("break plain");
+    // The only slot is free while the approval is pending: the other target is repaired.
+    eventually(WAIT, "the other target repaired", || async {
+        repairs(&app)
+            .await
+            .into_iter()
+            .find(|r| r["runbook"] == "fix" && r["state"] == "succeeded")
+    })
+    .await;
+    assert!(
+        !dir.path().join("healthy_gated").exists(),
+        "ran without approval"
+    );
+    let id = waiting["id"].as_str().expect("id");
+    let (status, _) = post(&app, &format!("/api/v1/repairs/{id}/approve"), json!({})).await;
+    assert_eq!(status, 200);
+    eventually(WAIT, "the approved repair ran", || async {
+        let (_, r) = get_json(&app, &format!("/api/v1/repairs/{id}")).await;
+        (r["state"] == "succeeded").then_some(())
+    })
+    .await;
+    let all = repairs(&app).await;
+    assert_eq!(
+        all.iter().filter(|r| r["runbook"] == "ask").count(),
+        1,
+        "a deferred repair was admitted again: {all:?}"
+    );
+    app.shutdown().await;
+}

@@ -24,7 +24,8 @@ use crate::detect::{Detector, LOG_LABEL};
 use crate::events::{Event, EventBus};
 use crate::incidents::{Incident, IncidentService, IncidentState};
 use crate::queue::{
-    EnqueueOutcome, HandlerError, Job, JobQueue, NewJob, QueueError, Worker, WorkerConfig, reaper,
+    Defer, EnqueueOutcome, HandlerError, Job, JobQueue, NewJob, QueueError, Worker, WorkerConfig,
+    reaper,
 };
 use crate::security::audit::AuditRecord;
 use crate::security::vault::Vault;
@@ -46,8 +47,9 @@ const EMERGENCY_STOP_KEY: &str = "emergency_stop";
 const FOLLOW_STOP_EVERY: Duration = Duration::from_millis(500);
 /// How a continued repair records a step it did not run again.
 const SKIPPED_PREFIX: &str = "skipped: completed by interrupted repair";
-/// How often a repair waiting for approval looks for a decision.
-const APPROVAL_POLL: Duration = Duration::from_millis(200);
+/// How long a repair waiting for approval gives its worker slot back before its job is claimed
+/// again to look for a decision.
+const APPROVAL_POLL: Duration = Duration::from_millis(500);
 /// The job queue repair work runs on.
 pub const REPAIR_QUEUE: &str = "repairs";
 /// How long a claimed repair job stays claimed without a heartbeat (renewed every third of it):
@@ -207,6 +209,17 @@ enum Attempt {
     Next(String),
     /// Stop and escalate.
     Escalate(String),
+    /// Waiting for approval: give the worker slot back and look again later.
+    Deferred,
+}
+
+/// A repair an incident's job continues instead of starting its candidate afresh.
+enum Continue {
+    /// Interrupted after its steps began: the same attempt, completed steps skipped.
+    Interrupted(Repair),
+    /// Admitted (queued or awaiting approval) by an earlier claim of the job that gave its
+    /// slot back while the repair waited for approval.
+    Admitted(Repair),
 }
 
 /// What the engine works with.
@@ -542,7 +555,8 @@ impl RepairEngine {
             }
         };
         match outcome {
-            Some(outcome) => Ok(outcome?),
+            Some(Ok(true)) => Err(Box::new(Defer(APPROVAL_POLL))),
+            Some(outcome) => Ok(outcome.map(|_| ())?),
             None => {
                 if shutdown.is_cancelled() {
                     self.take_back(&work).await?;
@@ -552,91 +566,70 @@ impl RepairEngine {
         }
     }
 
-    /// Does the work of a repair job; `retaken` when it was claimed before.
-    async fn work(&self, work: &RepairJob, retaken: bool) -> Result<(), StoreError> {
+    /// Does the work of a repair job; `retaken` when it was claimed before. Returns whether
+    /// it waits for approval (the job is then deferred).
+    async fn work(&self, work: &RepairJob, retaken: bool) -> Result<bool, StoreError> {
         let store = &self.inner.store;
         match work {
             RepairJob::Incident { incident, actor } => {
                 let Some(incident) = store.incident(incident).await? else {
-                    return Ok(());
+                    return Ok(false);
                 };
                 if !incident.state.is_active() {
-                    return Ok(());
+                    return Ok(false);
                 }
-                // Only a repair that had started its steps is continued; one that was still
-                // queued or awaiting approval goes through every gate (and approval) again.
-                let resume = if retaken {
-                    store
-                        .list_repairs(None, Some(&incident.id), None, 1, 0)
-                        .await?
-                        .0
-                        .into_iter()
-                        .next()
-                        .filter(|r| r.state == RepairState::Interrupted && r.started_at.is_some())
-                } else {
-                    None
+                let latest = store
+                    .list_repairs(None, Some(&incident.id), None, 1, 0)
+                    .await?
+                    .0
+                    .into_iter()
+                    .next();
+                // Only a repair that had started its steps is continued after an interruption;
+                // one that was still queued or awaiting approval goes through every gate (and
+                // approval) again.
+                let resume = match latest {
+                    Some(r)
+                        if retaken
+                            && r.state == RepairState::Interrupted
+                            && r.started_at.is_some() =>
+                    {
+                        tracing::warn!(repair = %r.id, runbook = %r.runbook, "repair interrupted by a stopped daemon; re-checking its incident");
+                        Some(Continue::Interrupted(r))
+                    }
+                    Some(r)
+                        if !retaken
+                            && matches!(
+                                r.state,
+                                RepairState::Queued | RepairState::AwaitingApproval
+                            ) =>
+                    {
+                        Some(Continue::Admitted(r))
+                    }
+                    _ => None,
                 };
-                if let Some(repair) = &resume {
-                    tracing::warn!(repair = %repair.id, runbook = %repair.runbook, "repair interrupted by a stopped daemon; re-checking its incident");
-                }
-                self.repair_incident(&incident, actor, resume.as_ref())
-                    .await;
-                Ok(())
+                Ok(self
+                    .repair_incident(&incident, actor, resume.as_ref())
+                    .await)
             }
             // A manual repair that was interrupted is not continued (`take_back` ended it).
-            RepairJob::Repair { .. } if retaken => Ok(()),
+            RepairJob::Repair { .. } if retaken => Ok(false),
             RepairJob::Repair { repair } => {
                 let Some(repair) = store.repair(repair).await? else {
-                    return Ok(());
+                    return Ok(false);
                 };
                 if !matches!(
                     repair.state,
                     RepairState::Queued | RepairState::AwaitingApproval
                 ) {
-                    return Ok(()); // Decided (denied) or ended while it waited in the queue.
+                    return Ok(false); // Decided (denied) or ended while it waited in the queue.
                 }
-                let Some(book) = self.runbook(&repair.runbook).cloned() else {
-                    let why = format!("runbook `{}` is no longer configured", repair.runbook);
-                    return self
-                        .finish(
-                            &repair,
-                            RepairState::Failed,
-                            &[],
-                            Some(&why),
-                            Duration::ZERO,
-                        )
-                        .await;
-                };
                 let check = repair
                     .target
                     .as_ref()
                     .and_then(|t| self.inner.checks.get(t))
                     .cloned();
-                let actor = repair.requested_by.clone();
-                let subject = Subject {
-                    incident: None,
-                    check: check.as_ref(),
-                    book: &book,
-                    attempt: repair.attempt,
-                    actor: &actor,
-                };
-                let _lease = match self.try_hold(subject.target()) {
-                    Ok(lease) => lease,
-                    Err(why) => {
-                        return self
-                            .finish(
-                                &repair,
-                                RepairState::Cancelled,
-                                &[],
-                                Some(&why),
-                                Duration::ZERO,
-                            )
-                            .await;
-                    }
-                };
-                let needs_approval = repair.state == RepairState::AwaitingApproval;
-                self.run_admitted(&subject, repair, needs_approval).await?;
-                Ok(())
+                let attempt = self.continue_admitted(None, check.as_ref(), repair).await?;
+                Ok(matches!(attempt, Attempt::Deferred))
             }
         }
     }
@@ -899,13 +892,20 @@ impl RepairEngine {
             .find(|r| r.name.get_ref() == name)
     }
 
-    async fn repair_incident(&self, incident: &Incident, actor: &str, resume: Option<&Repair>) {
+    /// Tries the incident's candidates in order (from `resume` on when it continues a repair)
+    /// and escalates when none is left; returns whether a repair waits for approval.
+    async fn repair_incident(
+        &self,
+        incident: &Incident,
+        actor: &str,
+        resume: Option<&Continue>,
+    ) -> bool {
         if self.inner.config.policy.mode == Mode::Observe {
-            return;
+            return false;
         }
         let (check, remedy) = self.candidates(incident);
         if remedy.is_empty() {
-            return;
+            return false;
         }
         let ordered = match self.suggestions(incident).await {
             Ok(ranked) => ranked.into_iter().map(|s| s.runbook).collect(),
@@ -921,9 +921,15 @@ impl RepairEngine {
             };
             let attempt = i64::try_from(index + 1).unwrap_or(i64::MAX);
             let result = match resume {
-                // Candidates before the interrupted one were already tried.
-                Some(interrupted) if attempt < interrupted.attempt => continue,
-                Some(interrupted)
+                // Candidates before the continued one were already tried.
+                Some(Continue::Interrupted(r) | Continue::Admitted(r)) if attempt < r.attempt => {
+                    continue;
+                }
+                Some(Continue::Admitted(admitted)) if attempt == admitted.attempt => {
+                    self.continue_admitted(Some(incident), check.as_ref(), admitted.clone())
+                        .await
+                }
+                Some(Continue::Interrupted(interrupted))
                     if attempt == interrupted.attempt && interrupted.runbook == *name =>
                 {
                     let subject = Subject {
@@ -947,7 +953,8 @@ impl RepairEngine {
                 }
             };
             match result {
-                Ok(Attempt::Repaired | Attempt::Done) => return,
+                Ok(Attempt::Repaired | Attempt::Done) => return false,
+                Ok(Attempt::Deferred) => return true,
                 Ok(Attempt::Halt) => {
                     // Stopped by the emergency stop: humans are in charge now; say so on the
                     // incident rather than leave it `remediating`. (A shutdown halts silently.)
@@ -955,7 +962,7 @@ impl RepairEngine {
                         reasons.push(format!("{name}: stopped by the emergency stop"));
                         break;
                     }
-                    return;
+                    return false;
                 }
                 Ok(Attempt::Next(reason)) => reasons.push(format!("{name}: {reason}")),
                 Ok(Attempt::Escalate(reason)) => {
@@ -978,6 +985,7 @@ impl RepairEngine {
         {
             tracing::error!(error = %e, incident = %incident.id, "cannot escalate incident");
         }
+        false
     }
 
     /// Records a repair that a gate refused (state `cancelled`, with why) and counts it.
@@ -1167,6 +1175,9 @@ impl RepairEngine {
             RepairState::Queued
         };
         let repair = self.create(subject, state, None).await?;
+        if needs_approval {
+            tracing::warn!(repair = %repair.id, runbook = %repair.runbook, "repair awaiting approval");
+        }
         self.announce(&repair);
         Ok(Admission::Admitted(repair, needs_approval, lease))
     }
@@ -1250,15 +1261,20 @@ impl RepairEngine {
         }
     }
 
-    /// Runs an admitted repair: approval (if needed), then `execute`.
+    /// Runs an admitted repair: approval (if needed; `Deferred` while undecided), then
+    /// `execute`.
     async fn run_admitted(
         &self,
         subject: &Subject<'_>,
         repair: Repair,
         needs_approval: bool,
     ) -> Result<Attempt, StoreError> {
-        if needs_approval && !self.await_approval(&repair, subject.book).await? {
-            return Ok(Attempt::Next("approval denied".to_string()));
+        if needs_approval {
+            match self.approval(&repair, subject.book).await? {
+                Some(true) => {}
+                Some(false) => return Ok(Attempt::Next("approval denied".to_string())),
+                None => return Ok(Attempt::Deferred),
+            }
         }
         self.execute(
             repair,
@@ -1268,6 +1284,52 @@ impl RepairEngine {
             None,
         )
         .await
+    }
+
+    /// Continues a repair admitted by an earlier claim of its job (queued, or awaiting
+    /// approval): holds its target again, then `run_admitted`.
+    async fn continue_admitted(
+        &self,
+        incident: Option<&Incident>,
+        check: Option<&Arc<Check>>,
+        repair: Repair,
+    ) -> Result<Attempt, StoreError> {
+        let Some(book) = self.runbook(&repair.runbook).cloned() else {
+            let why = format!("runbook `{}` is no longer configured", repair.runbook);
+            self.finish(
+                &repair,
+                RepairState::Cancelled,
+                &[],
+                Some(&why),
+                Duration::ZERO,
+            )
+            .await?;
+            return Ok(Attempt::Next(why));
+        };
+        let actor = repair.requested_by.clone();
+        let subject = Subject {
+            incident,
+            check,
+            book: &book,
+            attempt: repair.attempt,
+            actor: &actor,
+        };
+        let _lease = match self.try_hold(subject.target()) {
+            Ok(lease) => lease,
+            Err(why) => {
+                self.finish(
+                    &repair,
+                    RepairState::Cancelled,
+                    &[],
+                    Some(&why),
+                    Duration::ZERO,
+                )
+                .await?;
+                return Ok(Attempt::Next(why));
+            }
+        };
+        let needs_approval = repair.state == RepairState::AwaitingApproval;
+        self.run_admitted(&subject, repair, needs_approval).await
     }
 
     /// One candidate runbook, through every gate.
@@ -1280,43 +1342,48 @@ impl RepairEngine {
         }
     }
 
-    /// Waits for a decision on a repair in `awaiting_approval`; applies `on_timeout` when none
-    /// comes. Returns whether it may run.
-    async fn await_approval(
+    /// The decision on a repair in `awaiting_approval`: `Some(true)` approved (by a person, or
+    /// by `on_timeout` once `approval_timeout` has passed since it was created), `Some(false)`
+    /// denied or ended, `None` still undecided.
+    async fn approval(
         &self,
         repair: &Repair,
         book: &RunbookConfig,
-    ) -> Result<bool, StoreError> {
-        tracing::warn!(repair = %repair.id, runbook = %repair.runbook, "repair awaiting approval");
-        let deadline = deadline_after(book.approval_timeout.get());
+    ) -> Result<Option<bool>, StoreError> {
+        let timeout = chrono::Duration::from_std(book.approval_timeout.get())
+            .unwrap_or(chrono::Duration::MAX);
+        let deadline = repair
+            .created_at
+            .checked_add_signed(timeout)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         loop {
             match self.inner.store.repair(&repair.id).await?.map(|r| r.state) {
-                Some(RepairState::Queued) => return Ok(true),
+                Some(RepairState::Queued) => return Ok(Some(true)),
                 Some(RepairState::AwaitingApproval) => {}
-                _ => return Ok(false),
+                _ => return Ok(Some(false)),
             }
-            if Instant::now() >= deadline {
-                let (to, note) = match book.on_timeout {
-                    OnTimeout::Approve => (
-                        RepairState::Queued,
-                        "approval timed out: approved by on_timeout",
-                    ),
-                    OnTimeout::Deny => (
-                        RepairState::Denied,
-                        "approval timed out: denied by on_timeout",
-                    ),
-                };
-                if self
-                    .inner
-                    .store
-                    .decide_repair(&repair.id, to, "homeostat", note)
-                    .await?
-                {
-                    return Ok(to == RepairState::Queued);
-                }
-                continue;
+            if Utc::now() < deadline {
+                return Ok(None);
             }
-            tokio::time::sleep(APPROVAL_POLL).await;
+            let (to, note) = match book.on_timeout {
+                OnTimeout::Approve => (
+                    RepairState::Queued,
+                    "approval timed out: approved by on_timeout",
+                ),
+                OnTimeout::Deny => (
+                    RepairState::Denied,
+                    "approval timed out: denied by on_timeout",
+                ),
+            };
+            if self
+                .inner
+                .store
+                .decide_repair(&repair.id, to, "homeostat", note)
+                .await?
+            {
+                return Ok(Some(to == RepairState::Queued));
+            }
+            // A person decided at the same moment: read their decision.
         }
     }
 
