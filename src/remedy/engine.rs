@@ -51,7 +51,7 @@ const SKIPPED_PREFIX: &str = "skipped: completed by interrupted repair";
 /// again to look for a decision.
 const APPROVAL_POLL: Duration = Duration::from_millis(500);
 /// The job queue repair work runs on.
-pub const REPAIR_QUEUE: &str = "repairs";
+const REPAIR_QUEUE: &str = "repairs";
 /// How long a claimed repair job stays claimed without a heartbeat (renewed every third of it):
 /// a repair whose daemon died is taken over by another instance this long after.
 const REPAIR_LEASE: Duration = Duration::from_secs(10);
@@ -575,15 +575,30 @@ impl RepairEngine {
                 let Some(incident) = store.incident(incident).await? else {
                     return Ok(false);
                 };
-                if !incident.state.is_active() {
-                    return Ok(false);
-                }
                 let latest = store
                     .list_repairs(None, Some(&incident.id), None, 1, 0)
                     .await?
                     .0
                     .into_iter()
                     .next();
+                if !incident.state.is_active() {
+                    // Resolved (or closed) while its repair waited for approval: nothing to do.
+                    if let Some(waiting) = latest.filter(|r| {
+                        matches!(r.state, RepairState::Queued | RepairState::AwaitingApproval)
+                    }) {
+                        let why =
+                            format!("incident is {} now; nothing done", incident.state.as_str());
+                        self.finish(
+                            &waiting,
+                            RepairState::Cancelled,
+                            &[],
+                            Some(&why),
+                            Duration::ZERO,
+                        )
+                        .await?;
+                    }
+                    return Ok(false);
+                }
                 // Only a repair that had started its steps is continued after an interruption;
                 // one that was still queued or awaiting approval goes through every gate (and
                 // approval) again.
