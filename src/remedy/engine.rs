@@ -65,7 +65,7 @@ const REPAIR_JOB_ATTEMPTS: u32 = 10;
 const INTERRUPTED: &str = "the daemon stopped while this repair was unfinished";
 
 /// The work one job of the `repairs` queue carries (its JSON payload).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Debug, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum RepairJob {
     /// Repair an incident with its candidate runbooks.
@@ -1783,4 +1783,33 @@ fn deadline_after(wait: Duration) -> Instant {
     now.checked_add(wait)
         .or_else(|| now.checked_add(Duration::from_secs(u64::from(u32::MAX))))
         .unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repair_job_payloads_read_back_and_dedup_per_incident() {
+        let jobs = [
+            RepairJob::Incident {
+                incident: "7".into(),
+                actor: "alice".into(),
+            },
+            RepairJob::Repair {
+                repair: "12".into(),
+            },
+        ];
+        for job in &jobs {
+            let read: RepairJob = serde_json::from_value(job.payload()).expect("payload");
+            assert_eq!(&read, job);
+        }
+        assert_eq!(jobs[0].dedup_key(), "repair:incident:7");
+        assert_eq!(jobs[1].dedup_key(), "repair:repair:12");
+        let other_actor = RepairJob::Incident {
+            incident: "7".into(),
+            actor: "homeostat".into(),
+        };
+        assert_eq!(other_actor.dedup_key(), jobs[0].dedup_key());
+    }
 }
