@@ -47,16 +47,16 @@ fn count(log: &Path, word: &str) -> usize {
         .count()
 }
 
-#[tokio::test]
-async fn kill_9_in_the_middle_of_a_repair_loses_nothing_and_runs_no_completed_step_twice() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path().display();
-    let port = free_port();
-    let config = dir.path().join("homeostat.toml");
+/// A config for a daemon on `port` with its store at `store`: check `svc` is healthy while
+/// `DIR/healthy` exists; runbook `fix` logs `one`, then `two` and sleeps for the seconds in
+/// `DIR/sleep` (writing its pid to `DIR/step2.pid`) before it makes `svc` healthy.
+fn write_config(dir: &Path, name: &str, port: u16, store: &str) -> std::path::PathBuf {
+    let d = dir.display();
+    let config = dir.join(name);
     std::fs::write(
         &config,
         format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\nurl = \"sqlite://{d}/h.db\"\n\n\
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\nurl = \"{store}\"\n\n\
              [[check]]\nname = \"svc\"\ntype = \"command\"\ncommand = [\"sh\", \"-c\", \"test -f {d}/healthy || exit 2\"]\ninterval = \"100ms\"\nremedy = [\"fix\"]\n\n\
              [[runbook]]\nname = \"fix\"\nverify = {{ check = \"svc\", within = \"10s\" }}\nmax_attempts = 1\n\
              steps = [ {{ run = [\"sh\", \"-c\", \"echo one >> {d}/log\"] }},\n\
@@ -64,6 +64,19 @@ async fn kill_9_in_the_middle_of_a_repair_loses_nothing_and_runs_no_completed_st
         ),
     )
     .expect("config");
+    config
+}
+
+#[tokio::test]
+async fn kill_9_in_the_middle_of_a_repair_loses_nothing_and_runs_no_completed_step_twice() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let config = write_config(
+        dir.path(),
+        "homeostat.toml",
+        port,
+        &format!("sqlite://{}/h.db", dir.path().display()),
+    );
     let log = dir.path().join("log");
     // The first run of step 2 would sleep for a minute; after the restart it does not sleep.
     std::fs::write(dir.path().join("sleep"), "60").expect("sleep file");
@@ -91,9 +104,19 @@ async fn kill_9_in_the_middle_of_a_repair_loses_nothing_and_runs_no_completed_st
     assert!(!dir.path().join("healthy").exists());
 
     let mut daemon = start(&config);
-    // The restarted daemon stops the orphaned step before it resumes the repair.
+    assert_continued(dir.path(), port, pgid).await;
+    daemon.kill().expect("stop daemon");
+    let _ = daemon.wait();
+}
+
+/// The daemon on `port` took over the repair whose step 2 (process group `pgid`) was running
+/// when its daemon was killed: it killed that step, marked the repair `interrupted`, and
+/// continued it (the same attempt) without running step 1 again.
+async fn assert_continued(dir: &Path, port: u16, pgid: i32) {
+    let log = dir.join("log");
+    // The daemon that takes over stops the orphaned step before it resumes the repair.
     eventually(
-        Duration::from_secs(10),
+        Duration::from_secs(30),
         "orphaned step killed",
         || async move {
             let stat = std::fs::read_to_string(format!("/proc/{pgid}/stat")).unwrap_or_default();
@@ -150,6 +173,43 @@ async fn kill_9_in_the_middle_of_a_repair_loses_nothing_and_runs_no_completed_st
         2,
         "the interrupted step was not run again"
     );
-    daemon.kill().expect("stop daemon");
-    let _ = daemon.wait();
+}
+
+#[tokio::test]
+async fn a_repair_whose_daemon_died_is_taken_over_by_another_instance_sharing_postgres() {
+    let url = common::fresh_postgres().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (port_a, port_b) = (free_port(), free_port());
+    let config_a = write_config(dir.path(), "a.toml", port_a, &url);
+    let config_b = write_config(dir.path(), "b.toml", port_b, &url);
+    let log = dir.path().join("log");
+    std::fs::write(dir.path().join("sleep"), "60").expect("sleep file");
+    let step2 = dir.path().join("step2.pid");
+
+    let mut a = start(&config_a);
+    let pgid: i32 = eventually(Duration::from_secs(20), "step 2 running on A", || async {
+        std::fs::read_to_string(&step2)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+    })
+    .await;
+    // B starts while A's repair runs: it must not touch that repair while A holds its lease.
+    let mut b = start(&config_b);
+    eventually(Duration::from_secs(20), "B answering", || async {
+        get(port_b, "/api/v1/incidents").await.map(|_| ())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        Path::new(&format!("/proc/{pgid}")).exists(),
+        "B killed the step of a live instance"
+    );
+    assert_eq!((count(&log, "one"), count(&log, "two")), (1, 1));
+    a.kill().expect("kill -9 A");
+    a.wait().expect("reap A");
+    std::fs::write(dir.path().join("sleep"), "0").expect("sleep file");
+    // A's lease expires; B's reaper takes the job back and B continues the repair.
+    assert_continued(dir.path(), port_b, pgid).await;
+    b.kill().expect("stop B");
+    let _ = b.wait();
 }

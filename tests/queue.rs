@@ -6,8 +6,8 @@ mod common;
 
 use chrono::{Duration as ChronoDuration, Utc};
 use homeostat::queue::{
-    EnqueueOutcome, HandlerError, Job, JobQueue, JobState, NewJob, QueueError, RetryPolicy, Worker,
-    WorkerConfig, reaper,
+    Defer, EnqueueOutcome, HandlerError, Job, JobQueue, JobState, NewJob, QueueError, RetryPolicy,
+    Worker, WorkerConfig, reaper,
 };
 use homeostat::store::Store;
 use serde_json::json;
@@ -80,6 +80,7 @@ on_both_engines!(
     concurrent_workers_run_every_job_once_within_max_concurrent,
     jobs_of_a_killed_daemon_finish_after_restart_exactly_once,
     worker_records_a_panicking_handler_and_stops_running_handlers_at_shutdown,
+    a_deferred_job_gives_its_slot_back_without_using_an_attempt,
 );
 
 fn job(queue: &str, n: u32) -> NewJob {
@@ -839,4 +840,65 @@ async fn worker_records_a_panicking_handler_and_stops_running_handlers_at_shutdo
         interrupted.last_error.as_deref(),
         Some("interrupted by shutdown")
     );
+}
+
+async fn a_deferred_job_gives_its_slot_back_without_using_an_attempt(db: Db) {
+    let queue = JobQueue::new(db.store.clone());
+    let waiting = queue
+        .enqueue(job("q", 0).priority(1).max_attempts(1).dedup_key("wait"))
+        .await
+        .expect("enqueue")
+        .id();
+    let other = queue
+        .enqueue(job("q", 1).priority(2))
+        .await
+        .expect("enqueue")
+        .id();
+    // Job 0 waits for something (say, an approval) for its first 3 claims.
+    let claims = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&claims);
+    let handler = move |job: Job, _cancel: CancellationToken| {
+        let seen = Arc::clone(&seen);
+        async move {
+            if n_of(&job) == 0 && seen.fetch_add(1, Ordering::SeqCst) < 3 {
+                return Err::<(), HandlerError>(Box::new(Defer(Duration::from_millis(200))));
+            }
+            Ok(())
+        }
+    };
+    let config = WorkerConfig {
+        poll_interval: Duration::from_millis(20),
+        max_concurrent: 1,
+        ..WorkerConfig::new("q", "w")
+    };
+    let shutdown = CancellationToken::new();
+    let worker = tokio::spawn(Worker::new(queue.clone(), config, handler).run(shutdown.clone()));
+    // With one slot, the other job runs while job 0 is deferred.
+    common::eventually(DEADLINE, "the other job ran", || async {
+        let job = queue.get(other).await.expect("get").expect("job");
+        (job.state == JobState::Succeeded).then_some(())
+    })
+    .await;
+    // Deferred, the job stays unfinished: its dedup key still holds.
+    assert_eq!(
+        queue
+            .enqueue(job("q", 2).dedup_key("wait"))
+            .await
+            .expect("enqueue"),
+        EnqueueOutcome::Duplicate(waiting)
+    );
+    let done = common::eventually(DEADLINE, "the deferred job finished", || async {
+        let job = queue.get(waiting).await.expect("get").expect("job");
+        job.state.is_final().then_some(job)
+    })
+    .await;
+    assert_eq!(
+        done.state,
+        JobState::Succeeded,
+        "deferrals used up its one attempt"
+    );
+    assert_eq!(done.attempts, 1);
+    assert_eq!(claims.load(Ordering::SeqCst), 4);
+    shutdown.cancel();
+    worker.await.expect("worker task");
 }

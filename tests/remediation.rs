@@ -770,3 +770,178 @@ async fn plan_and_runbook_filter(dir: &Path, store: &str) {
     );
     app.shutdown().await;
 }
+
+/// `n` checks `s0 .. s{n-1}`, each healthy while `DIR/healthy_<name>` exists, all repaired by
+/// runbook `fix`, whose one step logs `start`/`end` around a pause (so overlapping repairs show),
+/// records the check it repaired in `DIR/ran`, and makes it healthy.
+fn fleet(dir: &Path, n: usize, extra_policy: &str) -> String {
+    let d = dir.display();
+    let mut toml = format!("[policy]\n{extra_policy}\n");
+    for i in 0..n {
+        toml.push_str(&format!(
+            "[[check]]\nname = \"s{i}\"\ntype = \"command\"\ncommand = [\"sh\", \"-c\", \"test -f {d}/healthy_s{i} || exit 2\"]\n\
+             interval = \"100ms\"\nremedy = [\"fix\"]\n"
+        ));
+    }
+    toml.push_str(&format!(
+        "[[runbook]]\nname = \"fix\"\npriority = 2\nmax_attempts = 5\n\
+         steps = [ {{ run = [\"sh\", \"-c\", \"echo start >> {d}/log; sleep 0.4; echo end >> {d}/log; echo $1 >> {d}/ran; touch {d}/healthy_$1\", \"sh\", \"{{{{ check.name }}}}\"] }} ]\n"
+    ));
+    toml
+}
+
+fn read_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn two_instances_sharing_postgres_hold_max_concurrent_repairs_and_repair_each_incident_once()
+{
+    let url = common::fresh_postgres().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = fleet(dir.path(), 4, "max_concurrent_repairs = 1");
+    let a = common::start_app_on(&url, &config).await;
+    let b = common::start_app_on(&url, &config).await;
+    eventually(Duration::from_secs(30), "every target repaired", || async {
+        let ran = read_lines(&dir.path().join("ran"));
+        (ran.len() >= 4).then_some(())
+    })
+    .await;
+    eventually(WAIT, "every incident resolved", || async {
+        let (_, body) = get_json(&b, "/api/v1/incidents?limit=10").await;
+        let incidents = body["incidents"].as_array()?.clone();
+        (incidents.len() == 4 && incidents.iter().all(|i| i["state"] == "resolved")).then_some(())
+    })
+    .await;
+    let log = read_lines(&dir.path().join("log"));
+    for pair in log.chunks(2) {
+        assert_eq!(pair, ["start", "end"], "two repairs ran at once: {log:?}");
+    }
+    let mut ran = read_lines(&dir.path().join("ran"));
+    ran.sort();
+    assert_eq!(ran, ["s0", "s1", "s2", "s3"], "a target was repaired twice");
+    let jobs = homeostat::queue::JobQueue::new(a.state.store.clone())
+        .list(None, 100)
+        .await
+        .expect("jobs");
+    assert!(
+        jobs.iter().all(|j| j.queue == "repairs" && j.priority == 2),
+        "{jobs:?}"
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_repeated_repair_signal_queues_one_job() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    repeated_signal(
+        &format!("sqlite://{}/h.db", dir.path().display()),
+        dir.path(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_repeated_repair_signal_queues_one_job_on_postgres() {
+    let url = common::fresh_postgres().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    repeated_signal(&url, dir.path()).await;
+}
+
+async fn repeated_signal(store: &str, dir: &Path) {
+    let d = dir.display();
+    let config = format!(
+        "{}\n[[runbook]]\nname = \"slow\"\npriority = 3\n\
+         steps = [ {{ run = [\"sh\", \"-c\", \"echo run >> {d}/ran; sleep 1.5; touch {d}/healthy\"] }} ]\n",
+        flag_check(dir, "\"slow\"")
+    );
+    let app = common::start_app_on(store, &config).await;
+    eventually(WAIT, "the repair runs", || async {
+        (!read_lines(&dir.join("ran")).is_empty()).then_some(())
+    })
+    .await;
+    let incident = first_incident(&app).await;
+    let id = incident["id"].as_str().expect("incident id").to_string();
+    // The same incident, asked for again while its repair job is unfinished: no second job.
+    for _ in 0..3 {
+        let (status, body) = post(
+            &app,
+            "/api/v1/error-monitoring/repair-task",
+            json!({ "incident_id": id }),
+        )
+        .await;
+        assert_eq!(status, 409, "{body}");
+    }
+    eventually(WAIT, "incident resolved", || async {
+        (incident_state(&app, &id).await == "resolved").then_some(())
+    })
+    .await;
+    let jobs = homeostat::queue::JobQueue::new(app.state.store.clone())
+        .list(None, 100)
+        .await
+        .expect("jobs");
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(
+        jobs[0].dedup_key.as_deref(),
+        Some(format!("repair:incident:{id}").as_str())
+    );
+    assert_eq!(jobs[0].priority, 3);
+    assert_eq!(read_lines(&dir.join("ran")).len(), 1);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_repair_awaiting_approval_does_not_hold_a_repair_slot() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display();
+    let config = format!(
+        "[policy]\nmax_concurrent_repairs = 1\n\
+         [[check]]\nname = \"gated\"\ntype = \"command\"\ncommand = [\"sh\", \"-c\", \"test -f {d}/healthy_gated || exit 2\"]\ninterval = \"100ms\"\nremedy = [\"ask\"]\n\
+         [[check]]\nname = \"plain\"\ntype = \"command\"\ncommand = [\"sh\", \"-c\", \"test -f {d}/healthy_plain || exit 2\"]\ninterval = \"100ms\"\nremedy = [\"fix\"]\n\
+         [[runbook]]\nname = \"ask\"\npriority = 1\napproval = \"required\"\napproval_timeout = \"1h\"\nsteps = [ {{ run = [\"touch\", \"{d}/healthy_gated\"] }} ]\n\
+         [[runbook]]\nname = \"fix\"\npriority = 9\nsteps = [ {{ run = [\"touch\", \"{d}/healthy_plain\"] }} ]\n"
+    );
+    // `plain` breaks only once the approval is pending.
+    std::fs::write(dir.path().join("healthy_plain"), "").expect("flag");
+    let app = start_app(dir.path(), &config).await;
+    let waiting = eventually(WAIT, "repair awaiting approval", || async {
+        repairs(&app)
+            .await
+            .into_iter()
+            .find(|r| r["state"] == "awaiting_approval")
+    })
+    .await;
+    std::fs::remove_file(dir.path().join("healthy_plain")).expect("break plain");
+    // The only slot is free while the approval is pending: the other target is repaired.
+    eventually(WAIT, "the other target repaired", || async {
+        repairs(&app)
+            .await
+            .into_iter()
+            .find(|r| r["runbook"] == "fix" && r["state"] == "succeeded")
+    })
+    .await;
+    assert!(
+        !dir.path().join("healthy_gated").exists(),
+        "ran without approval"
+    );
+    let id = waiting["id"].as_str().expect("id");
+    let (status, _) = post(&app, &format!("/api/v1/repairs/{id}/approve"), json!({})).await;
+    assert_eq!(status, 200);
+    eventually(WAIT, "the approved repair ran", || async {
+        let (_, r) = get_json(&app, &format!("/api/v1/repairs/{id}")).await;
+        (r["state"] == "succeeded").then_some(())
+    })
+    .await;
+    let all = repairs(&app).await;
+    assert_eq!(
+        all.iter().filter(|r| r["runbook"] == "ask").count(),
+        1,
+        "a deferred repair was admitted again: {all:?}"
+    );
+    app.shutdown().await;
+}

@@ -17,6 +17,7 @@ use std::time::Duration;
 ///               ▲                  │
 ///               └──fail / reaper───┤  (attempts left; fail waits the backoff)
 ///                                  └──fail / reaper──▶ dead   (attempts exhausted)
+/// running ──defer──▶ queued   (the attempt does not count)
 /// queued | running ──cancel──▶ cancelled
 /// ```
 /// `succeeded`, `dead` and `cancelled` are final. A failed attempt that will be retried is

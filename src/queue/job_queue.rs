@@ -244,6 +244,28 @@ impl JobQueue {
         Ok(job)
     }
 
+    /// Puts running job `id` back in the queue, due after `delay`, without using up an attempt
+    /// (the handler is waiting for something, e.g. a human decision, and gives its slot back
+    /// meanwhile); `false` (and nothing changes) when `owner` no longer holds it.
+    pub async fn defer(&self, id: i64, owner: &str, delay: Duration) -> Result<bool, QueueError> {
+        let now = now_ms();
+        let mut tx = self.store.begin_write().await?;
+        let changed = sqlx::query(
+            "UPDATE jobs SET state = 'queued', attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, \
+             run_after = $1, lease_expires_at = NULL, updated_at = $2 \
+             WHERE id = $3 AND state = 'running' AND lease_owner = $4",
+        )
+        .bind(now.saturating_add(millis(delay)))
+        .bind(now)
+        .bind(id)
+        .bind(owner.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(changed == 1)
+    }
+
     /// Cancels job `id` if it is queued or running (a running job's worker learns it at its next
     /// heartbeat); `false` when it had already finished or does not exist.
     pub async fn cancel(&self, id: i64) -> Result<bool, QueueError> {

@@ -10,7 +10,7 @@ mod worker;
 pub use backoff::RetryPolicy;
 pub use job::{EnqueueOutcome, Job, JobState, NewJob};
 pub use job_queue::JobQueue;
-pub use worker::{HandlerError, JobHandler, Worker, WorkerConfig};
+pub use worker::{Defer, HandlerError, JobHandler, Worker, WorkerConfig};
 
 use crate::store::StoreError;
 

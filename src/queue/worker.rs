@@ -14,11 +14,25 @@ use tokio_util::sync::CancellationToken;
 /// What a handler returns when an attempt failed; its text becomes the job's `last_error`.
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 
+/// What a handler returns (as its `HandlerError`) to give the job back for now: it is queued
+/// again, due after the duration, and the attempt does not count (see `JobQueue::defer`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Defer(pub Duration);
+
+impl std::fmt::Display for Defer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "deferred for {:?}", self.0)
+    }
+}
+
+impl std::error::Error for Defer {}
+
 /// Runs jobs. Implemented for every `Fn(Job, CancellationToken) -> impl Future<Output =
 /// Result<(), HandlerError>>`.
 pub trait JobHandler: Send + Sync + 'static {
     /// Runs one attempt of `job`. `cancel` fires when the worker shuts down or has lost the lease
-    /// (the job was cancelled or reaped): stop soon then. `Err` counts as a failed attempt.
+    /// (the job was cancelled or reaped): stop soon then. `Err` counts as a failed attempt,
+    /// except `Err(Defer)`, which queues the job again for later without counting.
     fn run(
         &self,
         job: Job,
@@ -175,7 +189,10 @@ impl<H: JobHandler> Worker<H> {
         }
         let recorded = match outcome {
             Ok(Ok(())) => self.queue.complete(id, owner).await,
-            Ok(Err(e)) => self.fail(id, &e.to_string()).await,
+            Ok(Err(e)) => match e.downcast_ref::<Defer>() {
+                Some(Defer(delay)) => self.queue.defer(id, owner, *delay).await,
+                None => self.fail(id, &e.to_string()).await,
+            },
             Err(_) => self.fail(id, "handler panicked").await,
         };
         match recorded {

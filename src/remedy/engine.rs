@@ -1,12 +1,19 @@
 //! The repair engine: for an incident, tries its check's (or log source's) candidate runbooks
 //! in order, each behind the safety gates, and escalates when none is left.
 //!
-//! Gates, in the order a repair meets them: mode `observe` (nothing planned), emergency stop
-//! (nothing starts; running steps are killed), open breaker, per target × runbook budget
-//! (`max_attempts` within `window`, then the breaker opens for `cooldown`), global
-//! `max_repairs_per_hour`, approval (`approval = "required"` or `risk = "high"`),
-//! `max_concurrent_repairs`, re-check (a healthy target is never repaired), then mode `dry-run`
-//! (record the exact argv, run nothing). After the steps: verify, rollback, next candidate.
+//! Repair work runs on the durable job queue (queue `repairs`): an incident that needs repair,
+//! or a manual request, is a job with its runbook's priority and a dedup key; the engine's
+//! worker claims at most `max_concurrent_repairs` of them at once across every instance sharing
+//! the store, renews their leases while they run, and records their outcome. A job whose lease
+//! expired (its daemon died) is claimed again: the repairs it carried are marked `interrupted`,
+//! the step they were running is killed, and the repair is continued after a re-check.
+//!
+//! Gates, in the order a repair meets them: `max_concurrent_repairs` (the job claim), mode
+//! `observe` (nothing planned), emergency stop (nothing starts; running steps are killed), open
+//! breaker, per target × runbook budget (`max_attempts` within `window`, then the breaker opens
+//! for `cooldown`), global `max_repairs_per_hour`, approval (`approval = "required"` or
+//! `risk = "high"`), re-check (a healthy target is never repaired), then mode `dry-run` (record
+//! the exact argv, run nothing). After the steps: verify, rollback, next candidate.
 
 use super::learning::{RunbookStats, rank};
 use super::model::{Breaker, Repair, RepairPlan, RepairState, StepRecord};
@@ -16,19 +23,22 @@ use crate::config::{Approval, Config, Mode, OnTimeout, Risk, RunbookConfig, Step
 use crate::detect::{Detector, LOG_LABEL};
 use crate::events::{Event, EventBus};
 use crate::incidents::{Incident, IncidentService, IncidentState};
+use crate::queue::{
+    Defer, EnqueueOutcome, HandlerError, Job, JobQueue, NewJob, QueueError, Worker, WorkerConfig,
+    reaper,
+};
 use crate::security::audit::AuditRecord;
 use crate::security::vault::Vault;
-use crate::store::{NewRepair, Store, StoreError};
+use crate::store::{Backend, NewRepair, RepairScope, Store, StoreError};
 use crate::telemetry::Metrics;
 use crate::telemetry::events::RepairFinished;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
 use tokio::sync::mpsc::UnboundedReceiver;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// The setting that persists the emergency stop across restarts.
@@ -37,8 +47,77 @@ const EMERGENCY_STOP_KEY: &str = "emergency_stop";
 const FOLLOW_STOP_EVERY: Duration = Duration::from_millis(500);
 /// How a continued repair records a step it did not run again.
 const SKIPPED_PREFIX: &str = "skipped: completed by interrupted repair";
-/// How often a repair waiting for approval looks for a decision.
-const APPROVAL_POLL: Duration = Duration::from_millis(200);
+/// How long a repair waiting for approval gives its worker slot back before its job is claimed
+/// again to look for a decision.
+const APPROVAL_POLL: Duration = Duration::from_millis(500);
+/// The job queue repair work runs on.
+const REPAIR_QUEUE: &str = "repairs";
+/// How long a claimed repair job stays claimed without a heartbeat (renewed every third of it):
+/// a repair whose daemon died is taken over by another instance this long after.
+const REPAIR_LEASE: Duration = Duration::from_secs(10);
+/// How often expired leases are looked for.
+const REAP_EVERY: Duration = Duration::from_secs(1);
+/// How often the worker looks for due repair jobs when it found none.
+const CLAIM_POLL: Duration = Duration::from_millis(100);
+/// Claims of one repair job (daemon stops, lost workers, store errors) before it is dead.
+const REPAIR_JOB_ATTEMPTS: u32 = 10;
+/// Why a repair whose daemon or worker stopped is `interrupted`.
+const INTERRUPTED: &str = "the daemon stopped while this repair was unfinished";
+
+/// The work one job of the `repairs` queue carries (its JSON payload).
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum RepairJob {
+    /// Repair an incident with its candidate runbooks.
+    Incident {
+        /// The incident id.
+        incident: String,
+        /// Who asked (`homeostat` for an automatic repair).
+        actor: String,
+    },
+    /// Run one admitted repair (a manual runbook request), recorded before it was queued.
+    Repair {
+        /// The repair id.
+        repair: String,
+    },
+}
+
+impl RepairJob {
+    fn payload(&self) -> serde_json::Value {
+        match self {
+            RepairJob::Incident { incident, actor } => {
+                serde_json::json!({ "kind": "incident", "incident": incident, "actor": actor })
+            }
+            RepairJob::Repair { repair } => {
+                serde_json::json!({ "kind": "repair", "repair": repair })
+            }
+        }
+    }
+
+    /// At most one unfinished job has this key: a repeated signal never queues a repair twice.
+    fn dedup_key(&self) -> String {
+        match self {
+            RepairJob::Incident { incident, .. } => format!("repair:incident:{incident}"),
+            RepairJob::Repair { repair } => format!("repair:repair:{repair}"),
+        }
+    }
+
+    /// The repairs this job creates or runs.
+    fn scope(&self) -> RepairScope<'_> {
+        match self {
+            RepairJob::Incident { incident, .. } => RepairScope::Incident(incident),
+            RepairJob::Repair { repair } => RepairScope::Repair(repair),
+        }
+    }
+}
+
+/// A queue failure as a store failure (the only kind the engine's callers handle).
+fn queue_failure(e: QueueError) -> StoreError {
+    match e {
+        QueueError::Store(e) => e,
+        other => StoreError::Corrupt(other.to_string()),
+    }
+}
 
 /// Why a repair request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +209,17 @@ enum Attempt {
     Next(String),
     /// Stop and escalate.
     Escalate(String),
+    /// Waiting for approval: give the worker slot back and look again later.
+    Deferred,
+}
+
+/// A repair an incident's job continues instead of starting its candidate afresh.
+enum Continue {
+    /// Interrupted after its steps began: the same attempt, completed steps skipped.
+    Interrupted(Repair),
+    /// Admitted (queued or awaiting approval) by an earlier claim of the job that gave its
+    /// slot back while the repair waited for approval.
+    Admitted(Repair),
 }
 
 /// What the engine works with.
@@ -168,23 +258,38 @@ struct Inner {
     vault: Option<Vault>,
     bus: EventBus,
     metrics: Arc<Metrics>,
-    permits: Semaphore,
-    /// `max_concurrent_repairs`: the permits the semaphore started with.
-    slots: usize,
+    /// The durable queue repair jobs wait in.
+    queue: JobQueue,
+    /// Repairs of this instance in `execute` now (running or verifying).
+    executing: AtomicUsize,
     emergency: AtomicBool,
     /// Cancelled by the emergency stop (and shutdown); replaced on resume.
     kill: Mutex<CancellationToken>,
-    /// Incidents with a repair in progress (one at a time per incident).
-    active: Mutex<HashSet<String>>,
     /// Targets with a repair admitted and not finished (one repair per target at a time).
     busy: Mutex<HashSet<String>>,
-    /// Repairs a stopped daemon left unfinished, found at start, resumed by `run`.
-    interrupted: Mutex<Vec<Repair>>,
+}
+
+/// Counts a repair in `RepairEngine::running` while held.
+struct Executing<'a>(&'a AtomicUsize);
+
+impl<'a> Executing<'a> {
+    fn enter(count: &'a AtomicUsize) -> Executing<'a> {
+        count.fetch_add(1, Ordering::SeqCst);
+        Executing(count)
+    }
+}
+
+impl Drop for Executing<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl RepairEngine {
-    /// An engine; reads the persisted emergency stop from the store and marks repairs a
-    /// stopped daemon left unfinished `interrupted` (before anything new can start).
+    /// An engine; reads the persisted emergency stop from the store. On SQLite (one daemon per
+    /// store) it also kills the step processes its previous life left running and takes back
+    /// that life's repair jobs at once (on PostgreSQL other instances may be alive: their
+    /// jobs come back when their leases expire).
     pub async fn new(parts: EngineParts) -> Result<RepairEngine, StoreError> {
         let EngineParts {
             store,
@@ -196,22 +301,30 @@ impl RepairEngine {
             metrics,
             vault,
         } = parts;
-        // A step the dead daemon was running may still run (kill -9 does not reach children):
-        // stop it before anything is resumed.
-        for (pgid, ticks) in store.unfinished_step_groups().await? {
-            if crate::process::kill_orphaned_group(pgid, ticks) {
-                tracing::warn!(pgid, "killed a step left running by a stopped daemon");
+        let queue = JobQueue::new(store.clone());
+        let previous_life = if store.backend() == Backend::Sqlite {
+            // A step the dead daemon was running may still run (kill -9 does not reach
+            // children): stop it before anything is resumed.
+            for (pgid, ticks) in store.unfinished_step_groups().await? {
+                if crate::process::kill_orphaned_group(pgid, ticks) {
+                    tracing::warn!(pgid, "killed a step left running by a stopped daemon");
+                }
             }
-        }
-        let interrupted = store.interrupt_unfinished_repairs().await?;
+            // Only this daemon uses a SQLite store: every lease still held is its previous
+            // life's, so all of them count as expired now.
+            queue
+                .reap(DateTime::<Utc>::MAX_UTC)
+                .await
+                .map_err(queue_failure)?
+        } else {
+            Vec::new()
+        };
         let stopped = store
             .setting(EMERGENCY_STOP_KEY)
             .await?
             .is_some_and(|v| v == "1");
         metrics.emergency_stop.set(i64::from(stopped));
-        let slots = usize::try_from(config.policy.max_concurrent_repairs.max(1)).unwrap_or(1);
-        let permits = Semaphore::new(slots);
-        Ok(RepairEngine {
+        let engine = RepairEngine {
             inner: Arc::new(Inner {
                 store,
                 detector,
@@ -224,15 +337,15 @@ impl RepairEngine {
                 bus,
                 metrics,
                 vault,
-                permits,
-                slots,
+                queue,
+                executing: AtomicUsize::new(0),
                 emergency: AtomicBool::new(stopped),
                 kill: Mutex::new(CancellationToken::new()),
-                active: Mutex::new(HashSet::new()),
                 busy: Mutex::new(HashSet::new()),
-                interrupted: Mutex::new(interrupted),
             }),
-        })
+        };
+        engine.reaped(previous_life).await;
+        Ok(engine)
     }
 
     /// Whether the emergency stop is active.
@@ -308,81 +421,272 @@ impl RepairEngine {
             .clone()
     }
 
-    /// Repairs holding one of the `max_concurrent_repairs` slots now (running or verifying).
+    /// Repairs of this instance running their steps or verifying now.
     pub fn running(&self) -> usize {
-        self.inner
-            .slots
-            .saturating_sub(self.inner.permits.available_permits())
+        self.inner.executing.load(Ordering::SeqCst)
     }
 
-    /// Consumes incidents that need repair until `shutdown`; then kills running steps and marks
-    /// unfinished repairs `interrupted`. At start, it resumes the interrupted repairs `new`
-    /// found (re-checking their targets first).
+    /// Queues a repair job for each incident that needs repair until `shutdown`, while a worker
+    /// runs the queued jobs (at most `max_concurrent_repairs` across every instance sharing the
+    /// store) and the reaper takes back jobs whose lease expired. At shutdown running steps are
+    /// killed, their repairs marked `interrupted` and their jobs queued again for the next start.
     pub async fn run(self, mut inbox: UnboundedReceiver<Incident>, shutdown: CancellationToken) {
-        let mut tasks = JoinSet::new();
-        let interrupted = std::mem::take(
-            &mut *self
-                .inner
-                .interrupted
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()),
+        let slots = self.inner.config.policy.max_concurrent_repairs.max(1);
+        let mut config = WorkerConfig::new(
+            REPAIR_QUEUE,
+            format!(
+                "homeostat-{}-{:08x}",
+                std::process::id(),
+                rand::random::<u32>()
+            ),
         );
-        for repair in interrupted {
-            tracing::warn!(repair = %repair.id, runbook = %repair.runbook, "repair interrupted by a daemon stop; re-checking its incident");
-            if let Some(id) = &repair.incident_id
-                && let Ok(Some(incident)) = self.inner.store.incident(id).await
-                && incident.state.is_active()
-            {
-                // Only a repair that had started its steps is continued; one that was still
-                // queued or awaiting approval goes through every gate (and approval) again.
-                let started = matches!(repair.state, RepairState::Running | RepairState::Verifying);
-                self.spawn(&mut tasks, incident, started.then_some(repair));
-            }
-        }
+        config.lease = REPAIR_LEASE;
+        config.max_concurrent = slots;
+        config.slots = usize::try_from(slots).unwrap_or(1);
+        config.poll_interval = CLAIM_POLL;
+        let engine = self.clone();
+        let stop = shutdown.clone();
+        let worker = Worker::new(
+            self.inner.queue.clone(),
+            config,
+            move |job: Job, cancel: CancellationToken| {
+                let engine = engine.clone();
+                let stop = stop.clone();
+                async move { engine.handle(job, cancel, stop).await }
+            },
+        );
+        let worker = tokio::spawn(worker.run(shutdown.clone()));
+        let engine = self.clone();
+        let reaper = tokio::spawn(reaper::run(
+            self.inner.queue.clone(),
+            REAP_EVERY,
+            shutdown.clone(),
+            move |jobs| {
+                let engine = engine.clone();
+                tokio::spawn(async move { engine.reaped(jobs).await });
+            },
+        ));
         let mut follow = tokio::time::interval(FOLLOW_STOP_EVERY);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 incident = inbox.recv() => match incident {
-                    Some(incident) => self.spawn(&mut tasks, incident, None),
+                    Some(incident) => {
+                        if let Err(e) = self.enqueue_incident(&incident, "homeostat").await {
+                            tracing::error!(incident = %incident.id, error = %e, "cannot queue the repair of an incident");
+                        }
+                    }
                     None => break,
                 },
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 _ = follow.tick() => self.follow_stored_stop().await,
             }
         }
+        // The worker ends once its jobs have recorded their outcome (see `handle`).
+        let _ = worker.await;
+        let _ = reaper.await;
         self.kill_token().cancel();
-        tasks.shutdown().await;
-        if let Err(e) = self.inner.store.interrupt_unfinished_repairs().await {
-            tracing::error!(error = %e, "cannot mark unfinished repairs interrupted");
+    }
+
+    /// Queues the repair of `incident` (nothing in mode `observe` or without candidates), with
+    /// its first candidate runbook's priority; a duplicate when one is queued or running already.
+    async fn enqueue_incident(
+        &self,
+        incident: &Incident,
+        actor: &str,
+    ) -> Result<Option<EnqueueOutcome>, StoreError> {
+        if self.inner.config.policy.mode == Mode::Observe {
+            return Ok(None);
+        }
+        let remedy = self.candidates(incident).1;
+        let Some(first) = remedy.first() else {
+            return Ok(None);
+        };
+        let priority = self.runbook(first).map_or(5, |b| *b.priority.get_ref());
+        let work = RepairJob::Incident {
+            incident: incident.id.clone(),
+            actor: actor.to_string(),
+        };
+        let outcome = self.enqueue(&work, priority).await?;
+        if let EnqueueOutcome::Created(job) = outcome {
+            tracing::info!(incident = %incident.id, job, priority, "repair queued");
+        }
+        Ok(Some(outcome))
+    }
+
+    async fn enqueue(&self, work: &RepairJob, priority: u8) -> Result<EnqueueOutcome, StoreError> {
+        let job = NewJob::new(REPAIR_QUEUE, "repair", work.payload())
+            .priority(priority)
+            .max_attempts(REPAIR_JOB_ATTEMPTS)
+            .dedup_key(work.dedup_key());
+        self.inner.queue.enqueue(job).await.map_err(queue_failure)
+    }
+
+    /// Runs one claimed repair job. A job claimed before (its daemon stopped, its lease
+    /// expired, or a store error failed it) first takes back the repairs it left unfinished.
+    /// When `cancel` fires the repair is dropped at once (its step's process group is killed);
+    /// at shutdown its repairs are marked `interrupted` and the job fails, so it is queued
+    /// again and continued at the next start; when the lease was lost, the new owner does that.
+    async fn handle(
+        &self,
+        job: Job,
+        cancel: CancellationToken,
+        shutdown: CancellationToken,
+    ) -> Result<(), HandlerError> {
+        let work: RepairJob = match serde_json::from_value(job.payload.clone()) {
+            Ok(work) => work,
+            Err(e) => {
+                tracing::error!(job_id = job.id, error = %e, "unreadable repair job; dropped");
+                return Ok(());
+            }
+        };
+        let retaken = job.attempts > 1;
+        let outcome = {
+            let run = async {
+                if retaken {
+                    self.take_back(&work).await?;
+                }
+                self.work(&work, retaken).await
+            };
+            tokio::pin!(run);
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => None,
+                outcome = &mut run => Some(outcome),
+            }
+        };
+        match outcome {
+            Some(Ok(true)) => Err(Box::new(Defer(APPROVAL_POLL))),
+            Some(outcome) => Ok(outcome.map(|_| ())?),
+            None => {
+                if shutdown.is_cancelled() {
+                    self.take_back(&work).await?;
+                }
+                Err("stopped before the repair finished".into())
+            }
         }
     }
 
-    /// Repairs `incident` in a task (one at a time per incident); `resume` continues the
-    /// repair a stopped daemon left unfinished.
-    fn spawn(&self, tasks: &mut JoinSet<()>, incident: Incident, resume: Option<Repair>) {
-        if !self
-            .inner
-            .active
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(incident.id.clone())
-        {
-            return;
+    /// Does the work of a repair job; `retaken` when it was claimed before. Returns whether
+    /// it waits for approval (the job is then deferred).
+    async fn work(&self, work: &RepairJob, retaken: bool) -> Result<bool, StoreError> {
+        let store = &self.inner.store;
+        match work {
+            RepairJob::Incident { incident, actor } => {
+                let Some(incident) = store.incident(incident).await? else {
+                    return Ok(false);
+                };
+                let latest = store
+                    .list_repairs(None, Some(&incident.id), None, 1, 0)
+                    .await?
+                    .0
+                    .into_iter()
+                    .next();
+                if !incident.state.is_active() {
+                    // Resolved (or closed) while its repair waited for approval: nothing to do.
+                    if let Some(waiting) = latest.filter(|r| {
+                        matches!(r.state, RepairState::Queued | RepairState::AwaitingApproval)
+                    }) {
+                        let why =
+                            format!("incident is {} now; nothing done", incident.state.as_str());
+                        self.finish(
+                            &waiting,
+                            RepairState::Cancelled,
+                            &[],
+                            Some(&why),
+                            Duration::ZERO,
+                        )
+                        .await?;
+                    }
+                    return Ok(false);
+                }
+                // Only a repair that had started its steps is continued after an interruption;
+                // one that was still queued or awaiting approval goes through every gate (and
+                // approval) again.
+                let resume = match latest {
+                    Some(r)
+                        if retaken
+                            && r.state == RepairState::Interrupted
+                            && r.started_at.is_some() =>
+                    {
+                        tracing::warn!(repair = %r.id, runbook = %r.runbook, "repair interrupted by a stopped daemon; re-checking its incident");
+                        Some(Continue::Interrupted(r))
+                    }
+                    Some(r)
+                        if !retaken
+                            && matches!(
+                                r.state,
+                                RepairState::Queued | RepairState::AwaitingApproval
+                            ) =>
+                    {
+                        Some(Continue::Admitted(r))
+                    }
+                    _ => None,
+                };
+                Ok(self
+                    .repair_incident(&incident, actor, resume.as_ref())
+                    .await)
+            }
+            // A manual repair that was interrupted is not continued (`take_back` ended it).
+            RepairJob::Repair { .. } if retaken => Ok(false),
+            RepairJob::Repair { repair } => {
+                let Some(repair) = store.repair(repair).await? else {
+                    return Ok(false);
+                };
+                if !matches!(
+                    repair.state,
+                    RepairState::Queued | RepairState::AwaitingApproval
+                ) {
+                    return Ok(false); // Decided (denied) or ended while it waited in the queue.
+                }
+                let check = repair
+                    .target
+                    .as_ref()
+                    .and_then(|t| self.inner.checks.get(t))
+                    .cloned();
+                let attempt = self.continue_admitted(None, check.as_ref(), repair).await?;
+                Ok(matches!(attempt, Attempt::Deferred))
+            }
         }
-        let engine = self.clone();
-        tasks.spawn(async move {
-            let id = incident.id.clone();
-            engine
-                .repair_incident(&incident, "homeostat", resume.as_ref())
-                .await;
-            engine
-                .inner
-                .active
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&id);
-        });
+    }
+
+    /// Marks the repairs `work` left unfinished `interrupted` and kills the step process group
+    /// each was running (when it is still the same process on this host).
+    async fn take_back(&self, work: &RepairJob) -> Result<(), StoreError> {
+        for (repair, group) in self
+            .inner
+            .store
+            .interrupt_repairs(work.scope(), INTERRUPTED)
+            .await?
+        {
+            if let Some((pgid, ticks)) = group
+                && crate::process::kill_orphaned_group(pgid, ticks)
+            {
+                tracing::warn!(pgid, repair = %repair.id, "killed a step left running by a stopped worker");
+            }
+            tracing::warn!(repair = %repair.id, runbook = %repair.runbook, "repair interrupted");
+            if let Some(updated) = self.inner.store.repair(&repair.id).await? {
+                self.audit(&updated, "repair.interrupt", Some(INTERRUPTED))
+                    .await;
+                self.announce(&updated);
+            }
+        }
+        Ok(())
+    }
+
+    /// Jobs the reaper took back. A job queued again is taken back by whoever claims it next
+    /// (doing it here could race with that claim); a dead one (attempts used up) is taken back
+    /// here, since nobody will claim it.
+    async fn reaped(&self, jobs: Vec<Job>) {
+        for job in jobs.into_iter().filter(|j| j.state.is_final()) {
+            match serde_json::from_value::<RepairJob>(job.payload) {
+                Ok(work) => {
+                    if let Err(e) = self.take_back(&work).await {
+                        tracing::error!(job_id = job.id, error = %e, "cannot take back the repairs of a dead repair job");
+                    }
+                }
+                Err(e) => tracing::error!(job_id = job.id, error = %e, "unreadable repair job"),
+            }
+        }
     }
 
     /// Starts a repair asked for by `actor`; returns the first repair record it created, if any.
@@ -427,29 +731,14 @@ impl RepairEngine {
                     .0
                     .first()
                     .map(|r| r.id.clone());
-                if !self
-                    .inner
-                    .active
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(incident.id.clone())
+                if let Some(EnqueueOutcome::Duplicate(_)) =
+                    self.enqueue_incident(&incident, actor).await?
                 {
                     return Err(RepairError::Invalid(format!(
                         "incident {id} is already being repaired"
                     )));
                 }
-                let engine = self.clone();
-                let actor = actor.to_string();
-                tokio::spawn(async move {
-                    engine.repair_incident(&incident, &actor, None).await;
-                    engine
-                        .inner
-                        .active
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(&incident.id);
-                });
-                // Report the repair record once it exists.
+                // Report the repair record once it exists (a worker may be free at once).
                 let deadline = Instant::now() + Duration::from_secs(2);
                 while Instant::now() < deadline {
                     let latest = self
@@ -489,26 +778,24 @@ impl RepairEngine {
                 };
                 match self.admit(&subject).await? {
                     Admission::Refused(_, repair) => Ok(Some(repair)),
-                    Admission::Admitted(repair, needs_approval, lease) => {
-                        let engine = self.clone();
-                        let created = repair.clone();
-                        let actor = actor.to_string();
-                        tokio::spawn(async move {
-                            let _lease = lease;
-                            let subject = Subject {
-                                incident: None,
-                                check: check.as_ref(),
-                                book: &book,
-                                attempt: 1,
-                                actor: &actor,
-                            };
-                            if let Err(e) =
-                                engine.run_admitted(&subject, repair, needs_approval).await
-                            {
-                                tracing::error!(error = %e, "manual repair failed on a store error");
-                            }
-                        });
-                        Ok(Some(created))
+                    // The target is held again when a worker claims the job.
+                    Admission::Admitted(repair, _, _lease) => {
+                        let work = RepairJob::Repair {
+                            repair: repair.id.clone(),
+                        };
+                        if let Err(e) = self.enqueue(&work, *book.priority.get_ref()).await {
+                            let why = format!("cannot queue the repair: {e}");
+                            self.finish(
+                                &repair,
+                                RepairState::Failed,
+                                &[],
+                                Some(&why),
+                                Duration::ZERO,
+                            )
+                            .await?;
+                            return Err(e.into());
+                        }
+                        Ok(Some(repair))
                     }
                 }
             }
@@ -620,13 +907,20 @@ impl RepairEngine {
             .find(|r| r.name.get_ref() == name)
     }
 
-    async fn repair_incident(&self, incident: &Incident, actor: &str, resume: Option<&Repair>) {
+    /// Tries the incident's candidates in order (from `resume` on when it continues a repair)
+    /// and escalates when none is left; returns whether a repair waits for approval.
+    async fn repair_incident(
+        &self,
+        incident: &Incident,
+        actor: &str,
+        resume: Option<&Continue>,
+    ) -> bool {
         if self.inner.config.policy.mode == Mode::Observe {
-            return;
+            return false;
         }
         let (check, remedy) = self.candidates(incident);
         if remedy.is_empty() {
-            return;
+            return false;
         }
         let ordered = match self.suggestions(incident).await {
             Ok(ranked) => ranked.into_iter().map(|s| s.runbook).collect(),
@@ -642,9 +936,15 @@ impl RepairEngine {
             };
             let attempt = i64::try_from(index + 1).unwrap_or(i64::MAX);
             let result = match resume {
-                // Candidates before the interrupted one were already tried.
-                Some(interrupted) if attempt < interrupted.attempt => continue,
-                Some(interrupted)
+                // Candidates before the continued one were already tried.
+                Some(Continue::Interrupted(r) | Continue::Admitted(r)) if attempt < r.attempt => {
+                    continue;
+                }
+                Some(Continue::Admitted(admitted)) if attempt == admitted.attempt => {
+                    self.continue_admitted(Some(incident), check.as_ref(), admitted.clone())
+                        .await
+                }
+                Some(Continue::Interrupted(interrupted))
                     if attempt == interrupted.attempt && interrupted.runbook == *name =>
                 {
                     let subject = Subject {
@@ -668,7 +968,8 @@ impl RepairEngine {
                 }
             };
             match result {
-                Ok(Attempt::Repaired | Attempt::Done) => return,
+                Ok(Attempt::Repaired | Attempt::Done) => return false,
+                Ok(Attempt::Deferred) => return true,
                 Ok(Attempt::Halt) => {
                     // Stopped by the emergency stop: humans are in charge now; say so on the
                     // incident rather than leave it `remediating`. (A shutdown halts silently.)
@@ -676,7 +977,7 @@ impl RepairEngine {
                         reasons.push(format!("{name}: stopped by the emergency stop"));
                         break;
                     }
-                    return;
+                    return false;
                 }
                 Ok(Attempt::Next(reason)) => reasons.push(format!("{name}: {reason}")),
                 Ok(Attempt::Escalate(reason)) => {
@@ -699,6 +1000,7 @@ impl RepairEngine {
         {
             tracing::error!(error = %e, incident = %incident.id, "cannot escalate incident");
         }
+        false
     }
 
     /// Records a repair that a gate refused (state `cancelled`, with why) and counts it.
@@ -888,6 +1190,9 @@ impl RepairEngine {
             RepairState::Queued
         };
         let repair = self.create(subject, state, None).await?;
+        if needs_approval {
+            tracing::warn!(repair = %repair.id, runbook = %repair.runbook, "repair awaiting approval");
+        }
         self.announce(&repair);
         Ok(Admission::Admitted(repair, needs_approval, lease))
     }
@@ -940,8 +1245,20 @@ impl RepairEngine {
         &self,
         subject: &Subject<'_>,
     ) -> Result<Result<Option<TargetLease>, (String, Repair)>, StoreError> {
-        let Some(target) = subject.target() else {
-            return Ok(Ok(None));
+        match self.try_hold(subject.target()) {
+            Ok(lease) => Ok(Ok(lease)),
+            Err(why) => {
+                let repair = self.record_cancelled(subject, &why).await?;
+                Ok(Err((why, repair)))
+            }
+        }
+    }
+
+    /// Holds `target` for one repair (nothing to hold without one); why not when another
+    /// repair of this instance holds it.
+    fn try_hold(&self, target: Option<String>) -> Result<Option<TargetLease>, String> {
+        let Some(target) = target else {
+            return Ok(None);
         };
         let free = self
             .inner
@@ -950,25 +1267,29 @@ impl RepairEngine {
             .unwrap_or_else(|p| p.into_inner())
             .insert(target.clone());
         if free {
-            return Ok(Ok(Some(TargetLease {
+            Ok(Some(TargetLease {
                 inner: Arc::clone(&self.inner),
                 target,
-            })));
+            }))
+        } else {
+            Err(format!("another repair of `{target}` is in progress"))
         }
-        let why = format!("another repair of `{target}` is in progress");
-        let repair = self.record_cancelled(subject, &why).await?;
-        Ok(Err((why, repair)))
     }
 
-    /// Runs an admitted repair: approval (if needed), then `execute`.
+    /// Runs an admitted repair: approval (if needed; `Deferred` while undecided), then
+    /// `execute`.
     async fn run_admitted(
         &self,
         subject: &Subject<'_>,
         repair: Repair,
         needs_approval: bool,
     ) -> Result<Attempt, StoreError> {
-        if needs_approval && !self.await_approval(&repair, subject.book).await? {
-            return Ok(Attempt::Next("approval denied".to_string()));
+        if needs_approval {
+            match self.approval(&repair, subject.book).await? {
+                Some(true) => {}
+                Some(false) => return Ok(Attempt::Next("approval denied".to_string())),
+                None => return Ok(Attempt::Deferred),
+            }
         }
         self.execute(
             repair,
@@ -978,6 +1299,52 @@ impl RepairEngine {
             None,
         )
         .await
+    }
+
+    /// Continues a repair admitted by an earlier claim of its job (queued, or awaiting
+    /// approval): holds its target again, then `run_admitted`.
+    async fn continue_admitted(
+        &self,
+        incident: Option<&Incident>,
+        check: Option<&Arc<Check>>,
+        repair: Repair,
+    ) -> Result<Attempt, StoreError> {
+        let Some(book) = self.runbook(&repair.runbook).cloned() else {
+            let why = format!("runbook `{}` is no longer configured", repair.runbook);
+            self.finish(
+                &repair,
+                RepairState::Cancelled,
+                &[],
+                Some(&why),
+                Duration::ZERO,
+            )
+            .await?;
+            return Ok(Attempt::Next(why));
+        };
+        let actor = repair.requested_by.clone();
+        let subject = Subject {
+            incident,
+            check,
+            book: &book,
+            attempt: repair.attempt,
+            actor: &actor,
+        };
+        let _lease = match self.try_hold(subject.target()) {
+            Ok(lease) => lease,
+            Err(why) => {
+                self.finish(
+                    &repair,
+                    RepairState::Cancelled,
+                    &[],
+                    Some(&why),
+                    Duration::ZERO,
+                )
+                .await?;
+                return Ok(Attempt::Next(why));
+            }
+        };
+        let needs_approval = repair.state == RepairState::AwaitingApproval;
+        self.run_admitted(&subject, repair, needs_approval).await
     }
 
     /// One candidate runbook, through every gate.
@@ -990,47 +1357,52 @@ impl RepairEngine {
         }
     }
 
-    /// Waits for a decision on a repair in `awaiting_approval`; applies `on_timeout` when none
-    /// comes. Returns whether it may run.
-    async fn await_approval(
+    /// The decision on a repair in `awaiting_approval`: `Some(true)` approved (by a person, or
+    /// by `on_timeout` once `approval_timeout` has passed since it was created), `Some(false)`
+    /// denied or ended, `None` still undecided.
+    async fn approval(
         &self,
         repair: &Repair,
         book: &RunbookConfig,
-    ) -> Result<bool, StoreError> {
-        tracing::warn!(repair = %repair.id, runbook = %repair.runbook, "repair awaiting approval");
-        let deadline = deadline_after(book.approval_timeout.get());
+    ) -> Result<Option<bool>, StoreError> {
+        let timeout = chrono::Duration::from_std(book.approval_timeout.get())
+            .unwrap_or(chrono::Duration::MAX);
+        let deadline = repair
+            .created_at
+            .checked_add_signed(timeout)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         loop {
             match self.inner.store.repair(&repair.id).await?.map(|r| r.state) {
-                Some(RepairState::Queued) => return Ok(true),
+                Some(RepairState::Queued) => return Ok(Some(true)),
                 Some(RepairState::AwaitingApproval) => {}
-                _ => return Ok(false),
+                _ => return Ok(Some(false)),
             }
-            if Instant::now() >= deadline {
-                let (to, note) = match book.on_timeout {
-                    OnTimeout::Approve => (
-                        RepairState::Queued,
-                        "approval timed out: approved by on_timeout",
-                    ),
-                    OnTimeout::Deny => (
-                        RepairState::Denied,
-                        "approval timed out: denied by on_timeout",
-                    ),
-                };
-                if self
-                    .inner
-                    .store
-                    .decide_repair(&repair.id, to, "homeostat", note)
-                    .await?
-                {
-                    return Ok(to == RepairState::Queued);
-                }
-                continue;
+            if Utc::now() < deadline {
+                return Ok(None);
             }
-            tokio::time::sleep(APPROVAL_POLL).await;
+            let (to, note) = match book.on_timeout {
+                OnTimeout::Approve => (
+                    RepairState::Queued,
+                    "approval timed out: approved by on_timeout",
+                ),
+                OnTimeout::Deny => (
+                    RepairState::Denied,
+                    "approval timed out: denied by on_timeout",
+                ),
+            };
+            if self
+                .inner
+                .store
+                .decide_repair(&repair.id, to, "homeostat", note)
+                .await?
+            {
+                return Ok(Some(to == RepairState::Queued));
+            }
+            // A person decided at the same moment: read their decision.
         }
     }
 
-    /// Runs a created repair: slot, re-check, dry-run or steps, verify, rollback. `interrupted`
+    /// Runs a created repair: re-check, dry-run or steps, verify, rollback. `interrupted`
     /// is the repair this one continues, whose completed steps are skipped.
     async fn execute(
         &self,
@@ -1042,16 +1414,7 @@ impl RepairEngine {
     ) -> Result<Attempt, StoreError> {
         let store = &self.inner.store;
         let kill = self.kill_token();
-        let _permit = tokio::select! {
-            permit = self.inner.permits.acquire() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return Ok(Attempt::Halt),
-            },
-            _ = kill.cancelled() => {
-                self.finish(&repair, RepairState::Cancelled, &[], Some("emergency stop"), Duration::ZERO).await?;
-                return Ok(Attempt::Halt);
-            }
-        };
+        let _executing = Executing::enter(&self.inner.executing);
         if self.emergency_stopped() {
             self.finish(
                 &repair,
@@ -1420,4 +1783,33 @@ fn deadline_after(wait: Duration) -> Instant {
     now.checked_add(wait)
         .or_else(|| now.checked_add(Duration::from_secs(u64::from(u32::MAX))))
         .unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repair_job_payloads_read_back_and_dedup_per_incident() {
+        let jobs = [
+            RepairJob::Incident {
+                incident: "7".into(),
+                actor: "alice".into(),
+            },
+            RepairJob::Repair {
+                repair: "12".into(),
+            },
+        ];
+        for job in &jobs {
+            let read: RepairJob = serde_json::from_value(job.payload()).expect("payload");
+            assert_eq!(&read, job);
+        }
+        assert_eq!(jobs[0].dedup_key(), "repair:incident:7");
+        assert_eq!(jobs[1].dedup_key(), "repair:repair:12");
+        let other_actor = RepairJob::Incident {
+            incident: "7".into(),
+            actor: "homeostat".into(),
+        };
+        assert_eq!(other_actor.dedup_key(), jobs[0].dedup_key());
+    }
 }

@@ -15,6 +15,15 @@ fn number(id: &str) -> Result<i64, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("id {id}")))
 }
 
+/// The repairs one repair job carries: every repair of an incident, or one repair.
+#[derive(Clone, Copy, Debug)]
+pub enum RepairScope<'a> {
+    /// The repairs of the incident with this id.
+    Incident(&'a str),
+    /// The repair with this id.
+    Repair(&'a str),
+}
+
 /// A repair about to be recorded.
 #[derive(Clone, Debug)]
 pub struct NewRepair<'a> {
@@ -184,25 +193,48 @@ impl Store {
         .try_get("n")?)
     }
 
-    /// Repairs in a non-final state (e.g. left by a daemon that died): marks them `interrupted`
-    /// and returns them.
-    pub async fn interrupt_unfinished_repairs(&self) -> Result<Vec<Repair>, StoreError> {
+    /// Marks the unfinished repairs of `scope` (left by a daemon or worker that stopped)
+    /// `interrupted` with `why`. Returns them as they were (their earlier state, `started_at`
+    /// set when their steps had begun), each with the process group of the step it was running
+    /// when that was recorded.
+    pub async fn interrupt_repairs(
+        &self,
+        scope: RepairScope<'_>,
+        why: &str,
+    ) -> Result<Vec<(Repair, Option<(u32, u64)>)>, StoreError> {
+        let (column, id) = match scope {
+            RepairScope::Incident(id) => ("incident_id", id),
+            RepairScope::Repair(id) => ("id", id),
+        };
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM repairs WHERE state IN ('queued', 'awaiting_approval', 'running', 'verifying')"
+            "SELECT {COLUMNS}, step_pgid, step_started_ticks FROM repairs \
+             WHERE {column} = $1 AND state IN ('queued', 'awaiting_approval', 'running', 'verifying') \
+             ORDER BY id"
         ))
+        .bind(number(id)?)
         .fetch_all(self.pool())
         .await?;
-        let repairs: Vec<Repair> = rows.iter().map(decode_repair).collect::<Result<_, _>>()?;
-        for repair in &repairs {
+        let mut interrupted = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let repair = decode_repair(row)?;
+            let pgid: Option<i64> = row.try_get("step_pgid")?;
+            let ticks: Option<i64> = row.try_get("step_started_ticks")?;
+            let group = match (pgid, ticks) {
+                (Some(pgid), Some(ticks)) => {
+                    u32::try_from(pgid).ok().zip(u64::try_from(ticks).ok())
+                }
+                _ => None,
+            };
             self.update_repair(
                 &repair.id,
                 RepairState::Interrupted,
                 &repair.steps,
-                Some("the daemon stopped while this repair was unfinished"),
+                Some(why),
             )
             .await?;
+            interrupted.push((repair, group));
         }
-        Ok(repairs)
+        Ok(interrupted)
     }
 
     /// Opens (or extends) the breaker of `target` × `runbook` (one upsert: safe under concurrency).
