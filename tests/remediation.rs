@@ -469,6 +469,59 @@ async fn approval_timeout_denies_by_default() {
 }
 
 #[tokio::test]
+async fn a_repair_approved_after_a_restart_into_observe_mode_does_not_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marker = dir.path().join("ran");
+    let runbook = format!(
+        "[[runbook]]\nname = \"gated\"\nsteps = [ {{ run = [\"touch\", \"{}\"] }} ]\napproval = \"required\"\napproval_timeout = \"1h\"\n",
+        marker.display()
+    );
+    let app = start_app(
+        dir.path(),
+        &format!("{}\n{runbook}", flag_check(dir.path(), "\"gated\"")),
+    )
+    .await;
+    let waiting = eventually(WAIT, "a repair awaits approval", || async {
+        repairs(&app)
+            .await
+            .into_iter()
+            .find(|r| r["state"] == "awaiting_approval")
+    })
+    .await;
+    let id = waiting["id"].as_str().expect("id").to_string();
+    app.shutdown().await;
+    // The operator switches the daemon to observe, then someone approves the old request.
+    let app = start_app(
+        dir.path(),
+        &format!(
+            "[policy]\nmode = \"observe\"\n{}\n{runbook}",
+            flag_check(dir.path(), "\"gated\"")
+        ),
+    )
+    .await;
+    let (status, _) = post(&app, &format!("/api/v1/repairs/{id}/approve"), json!({})).await;
+    assert_eq!(status, 200);
+    let done = eventually(WAIT, "the approved repair is cancelled", || async {
+        repairs(&app)
+            .await
+            .into_iter()
+            .find(|r| r["id"] == id.as_str() && r["state"] == "cancelled")
+    })
+    .await;
+    assert!(
+        done["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("observe")),
+        "{done}"
+    );
+    assert!(
+        !marker.exists(),
+        "observe mode must run nothing, approved or not"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
 async fn emergency_stop_kills_a_running_step_and_survives_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pidfile = dir.path().join("step.pid");

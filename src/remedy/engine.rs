@@ -581,13 +581,22 @@ impl RepairEngine {
                     .0
                     .into_iter()
                     .next();
-                if !incident.state.is_active() {
-                    // Resolved (or closed) while its repair waited for approval: nothing to do.
+                // Resolved (or closed) while its repair waited for approval, or the daemon now
+                // runs in observe mode: the waiting repair ends, nothing is run.
+                let why_not = if !incident.state.is_active() {
+                    Some(format!(
+                        "incident is {} now; nothing done",
+                        incident.state.as_str()
+                    ))
+                } else if self.inner.config.policy.mode == Mode::Observe {
+                    Some("the mode is now observe: admitted earlier, not run".to_string())
+                } else {
+                    None
+                };
+                if let Some(why) = why_not {
                     if let Some(waiting) = latest.filter(|r| {
                         matches!(r.state, RepairState::Queued | RepairState::AwaitingApproval)
                     }) {
-                        let why =
-                            format!("incident is {} now; nothing done", incident.state.as_str());
                         self.finish(
                             &waiting,
                             RepairState::Cancelled,
@@ -1426,6 +1435,19 @@ impl RepairEngine {
             .await?;
             return Ok(Attempt::Halt);
         }
+        // The gates that can change while a repair waits (for approval, for a slot, or across a
+        // restart with another config): the mode now, and the breaker of its target now.
+        if let Some(why) = self.closed_gate(&repair, book).await? {
+            self.finish(
+                &repair,
+                RepairState::Cancelled,
+                &[],
+                Some(&why),
+                Duration::ZERO,
+            )
+            .await?;
+            return Ok(Attempt::Halt);
+        }
         // Re-check before acting: a healthy target is never repaired.
         if let Some(check) = check {
             let outcome = self.probe(check, check.timeout).await;
@@ -1445,23 +1467,20 @@ impl RepairEngine {
                 return Ok(Attempt::Done);
             }
         }
-        let secrets = match &self.inner.vault {
-            Some(vault) => match vault.all().await {
-                Ok(secrets) => secrets,
-                Err(e) => {
-                    let why = format!("cannot read secrets: {e}");
-                    self.finish(
-                        &repair,
-                        RepairState::Failed,
-                        &[],
-                        Some(&why),
-                        Duration::ZERO,
-                    )
-                    .await?;
-                    return Ok(Attempt::Done);
-                }
-            },
-            None => Default::default(),
+        let secrets = match self.secrets().await {
+            Ok(secrets) => secrets,
+            Err(e) => {
+                let why = format!("cannot read secrets: {e}");
+                self.finish(
+                    &repair,
+                    RepairState::Failed,
+                    &[],
+                    Some(&why),
+                    Duration::ZERO,
+                )
+                .await?;
+                return Ok(Attempt::Done);
+            }
         };
         let context = template_context(incident, check, book, &secrets);
         if repair.dry_run {
@@ -1701,6 +1720,47 @@ impl RepairEngine {
                 _ = kill.cancelled() => return false,
             }
         }
+    }
+
+    /// Why `repair`, admitted earlier, may no longer run: the mode is now stricter than when it
+    /// was admitted (observe; or dry-run for a repair admitted to run for real), or its target's
+    /// breaker is open now.
+    async fn closed_gate(
+        &self,
+        repair: &Repair,
+        book: &RunbookConfig,
+    ) -> Result<Option<String>, StoreError> {
+        match self.mode_for(book) {
+            Mode::Observe => {
+                return Ok(Some(
+                    "the mode is now observe: admitted earlier, not run".to_string(),
+                ));
+            }
+            Mode::DryRun if !repair.dry_run => {
+                return Ok(Some(
+                    "the mode is now dry-run: admitted earlier to run for real, not run"
+                        .to_string(),
+                ));
+            }
+            _ => {}
+        }
+        let Some(target) = repair.target.as_deref() else {
+            return Ok(None);
+        };
+        let open = self
+            .inner
+            .store
+            .open_breakers(Utc::now())
+            .await?
+            .into_iter()
+            .find(|b| b.target == target && b.runbook == repair.runbook);
+        Ok(open.map(|b| {
+            format!(
+                "breaker opened meanwhile, until {} ({})",
+                b.closes_at.to_rfc3339(),
+                b.reason
+            )
+        }))
     }
 
     /// The secrets steps may use (none without a master key).
