@@ -692,6 +692,21 @@ impl RepairEngine {
                     if let Err(e) = self.take_back(&work).await {
                         tracing::error!(job_id = job.id, error = %e, "cannot take back the repairs of a dead repair job");
                     }
+                    // Nobody will try again: a human must look at it.
+                    if let RepairJob::Incident { incident, .. } = &work {
+                        let message = format!(
+                            "automatic repair gave up: its job was claimed {} times without finishing (daemons stopped or failed while repairing)",
+                            job.attempts
+                        );
+                        if let Err(e) = self
+                            .inner
+                            .incidents
+                            .automatic(incident, IncidentState::Escalated, &message)
+                            .await
+                        {
+                            tracing::warn!(error = %e, %incident, "cannot escalate the incident of a dead repair job");
+                        }
+                    }
                 }
                 Err(e) => tracing::error!(job_id = job.id, error = %e, "unreadable repair job"),
             }
