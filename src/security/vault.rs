@@ -68,20 +68,24 @@ impl Vault {
 
     /// Re-encrypts every secret under `new_key` in one transaction; returns how many.
     pub async fn rotate(self, new_key: MasterKey) -> Result<(Vault, usize), SecretError> {
-        let values = self.all().await?;
-        let resealed: Vec<_> = values
-            .iter()
-            .map(|(name, value)| (name.clone(), new_key.seal(name, value.as_bytes())))
-            .collect();
-        self.store
-            .reseal_secrets(&resealed, &new_key.check_value())
-            .await?;
+        let old_key = &self.key;
+        let count = self
+            .store
+            .reseal_secrets(
+                |name, sealed| {
+                    let plain = old_key.open(name, sealed)?;
+                    Some(new_key.seal(name, &plain))
+                },
+                &new_key.check_value(),
+            )
+            .await?
+            .ok_or_else(|| SecretError::Corrupt("a stored secret".to_string()))?;
         Ok((
             Vault {
                 store: self.store,
                 key: new_key,
             },
-            resealed.len(),
+            count,
         ))
     }
 }

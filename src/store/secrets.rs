@@ -94,22 +94,36 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Replaces every secret and the check value in one transaction (key rotation).
+    /// Key rotation in one write transaction: every secret is read, passed through `reseal`
+    /// (old key → new key) and written back with the new check value, so a `secret set` running
+    /// at the same time waits instead of being lost. `None` from `reseal` (a value the old key
+    /// cannot open) aborts with nothing changed. Returns how many were resealed.
     pub async fn reseal_secrets(
         &self,
-        secrets: &[(String, Sealed)],
+        reseal: impl Fn(&str, &Sealed) -> Option<Sealed>,
         check: &Sealed,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<usize>, StoreError> {
         let mut tx = self.begin_write().await?;
+        let rows = sqlx::query("SELECT name, nonce, ciphertext FROM secrets ORDER BY name")
+            .fetch_all(&mut *tx)
+            .await?;
         let now = ms(Utc::now());
-        for (name, sealed) in secrets {
+        for row in &rows {
+            let name: String = row.try_get("name")?;
+            let old = Sealed {
+                nonce: row.try_get("nonce")?,
+                ciphertext: row.try_get("ciphertext")?,
+            };
+            let Some(new) = reseal(&name, &old) else {
+                return Ok(None); // dropping the transaction rolls it back
+            };
             sqlx::query(
                 "UPDATE secrets SET nonce = $1, ciphertext = $2, updated_at = $3 WHERE name = $4",
             )
-            .bind(sealed.nonce.clone())
-            .bind(sealed.ciphertext.clone())
+            .bind(new.nonce)
+            .bind(new.ciphertext)
             .bind(now)
-            .bind(name.clone())
+            .bind(name)
             .execute(&mut *tx)
             .await?;
         }
@@ -120,6 +134,6 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(Some(rows.len()))
     }
 }
