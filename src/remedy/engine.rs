@@ -597,14 +597,7 @@ impl RepairEngine {
                     if let Some(waiting) = latest.filter(|r| {
                         matches!(r.state, RepairState::Queued | RepairState::AwaitingApproval)
                     }) {
-                        self.finish(
-                            &waiting,
-                            RepairState::Cancelled,
-                            &[],
-                            Some(&why),
-                            Duration::ZERO,
-                        )
-                        .await?;
+                        self.cancel(&waiting, &why).await?;
                     }
                     return Ok(false);
                 }
@@ -1335,14 +1328,7 @@ impl RepairEngine {
     ) -> Result<Attempt, StoreError> {
         let Some(book) = self.runbook(&repair.runbook).cloned() else {
             let why = format!("runbook `{}` is no longer configured", repair.runbook);
-            self.finish(
-                &repair,
-                RepairState::Cancelled,
-                &[],
-                Some(&why),
-                Duration::ZERO,
-            )
-            .await?;
+            self.cancel(&repair, &why).await?;
             return Ok(Attempt::Next(why));
         };
         let actor = repair.requested_by.clone();
@@ -1356,14 +1342,7 @@ impl RepairEngine {
         let _lease = match self.try_hold(subject.target()) {
             Ok(lease) => lease,
             Err(why) => {
-                self.finish(
-                    &repair,
-                    RepairState::Cancelled,
-                    &[],
-                    Some(&why),
-                    Duration::ZERO,
-                )
-                .await?;
+                self.cancel(&repair, &why).await?;
                 return Ok(Attempt::Next(why));
             }
         };
@@ -1440,27 +1419,13 @@ impl RepairEngine {
         let kill = self.kill_token();
         let _executing = Executing::enter(&self.inner.executing);
         if self.emergency_stopped() {
-            self.finish(
-                &repair,
-                RepairState::Cancelled,
-                &[],
-                Some("emergency stop is active"),
-                Duration::ZERO,
-            )
-            .await?;
+            self.cancel(&repair, "emergency stop is active").await?;
             return Ok(Attempt::Halt);
         }
         // The gates that can change while a repair waits (for approval, for a slot, or across a
         // restart with another config): the mode now, and the breaker of its target now.
         if let Some(why) = self.closed_gate(&repair, book).await? {
-            self.finish(
-                &repair,
-                RepairState::Cancelled,
-                &[],
-                Some(&why),
-                Duration::ZERO,
-            )
-            .await?;
+            self.cancel(&repair, &why).await?;
             return Ok(Attempt::Halt);
         }
         // Re-check before acting: a healthy target is never repaired.
@@ -1471,14 +1436,7 @@ impl RepairEngine {
                     "target `{}` is healthy on re-check ({}); nothing done",
                     check.name, outcome.message
                 );
-                self.finish(
-                    &repair,
-                    RepairState::Cancelled,
-                    &[],
-                    Some(&why),
-                    Duration::ZERO,
-                )
-                .await?;
+                self.cancel(&repair, &why).await?;
                 return Ok(Attempt::Done);
             }
         }
@@ -1735,6 +1693,18 @@ impl RepairEngine {
                 _ = kill.cancelled() => return false,
             }
         }
+    }
+
+    /// Ends `repair` as `cancelled` (nothing run) with the reason.
+    async fn cancel(&self, repair: &Repair, why: &str) -> Result<(), StoreError> {
+        self.finish(
+            repair,
+            RepairState::Cancelled,
+            &[],
+            Some(why),
+            Duration::ZERO,
+        )
+        .await
     }
 
     /// Why `repair`, admitted earlier, may no longer run: the mode is now stricter than when it
