@@ -2,6 +2,7 @@
 //! tree routes each masked line to a few candidate clusters, the most similar one absorbs it.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
 
 use serde::{Deserialize, Serialize};
 
@@ -122,7 +123,16 @@ pub struct TemplateMiner {
     live: usize,
     buf: Vec<Token>,
     path: Vec<usize>,
+    /// Masked token sequence (as a seeded 64-bit hash) → the cluster that last took it. A
+    /// line masking to a sequence seen before goes straight to that cluster: it already
+    /// matched every literal of the template there, and templates only ever generalise.
+    seen: HashMap<u64, (u32, ClusterId), foldhash::fast::RandomState>,
+    /// Seed of the sequence hashes; random per miner, so crafted input cannot aim collisions.
+    seed: foldhash::fast::RandomState,
 }
+
+/// Entries kept in the sequence cache per allowed cluster (it is emptied when full).
+const SEEN_PER_CLUSTER: usize = 4;
 
 /// True when a literal token may serve as a routing key: letters and a little punctuation.
 fn routable(s: &str) -> bool {
@@ -152,6 +162,8 @@ impl TemplateMiner {
             live: 0,
             buf: Vec::new(),
             path: Vec::new(),
+            seen: HashMap::default(),
+            seed: foldhash::fast::RandomState::default(),
         }
     }
 
@@ -201,6 +213,27 @@ impl TemplateMiner {
     pub fn add(&mut self, message: &str, now_ms: u64) -> (ClusterId, bool) {
         let mut buf = std::mem::take(&mut self.buf);
         let src = self.masker.mask(message, &mut buf);
+        let sig = self.signature(&buf, src);
+        let result = match self.seen_cluster(sig, &buf, src) {
+            Some(slot) => {
+                self.absorb(slot, None, message, now_ms);
+                (self.slot(slot).map_or(0, |s| s.cluster.id), false)
+            }
+            None => self.route(&buf, src, message, now_ms, sig),
+        };
+        self.buf = buf;
+        result
+    }
+
+    /// The tree search and similarity match for a sequence not in the cache.
+    fn route(
+        &mut self,
+        buf: &[Token],
+        src: &str,
+        message: &str,
+        now_ms: u64,
+        sig: u64,
+    ) -> (ClusterId, bool) {
         // Routing words: the first `depth` literal tokens that look like plain words.
         let mut path = std::mem::take(&mut self.path);
         path.clear();
@@ -212,19 +245,56 @@ impl TemplateMiner {
                 path.push(i);
             }
         }
-        let found = self.search(&buf, &path, src);
-        let best = found.and_then(|node| self.best_match(node, &buf, src));
-        let result = match best {
+        let found = self.search(buf, &path, src);
+        let best = found.and_then(|node| self.best_match(node, buf, src));
+        let (slot, result) = match best {
             Some(slot) => {
-                self.absorb(slot, &buf, src, message, now_ms);
+                self.absorb(slot, Some((buf, src)), message, now_ms);
                 let id = self.slot(slot).map_or(0, |s| s.cluster.id);
-                (id, false)
+                (slot, (id, false))
             }
-            None => (self.create(&buf, &path, src, message, now_ms), true),
+            None => {
+                let id = self.create(buf, &path, src, message, now_ms);
+                (self.ids.get(&id).copied().unwrap_or(NONE), (id, true))
+            }
         };
-        self.buf = buf;
         self.path = path;
+        if self.seen.len() >= self.cfg.max_clusters.saturating_mul(SEEN_PER_CLUSTER).max(1024) {
+            self.seen.clear();
+        }
+        self.seen.insert(sig, (slot, result.0));
         result
+    }
+
+    /// The seeded hash of a masked token sequence.
+    fn signature(&self, toks: &[Token], src: &str) -> u64 {
+        let mut h = self.seed.build_hasher();
+        h.write_usize(toks.len());
+        for t in toks {
+            match t {
+                Token::Wild => h.write_u8(0xff),
+                Token::Lit { .. } => {
+                    h.write(t.text(src).as_bytes());
+                    h.write_u8(0);
+                }
+            }
+        }
+        h.finish()
+    }
+
+    /// The cached cluster for this sequence, when it is still alive and its template still
+    /// matches every token (which also rules out a hash collision).
+    fn seen_cluster(&self, sig: u64, toks: &[Token], src: &str) -> Option<u32> {
+        let &(slot, id) = self.seen.get(&sig)?;
+        let s = self.slot(slot).filter(|s| s.cluster.id == id)?;
+        let tmpl = &s.cluster.tokens;
+        let same = tmpl.len() == toks.len()
+            && tmpl.iter().zip(toks).all(|(t, l)| match (t, l) {
+                (None, _) => true,
+                (Some(t), Token::Lit { .. }) => **t == *l.text(src),
+                (Some(_), Token::Wild) => false,
+            });
+        same.then_some(slot)
     }
 
     /// Follows the tree for a line; `None` when no node for it exists yet.
@@ -281,26 +351,29 @@ impl TemplateMiner {
         best.filter(|b| b.0 >= self.cfg.sim_threshold).map(|b| b.2)
     }
 
-    /// Merges a line into a cluster: differing tokens become variables.
-    fn absorb(&mut self, slot: u32, toks: &[Token], src: &str, line: &str, now_ms: u64) {
+    /// Merges a line into a cluster: with its tokens given, those differing from the template
+    /// become variables (a cached sequence already fits the template, so it passes none).
+    fn absorb(&mut self, slot: u32, tokens: Option<(&[Token], &str)>, line: &str, now_ms: u64) {
         self.tick += 1;
         let tick = self.tick;
         let max_samples = self.cfg.max_samples;
         let line = self.masker.truncate(line);
         if let Some(s) = self.slot_mut(slot) {
-            let mut lits = 0;
-            for (t, l) in s.cluster.tokens.iter_mut().zip(toks) {
-                let same = match (&*t, l) {
-                    (Some(t), Token::Lit { .. }) => **t == *l.text(src),
-                    _ => false,
-                };
-                if same {
-                    lits += 1;
-                } else {
-                    *t = None;
+            if let Some((toks, src)) = tokens {
+                let mut lits = 0;
+                for (t, l) in s.cluster.tokens.iter_mut().zip(toks) {
+                    let same = match (&*t, l) {
+                        (Some(t), Token::Lit { .. }) => **t == *l.text(src),
+                        _ => false,
+                    };
+                    if same {
+                        lits += 1;
+                    } else {
+                        *t = None;
+                    }
                 }
+                s.literals = lits;
             }
-            s.literals = lits;
             s.cluster.count += 1;
             s.cluster.last_seen = s.cluster.last_seen.max(now_ms);
             if s.cluster.samples.len() < max_samples {
@@ -308,8 +381,10 @@ impl TemplateMiner {
             }
             s.tick = tick;
         }
-        self.lru_unlink(slot);
-        self.lru_push_front(slot);
+        if self.lru_head != slot {
+            self.lru_unlink(slot);
+            self.lru_push_front(slot);
+        }
     }
 
     /// Creates a cluster for a line, evicting as needed, and files it in the tree.
