@@ -2,10 +2,10 @@
 //! (category + template cluster), turns category rates into signals, and saves offsets and
 //! cluster counts to the store together, periodically and at shutdown.
 
-use super::Analyzer;
 use super::miner::ClusterId;
 use super::rate::RateWindow;
 use super::tail::{FileId, Line, Position, Tailer};
+use super::{Analyzer, Classifier, MinerConfig};
 use crate::checks::Status;
 use crate::config::{AlertRule, Impact, LogConfig, LogFormat, LogStart};
 use crate::detect::{LOG_LABEL, Signal, log_fingerprint};
@@ -88,15 +88,20 @@ pub struct LogSource {
 }
 
 impl LogSource {
-    /// Builds the source from its (validated) config, resuming at the offsets stored for it, and
-    /// finds its files now (so `from = "end"` means the end at start-up).
-    pub async fn open(config: &LogConfig, store: &Store) -> Result<LogSource, StoreError> {
+    /// Builds the source from its (validated) config and the categories in force (the
+    /// config's classifier), resuming at the offsets stored for it, and finds its files now (so
+    /// `from = "end"` means the end at start-up).
+    pub async fn open(
+        config: &LogConfig,
+        classifier: Classifier,
+        store: &Store,
+    ) -> Result<LogSource, StoreError> {
         let name = config.name.get_ref().clone();
         // A config that loaded has a valid format; plain is the harmless fallback.
         let format = config.format().unwrap_or(LogFormat::Plain);
-        let analyzer = Analyzer::default();
+        let analyzer = Analyzer::new(classifier, MinerConfig::default());
         let rules: Vec<Rule> = config
-            .rules(analyzer.classifier())
+            .rules(analyzer.classifier().categories())
             .into_iter()
             .map(|rule| Rule {
                 window: RateWindow::new(rule.count, rule.within),
