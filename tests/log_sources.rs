@@ -1,6 +1,7 @@
 //! Live log sources against real files and real time: rename and copytruncate rotation under a
 //! writer, restart without losing or repeating a line (SQLite and PostgreSQL), partial lines,
-//! garbage, and an OOM burst that opens an incident whose runbook really runs.
+//! garbage, an OOM burst that opens an incident whose runbook really runs, and a category of the
+//! user's own that opens its incident.
 
 mod common;
 
@@ -518,6 +519,65 @@ async fn log_incident_resolves_after_a_quiet_window() {
         (body["state"] == "resolved").then_some(())
     })
     .await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_user_category_opens_its_incident_and_is_what_analyze_error_reports() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("app.log");
+    append(&log, b"");
+    let config = format!(
+        "[[runbook]]\nname = \"restart-vpn\"\nsteps = [ {{ run = [\"true\"] }} ]\n\
+         [[category]]\nname = \"payment_gateway_down\"\n\
+         patterns = ['(?i)payment gateway .* unreachable']\nseverity = \"critical\"\n\
+         advice = \"Check the VPN tunnel.\"\nrunbooks = [\"restart-vpn\"]\n{}",
+        source(
+            &log,
+            "[[log.alert]]\ncategory = \"payment_gateway_down\"\ncount = 2\nwithin = \"1m\"\n"
+        )
+    );
+    let app = start_app(dir.path(), &config).await;
+    // The lines also say "connection refused" (a built-in category): the user's wins.
+    let line = "checkout: Payment gateway eu-1 unreachable: connection refused";
+    append(&log, format!("{line}\n{line}\n").as_bytes());
+    let incident = eventually(DEADLINE, "the incident opens", || async {
+        let (_, body) = get_json(&app, "/api/v1/incidents").await;
+        let first = body["incidents"][0].clone();
+        (first["fingerprint"] == "log:app:payment_gateway_down").then_some(first)
+    })
+    .await;
+    assert_eq!(incident["severity"], "critical");
+    assert_eq!(incident["labels"]["category"], "payment_gateway_down");
+    let (_, incidents) = get_json(&app, "/api/v1/incidents").await;
+    assert_eq!(incidents["total"], 1, "{incidents}");
+    let analyzed = common::client()
+        .post(format!(
+            "http://{}/api/v1/error-monitoring/analyze-error",
+            app.address
+        ))
+        .bearer_auth(common::TOKEN)
+        .json(&serde_json::json!({ "message": line }))
+        .send()
+        .await
+        .expect("analyze")
+        .json::<serde_json::Value>()
+        .await
+        .expect("json");
+    assert_eq!(
+        analyzed["category"],
+        serde_json::json!({
+            "name": "payment_gateway_down",
+            "severity": "critical",
+            "advice": "Check the VPN tunnel.",
+            "runbooks": ["restart-vpn"],
+        }),
+        "{analyzed}"
+    );
+    assert_eq!(
+        analyzed["suggested_runbooks"],
+        serde_json::json!(["restart-vpn"])
+    );
     app.shutdown().await;
 }
 
