@@ -9,8 +9,9 @@ use std::ops::Range;
 use toml::Spanned;
 
 /// Largest compiled size of one category pattern, in bytes (the `regex` size limit): a hostile
-/// or careless pattern is a config error instead of a memory hog.
-pub const PATTERN_SIZE_LIMIT: usize = 256 * 1024;
+/// or careless pattern is a config error instead of a memory hog. All patterns together are
+/// bounded by the `regex` default for a set (10 MiB).
+pub const PATTERN_SIZE_LIMIT: usize = 1 << 20;
 
 /// One `[[category]]` table. A name that is not built-in adds a category, checked before every
 /// built-in one; a built-in name changes that built-in in its place: the fields given replace
@@ -25,7 +26,8 @@ pub struct CategoryConfig {
     /// Regexes (`regex` crate syntax, `(?i)` for case-insensitive); any one found in a line
     /// puts it in the category. Required for a new category; for a built-in they replace all
     /// of its patterns. A pattern must not match the empty string (it would match every line),
-    /// and each must compile within 256 KiB.
+    /// and each must compile within 1 MiB (a Unicode `\w` takes about 50 KiB; `(?-u)\w` or
+    /// `\S` far less), all patterns together (built-in ones too) within 10 MiB.
     pub patterns: Option<Spanned<Vec<Spanned<String>>>>,
     /// `info`, `warning`, `error` or `critical`. `critical` and `error` lines fail (and have
     /// the log source's default alert); `warning` and `info` only warn. Default for a new
@@ -301,6 +303,23 @@ mod tests {
         {
             assert_eq!(super::pattern_problem(pattern), None, "{pattern}");
         }
+    }
+
+    #[test]
+    fn patterns_too_large_together_are_reported_at_the_first_category() {
+        // Each fits the limit (about 950 KiB), twelve of them do not fit a set.
+        let mut text = String::new();
+        for i in 0..12 {
+            text.push_str(&format!(
+                "[[category]]\nname = \"big{i}\"\npatterns = ['\\w{{18}}']\n"
+            ));
+        }
+        let found = issues(&text);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0].starts_with("h.toml:2:8: the category patterns do not compile together"),
+            "{found:#?}"
+        );
     }
 
     #[test]

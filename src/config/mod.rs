@@ -267,7 +267,10 @@ impl Config {
             if let Err(e) = self.classifier() {
                 problems.push((
                     first.name.span(),
-                    format!("the category patterns do not compile together: {e}"),
+                    format!(
+                        "the category patterns do not compile together (the built-in and yours): {}",
+                        e.source
+                    ),
                 ));
             }
         }
