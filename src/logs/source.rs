@@ -84,7 +84,7 @@ pub struct LogSource {
     /// Rule index by category id.
     rule_of: HashMap<usize, usize>,
     pending: HashMap<ClusterId, Pending>,
-    /// Clusters the miner evicted (LRU) with lines not saved yet, and those lines.
+    /// Clusters the miner evicted (LRU or per node) with lines not saved yet, and those lines.
     evicted: Vec<(Cluster, Pending)>,
     /// Stored row of each cluster saved before.
     rows: HashMap<ClusterId, i64>,
