@@ -40,6 +40,9 @@ pub enum StartError {
     /// The secrets could not be opened (e.g. the master key does not match).
     #[error("secrets: {0}")]
     Secrets(#[from] SecretError),
+    /// The log categories did not compile (a validated config always compiles).
+    #[error("log categories: {0}")]
+    Categories(#[from] crate::logs::PatternError),
     /// The listen address could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Listen {
@@ -117,9 +120,11 @@ impl App {
                 resolve_after_ok: config.incidents.resolve_after_ok,
             }),
         ));
+        // Compiled once; log sources and the analyze-error endpoint share it.
+        let classifier = config.classifier()?;
         let mut sources = Vec::with_capacity(config.log.len());
         for log in &config.log {
-            sources.push(LogSource::open(log, &store).await?);
+            sources.push(LogSource::open(log, classifier.clone(), &store).await?);
         }
         let source_context = SourceContext {
             store: store.clone(),
@@ -196,7 +201,10 @@ impl App {
             detector,
             incidents,
             repairs,
-            analyzer: Arc::new(std::sync::Mutex::new(crate::logs::Analyzer::default())),
+            analyzer: Arc::new(std::sync::Mutex::new(crate::logs::Analyzer::new(
+                classifier,
+                crate::logs::MinerConfig::default(),
+            ))),
             bus,
             metrics,
             running: Arc::new(running_tx),

@@ -2,7 +2,8 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use homeostat::config::{Config, ConfigError};
+use homeostat::config::{Config, ConfigError, DEFAULT_PATH};
+use homeostat::logs::Classifier;
 use homeostat::telemetry::{LogFormat, init_logging};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,6 +66,9 @@ enum Command {
         file: Option<PathBuf>,
     },
     /// Offline log analysis: error categories with advice, and template clusters of the rest.
+    ///
+    /// The categories are the built-in pack changed by the config's `[[category]]` tables: the
+    /// config named by --config or HOMEOSTAT_CONFIG, else ./homeostat.toml when it exists.
     Analyze {
         /// Log files to read.
         #[arg(required = true)]
@@ -260,10 +264,18 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             assignments,
             top,
         } => {
+            let classifier = analysis_classifier(cli.config.as_deref())?;
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            let written = homeostat::cli::analyze::run(&files, format, assignments, top, &mut out)
-                .and_then(|()| std::io::Write::flush(&mut out).map_err(anyhow::Error::from));
+            let written = homeostat::cli::analyze::run(
+                &files,
+                classifier,
+                format,
+                assignments,
+                top,
+                &mut out,
+            )
+            .and_then(|()| std::io::Write::flush(&mut out).map_err(anyhow::Error::from));
             match written {
                 // `analyze ... | head` closing the pipe early is not an error.
                 Err(e)
@@ -386,6 +398,18 @@ fn load_or_explain(path: &std::path::Path) -> Result<Config> {
         }
         Err(e) => Err(e).context("loading the config"),
     }
+}
+
+/// The categories `analyze` uses: those of the explicit config (which must load), else of
+/// `homeostat.toml` when it exists, else the built-in pack.
+fn analysis_classifier(explicit: Option<&std::path::Path>) -> Result<Classifier> {
+    let path = match explicit {
+        Some(path) => path.to_path_buf(),
+        None if std::path::Path::new(DEFAULT_PATH).is_file() => PathBuf::from(DEFAULT_PATH),
+        None => return Ok(Classifier::builtin()),
+    };
+    let config = load_or_explain(&path)?;
+    config.classifier().context("compiling the log categories")
 }
 
 /// The daemon URL from the config's listen address, when a config is readable.

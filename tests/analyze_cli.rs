@@ -1,10 +1,19 @@
 //! `homeostat analyze`: categories with advice, clusters, `--assignments` for every line, JSON
-//! output, and garbage input (binary, overlong, invalid UTF-8) counted instead of fatal.
+//! output, garbage input (binary, overlong, invalid UTF-8) counted instead of fatal, and the
+//! config's own `[[category]]` tables.
 
+use std::path::Path;
 use std::process::Command;
 
 fn analyze(args: &[&str]) -> (i32, String, String) {
+    analyze_in(Path::new("."), args)
+}
+
+/// `homeostat analyze ARGS` run in `dir` (without HOMEOSTAT_CONFIG).
+fn analyze_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_homeostat"))
+        .current_dir(dir)
+        .env_remove("HOMEOSTAT_CONFIG")
         .arg("analyze")
         .args(args)
         .output()
@@ -100,6 +109,106 @@ fn a_missing_file_is_an_error_not_a_panic() {
     assert_eq!(code, 1);
     assert!(
         stderr.contains("cannot open /nonexistent/file.log"),
+        "{stderr}"
+    );
+}
+
+/// A config whose own category catches payment gateway lines (which also say "connection
+/// refused") and which turns the built-in `out_of_memory` off.
+const CATEGORIES: &str = r#"
+[[runbook]]
+name = "restart-vpn"
+steps = [ { run = ["true"] } ]
+
+[[category]]
+name = "payment_gateway_down"
+patterns = ['(?i)payment gateway .* unreachable', 'PGW-5\d\d']
+severity = "critical"
+advice = "The payment gateway is unreachable; check the VPN tunnel."
+runbooks = ["restart-vpn"]
+
+[[category]]
+name = "out_of_memory"
+disabled = true
+"#;
+
+/// The category names of a JSON report.
+fn category_names(stdout: &str) -> Vec<String> {
+    let report: serde_json::Value = serde_json::from_str(stdout).expect("json");
+    report["categories"]
+        .as_array()
+        .expect("categories")
+        .iter()
+        .filter_map(|c| c["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn config_categories_are_used_from_config_or_the_current_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("homeostat.toml");
+    std::fs::write(&config, CATEGORIES).expect("write config");
+    let log = dir.path().join("app.log");
+    std::fs::write(
+        &log,
+        "checkout: payment gateway eu-1 unreachable: connection refused
+         kernel: Out of memory: Killed process 1234 (java)
+",
+    )
+    .expect("write log");
+    let (log, config) = (log.display().to_string(), config.display().to_string());
+
+    let (code, stdout, stderr) = analyze(&["--config", &config, "--format", "json", &log]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        category_names(&stdout),
+        ["payment_gateway_down"],
+        "{stdout}"
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let hit = &report["categories"][0];
+    assert_eq!(hit["severity"], "critical");
+    assert_eq!(hit["runbooks"], serde_json::json!(["restart-vpn"]));
+    assert!(
+        hit["advice"]
+            .as_str()
+            .is_some_and(|a| a.contains("VPN tunnel")),
+        "{hit}"
+    );
+    let (code, table, _) = analyze(&["--config", &config, &log]);
+    assert_eq!(code, 0);
+    assert!(
+        table.contains("payment_gateway_down") && table.contains("runbooks: restart-vpn"),
+        "{table}"
+    );
+
+    // ./homeostat.toml is found; without any config the built-in pack applies.
+    let (code, stdout, stderr) = analyze_in(dir.path(), &["--format", "json", "app.log"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        category_names(&stdout),
+        ["payment_gateway_down"],
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = analyze(&["--format", "json", &log]);
+    assert_eq!(code, 0, "{stderr}");
+    let mut names = category_names(&stdout);
+    names.sort();
+    assert_eq!(names, ["connection_refused", "out_of_memory"], "{stdout}");
+}
+
+#[test]
+fn an_invalid_category_config_is_explained_at_file_line_col() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("h.toml");
+    std::fs::write(&config, "[[category]]\nname = \"x\"\npatterns = ['(']\n").expect("write");
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "hello\n").expect("write log");
+    let config = config.display().to_string();
+    let (code, stdout, stderr) = analyze(&["--config", &config, &log.display().to_string()]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stderr.contains(&format!("{config}:3:13: invalid pattern")),
         "{stderr}"
     );
 }

@@ -1,6 +1,7 @@
 //! Live log sources against real files and real time: rename and copytruncate rotation under a
 //! writer, restart without losing or repeating a line (SQLite and PostgreSQL), partial lines,
-//! garbage, and an OOM burst that opens an incident whose runbook really runs.
+//! garbage, an OOM burst that opens an incident whose runbook really runs, and a category of the
+//! user's own that opens its incident.
 
 mod common;
 
@@ -518,6 +519,120 @@ async fn log_incident_resolves_after_a_quiet_window() {
         (body["state"] == "resolved").then_some(())
     })
     .await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_user_category_opens_its_incident_and_is_what_analyze_error_reports() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("app.log");
+    append(&log, b"");
+    let config = format!(
+        "[[runbook]]\nname = \"restart-vpn\"\nsteps = [ {{ run = [\"true\"] }} ]\n\
+         [[category]]\nname = \"payment_gateway_down\"\n\
+         patterns = ['(?i)payment gateway .* unreachable']\nseverity = \"critical\"\n\
+         advice = \"Check the VPN tunnel.\"\nrunbooks = [\"restart-vpn\"]\n{}",
+        source(
+            &log,
+            "[[log.alert]]\ncategory = \"payment_gateway_down\"\ncount = 2\nwithin = \"1m\"\n"
+        )
+    );
+    let app = start_app(dir.path(), &config).await;
+    // The lines also say "connection refused" (a built-in category): the user's wins.
+    let line = "checkout: Payment gateway eu-1 unreachable: connection refused";
+    append(&log, format!("{line}\n{line}\n").as_bytes());
+    let incident = eventually(DEADLINE, "the incident opens", || async {
+        let (_, body) = get_json(&app, "/api/v1/incidents").await;
+        let first = body["incidents"][0].clone();
+        (first["fingerprint"] == "log:app:payment_gateway_down").then_some(first)
+    })
+    .await;
+    assert_eq!(incident["severity"], "critical");
+    assert_eq!(incident["labels"]["category"], "payment_gateway_down");
+    let (_, incidents) = get_json(&app, "/api/v1/incidents").await;
+    assert_eq!(incidents["total"], 1, "{incidents}");
+    let analyzed = common::client()
+        .post(format!(
+            "http://{}/api/v1/error-monitoring/analyze-error",
+            app.address
+        ))
+        .bearer_auth(common::TOKEN)
+        .json(&serde_json::json!({ "message": line }))
+        .send()
+        .await
+        .expect("analyze")
+        .json::<serde_json::Value>()
+        .await
+        .expect("json");
+    assert_eq!(
+        analyzed["category"],
+        serde_json::json!({
+            "name": "payment_gateway_down",
+            "severity": "critical",
+            "advice": "Check the VPN tunnel.",
+            "runbooks": ["restart-vpn"],
+        }),
+        "{analyzed}"
+    );
+    assert_eq!(
+        analyzed["suggested_runbooks"],
+        serde_json::json!(["restart-vpn"])
+    );
+    app.shutdown().await;
+}
+
+/// A letters-only word for `n` (numbers and hex-like words would be masked as variables).
+fn word(mut n: usize) -> String {
+    let mut w = String::from("kw");
+    loop {
+        w.push(char::from(b'g' + (n % 20) as u8));
+        n /= 20;
+        if n == 0 {
+            return w;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clusters_evicted_from_the_full_miner_still_reach_the_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("app.log");
+    append(&log, b"");
+    // Saves only when evictions pile up (or at shutdown), so the first cluster is evicted
+    // before it was ever saved.
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[store]\nurl = \"sqlite://{}\"\nflush_interval = \"1h\"\n{}",
+        dir.path().join("homeostat.db").display(),
+        source(&log, "default_alert = { count = 0 }")
+    );
+    let app = App::start(
+        common::config(&text),
+        homeostat::api::Authenticator::new(Some(common::TOKEN.to_string())),
+    )
+    .await
+    .expect("app starts");
+    let mut data = String::new();
+    for i in 0..5 {
+        data.push_str(&format!("first cluster line {i}\n"));
+    }
+    // 11,100 more templates (the miner holds 10,000): two routing words out of 100 each, then
+    // three words no other line has.
+    let unique = 11_100;
+    for i in 0..unique {
+        let (a, b) = (word(i % 100), word(i / 100 % 100));
+        let own = word(1000 + i);
+        data.push_str(&format!("{a} {b} x{own} y{own} z{own}\n"));
+    }
+    append(&log, data.as_bytes());
+    let top = eventually(DEADLINE, "the evicted first cluster is stored", || async {
+        let (status, body) = get_json(&app, "/api/v1/clusters?source=app&since=24h&limit=1").await;
+        assert_eq!(status, 200, "{body}");
+        let top = body["clusters"][0].clone();
+        (top["count"] == 5).then_some(top)
+    })
+    .await;
+    assert_eq!(top["template"], "first cluster line <*>", "{top}");
+    assert_eq!(counter(&app, "log_lines_total").await, 5 + unique as u64);
     app.shutdown().await;
 }
 

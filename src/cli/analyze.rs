@@ -1,7 +1,7 @@
 //! `homeostat analyze FILE...`: offline log analysis — known error categories with advice, and
 //! template clusters of everything else; `--assignments` prints every line's cluster.
 
-use crate::logs::{Analyzer, ClusterId};
+use crate::logs::{Analyzer, Classifier, ClusterId, MinerConfig};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -71,16 +71,18 @@ pub struct Report {
 /// Longest line accepted before it is cut (never fatal).
 const MAX_LINE: usize = 1024 * 1024;
 
-/// Analyses `files`; writes the assignments (when asked) and then the summary to `out`.
+/// Analyses `files` with `classifier`'s categories (the config's, or the built-in pack);
+/// writes the assignments (when asked) and then the summary to `out`.
 pub fn run(
     files: &[PathBuf],
+    classifier: Classifier,
     format: Format,
     assignments: bool,
     top: usize,
     out: &mut dyn Write,
 ) -> Result<()> {
     let started = Instant::now();
-    let mut analyzer = Analyzer::default();
+    let mut analyzer = Analyzer::new(classifier, MinerConfig::default());
     let mut per_line: Vec<ClusterId> = Vec::new();
     let mut hits: HashMap<usize, (u64, String)> = HashMap::new();
     let mut lines = 0u64;

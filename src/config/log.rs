@@ -3,7 +3,7 @@
 
 use super::Duration;
 use super::check::SpanError;
-use crate::logs::{Classifier, Severity};
+use crate::logs::{Category, Severity};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -67,7 +67,8 @@ pub enum LogStart {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertConfig {
-    /// A category name of the built-in pack, like `"out_of_memory"`.
+    /// A category name: built-in, like `"out_of_memory"`, or a `[[category]]` (not a disabled
+    /// one).
     pub category: Spanned<String>,
     /// Lines of the category within `within` that open (or reopen) the incident. Default `5`.
     #[serde(default = "default_alert_count")]
@@ -187,15 +188,17 @@ impl LogConfig {
     }
 
     /// The category-rate rules in force: every `[[log.alert]]`, plus the default rule for each
-    /// `critical` or `error` category without its own. Unknown categories are left out (they
-    /// are config errors, see `problems`).
-    pub fn rules(&self, classifier: &Classifier) -> Vec<AlertRule> {
+    /// `critical` or `error` category without its own, among `categories` (those in force, see
+    /// `Config::categories`). Unknown categories are left out (they are config errors, see
+    /// `problems`).
+    pub fn rules(&self, categories: &[Category]) -> Vec<AlertRule> {
         let mut rules: Vec<AlertRule> = self
             .alert
             .iter()
             .filter_map(|a| {
-                let id = classifier.id_of(a.category.get_ref())?;
-                let category = classifier.category(id)?;
+                let category = categories
+                    .iter()
+                    .find(|c| &c.name == a.category.get_ref())?;
                 Some(AlertRule {
                     category: category.name.clone(),
                     count: *a.count.get_ref(),
@@ -205,7 +208,7 @@ impl LogConfig {
             })
             .collect();
         if self.default_alert.count > 0 {
-            for category in classifier.categories() {
+            for category in categories {
                 let covered = rules.iter().any(|r| r.category == category.name);
                 if !covered && category.severity >= Severity::Error {
                     rules.push(AlertRule {
@@ -236,8 +239,9 @@ impl LogConfig {
         (root, false)
     }
 
-    /// Problems serde cannot see: the glob, the format, alert categories and counts.
-    pub fn problems(&self, classifier: &Classifier) -> Vec<SpanError> {
+    /// Problems serde cannot see: the glob, the format, alert categories (one of `categories`,
+    /// those in force) and counts.
+    pub fn problems(&self, categories: &[Category]) -> Vec<SpanError> {
         let mut problems = Vec::new();
         let path = self.path.get_ref();
         if !path.starts_with('/') {
@@ -274,12 +278,8 @@ impl LogConfig {
         let mut seen = Vec::new();
         for alert in &self.alert {
             let category = alert.category.get_ref();
-            if classifier.id_of(category).is_none() {
-                let known: Vec<&str> = classifier
-                    .categories()
-                    .iter()
-                    .map(|c| c.name.as_str())
-                    .collect();
+            if !categories.iter().any(|c| &c.name == category) {
+                let known: Vec<&str> = categories.iter().map(|c| c.name.as_str()).collect();
                 problems.push((
                     alert.category.span(),
                     format!(
@@ -321,9 +321,9 @@ mod tests {
 
     #[test]
     fn default_rule_covers_error_categories_without_their_own_alert() {
-        let classifier = Classifier::builtin();
+        let categories = crate::logs::builtin_categories();
         let log = source("[[alert]]\ncategory = \"out_of_memory\"\ncount = 3\nwithin = \"10s\"\n");
-        let rules = log.rules(&classifier);
+        let rules = log.rules(&categories);
         let oom: Vec<_> = rules
             .iter()
             .filter(|r| r.category == "out_of_memory")
@@ -337,7 +337,7 @@ mod tests {
         );
         assert!(rules.iter().all(|r| r.severity >= Severity::Error));
         let off = source("default_alert = { count = 0 }\n");
-        assert!(off.rules(&classifier).is_empty());
+        assert!(off.rules(&categories).is_empty());
     }
 
     #[test]

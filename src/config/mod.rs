@@ -1,6 +1,7 @@
 //! Configuration: the TOML schema (one `XConfig` struct per part, every key documented on its
 //! field), loading, and validation whose errors name `file:line:col`.
 
+mod category;
 mod check;
 mod duration;
 mod incidents;
@@ -12,6 +13,7 @@ mod server;
 mod step;
 mod store;
 
+pub use category::{CategoryConfig, PATTERN_SIZE_LIMIT};
 pub use check::{
     CheckConfig, CheckSettings, CheckType, CommandSettings, HostSettings, HttpSettings,
     ProcessSelector, ProcessSettings, TcpSettings,
@@ -70,6 +72,9 @@ pub struct Config {
     /// The log sources to tail.
     #[serde(default)]
     pub log: Vec<LogConfig>,
+    /// Log categories of the user's own, and changes to built-in ones.
+    #[serde(default)]
+    pub category: Vec<CategoryConfig>,
 }
 
 /// One problem in a config file, located by line and column (both 1-based).
@@ -245,12 +250,33 @@ impl Config {
                 problems.push((user.password_hash.span(), e));
             }
         }
-        if !self.log.is_empty() {
-            // Compiled only when needed: most configs have no log source.
-            let classifier = crate::logs::Classifier::builtin();
-            for log in &self.log {
-                problems.extend(log.problems(&classifier));
+        let before = problems.len();
+        let builtin = crate::logs::builtin_categories();
+        for category in &self.category {
+            problems.extend(category.problems(&builtin, &runbook_names));
+        }
+        unique_names(
+            "category",
+            self.category.iter().map(|c| &c.name),
+            &mut problems,
+        );
+        if let Some(first) = self.category.first()
+            && problems.len() == before
+        {
+            // Each pattern compiles on its own; all of them together must too (size limit).
+            if let Err(e) = self.classifier() {
+                problems.push((
+                    first.name.span(),
+                    format!(
+                        "the category patterns do not compile together (the built-in and yours): {}",
+                        e.source
+                    ),
+                ));
             }
+        }
+        let categories = crate::logs::merge_categories(builtin, &self.category_overrides());
+        for log in &self.log {
+            problems.extend(log.problems(&categories));
         }
         unique_names("log", self.log.iter().map(|l| &l.name), &mut problems);
         let remedies = self
@@ -267,6 +293,27 @@ impl Config {
             }
         }
         problems
+    }
+
+    /// The log categories in force, in priority order: the `[[category]]` tables applied to the
+    /// built-in pack (see [`crate::logs::merge_categories`]).
+    pub fn categories(&self) -> Vec<crate::logs::Category> {
+        crate::logs::merge_categories(
+            crate::logs::builtin_categories(),
+            &self.category_overrides(),
+        )
+    }
+
+    /// The classifier of [`Config::categories`]; it compiles for every config that loaded.
+    pub fn classifier(&self) -> Result<crate::logs::Classifier, crate::logs::PatternError> {
+        crate::logs::Classifier::with_overrides(&self.category_overrides())
+    }
+
+    fn category_overrides(&self) -> Vec<crate::logs::CategoryOverride> {
+        self.category
+            .iter()
+            .map(CategoryConfig::to_override)
+            .collect()
     }
 
     /// The path to load: the explicit one, else `HOMEOSTAT_CONFIG` (handled by the CLI), else the default.

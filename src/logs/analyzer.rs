@@ -54,6 +54,11 @@ impl Analyzer {
     pub fn miner(&self) -> &TemplateMiner {
         &self.miner
     }
+
+    /// The template miner, to change (e.g. to keep and drain evicted clusters).
+    pub fn miner_mut(&mut self) -> &mut TemplateMiner {
+        &mut self.miner
+    }
 }
 
 impl Default for Analyzer {

@@ -129,6 +129,8 @@ pub struct TemplateMiner {
     seen: HashMap<u64, (u32, ClusterId), foldhash::fast::RandomState>,
     /// Seed of the sequence hashes; random per miner, so crafted input cannot aim collisions.
     seed: foldhash::fast::RandomState,
+    /// Clusters evicted and not yet drained; `None` (nothing kept) unless `keep_evicted`.
+    evicted: Option<Vec<Cluster>>,
 }
 
 /// Entries kept in the sequence cache per allowed cluster (it is emptied when full).
@@ -164,6 +166,7 @@ impl TemplateMiner {
             path: Vec::new(),
             seen: HashMap::default(),
             seed: foldhash::fast::RandomState::default(),
+            evicted: None,
         }
     }
 
@@ -533,7 +536,10 @@ impl TemplateMiner {
         let Some(s) = self.slot(slot) else { return };
         let (id, node) = (s.cluster.id, s.node);
         self.lru_unlink(slot);
-        self.slots[slot as usize] = None;
+        let removed = self.slots[slot as usize].take();
+        if let (Some(kept), Some(s)) = (&mut self.evicted, removed) {
+            kept.push(s.cluster);
+        }
         self.free_slots.push(slot);
         self.ids.remove(&id);
         self.live -= 1;
@@ -593,6 +599,21 @@ impl TemplateMiner {
             None => self.lru_tail = i,
         }
         self.lru_head = i;
+    }
+}
+
+impl TemplateMiner {
+    /// From now on keeps every evicted cluster (LRU or per node) until [`Self::drain_evicted`]:
+    /// for a caller that saves clusters and must not lose lines it has not saved yet. Off by
+    /// default (an evicted cluster is dropped).
+    pub fn keep_evicted(&mut self) {
+        self.evicted.get_or_insert_with(Vec::new);
+    }
+
+    /// The clusters evicted since the last drain, in eviction order (none unless
+    /// [`Self::keep_evicted`]).
+    pub fn drain_evicted(&mut self) -> impl Iterator<Item = Cluster> + '_ {
+        self.evicted.iter_mut().flat_map(|kept| kept.drain(..))
     }
 }
 
@@ -667,5 +688,27 @@ mod tests {
         assert!(m.cluster(b).is_none());
         assert!(m.cluster(c).is_some());
         assert_eq!(m.clusters().count(), 2);
+    }
+
+    #[test]
+    fn evicted_clusters_are_handed_back_when_asked() {
+        let cfg = MinerConfig {
+            max_clusters: 1,
+            ..MinerConfig::default()
+        };
+        let mut dropping = TemplateMiner::new(cfg.clone());
+        dropping.add("alpha beta gamma", 0);
+        dropping.add("delta epsilon", 1);
+        assert_eq!(dropping.drain_evicted().count(), 0);
+        let mut m = TemplateMiner::new(cfg);
+        m.keep_evicted();
+        let (a, _) = m.add("alpha beta gamma", 0);
+        m.add("alpha beta gamma", 1);
+        m.add("delta epsilon", 2);
+        let evicted: Vec<Cluster> = m.drain_evicted().collect();
+        assert_eq!(evicted.len(), 1);
+        assert_eq!((evicted[0].id, evicted[0].count), (a, 2));
+        assert_eq!(evicted[0].template(), "alpha beta gamma");
+        assert_eq!(m.drain_evicted().count(), 0, "drained once");
     }
 }

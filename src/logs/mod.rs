@@ -11,7 +11,10 @@ pub mod source;
 pub mod tail;
 
 pub use analyzer::{Analyzer, LineResult};
-pub use category::{Category, CategoryId, Classifier, Severity, builtin_categories};
+pub use category::{
+    Category, CategoryId, CategoryOverride, Classifier, PatternError, Severity, builtin_categories,
+    merge_categories,
+};
 pub use mask::{MaskConfig, Masker, Token};
 pub use miner::{Cluster, ClusterId, MinerConfig, TemplateMiner};
 pub use rate::RateWindow;

@@ -2,10 +2,10 @@
 //! (category + template cluster), turns category rates into signals, and saves offsets and
 //! cluster counts to the store together, periodically and at shutdown.
 
-use super::Analyzer;
-use super::miner::ClusterId;
+use super::miner::{Cluster, ClusterId};
 use super::rate::RateWindow;
 use super::tail::{FileId, Line, Position, Tailer};
+use super::{Analyzer, Classifier, MinerConfig};
 use crate::checks::Status;
 use crate::config::{AlertRule, Impact, LogConfig, LogFormat, LogStart};
 use crate::detect::{LOG_LABEL, Signal, log_fingerprint};
@@ -28,6 +28,10 @@ pub const POLL_EVERY: Duration = Duration::from_millis(250);
 
 /// Longest evidence line quoted in a signal.
 const EVIDENCE_CHARS: usize = 500;
+
+/// Evicted clusters with unsaved lines that make the next save come at once (bounds the memory
+/// they hold between saves).
+const EVICTED_SAVE_AT: usize = 1000;
 
 /// What every log source needs from the daemon.
 #[derive(Clone)]
@@ -80,6 +84,8 @@ pub struct LogSource {
     /// Rule index by category id.
     rule_of: HashMap<usize, usize>,
     pending: HashMap<ClusterId, Pending>,
+    /// Clusters the miner evicted (LRU or per node) with lines not saved yet, and those lines.
+    evicted: Vec<(Cluster, Pending)>,
     /// Stored row of each cluster saved before.
     rows: HashMap<ClusterId, i64>,
     forgotten: Vec<FileId>,
@@ -88,15 +94,21 @@ pub struct LogSource {
 }
 
 impl LogSource {
-    /// Builds the source from its (validated) config, resuming at the offsets stored for it, and
-    /// finds its files now (so `from = "end"` means the end at start-up).
-    pub async fn open(config: &LogConfig, store: &Store) -> Result<LogSource, StoreError> {
+    /// Builds the source from its (validated) config and the categories in force (the
+    /// config's classifier), resuming at the offsets stored for it, and finds its files now (so
+    /// `from = "end"` means the end at start-up).
+    pub async fn open(
+        config: &LogConfig,
+        classifier: Classifier,
+        store: &Store,
+    ) -> Result<LogSource, StoreError> {
         let name = config.name.get_ref().clone();
         // A config that loaded has a valid format; plain is the harmless fallback.
         let format = config.format().unwrap_or(LogFormat::Plain);
-        let analyzer = Analyzer::default();
+        let mut analyzer = Analyzer::new(classifier, MinerConfig::default());
+        analyzer.miner_mut().keep_evicted();
         let rules: Vec<Rule> = config
-            .rules(analyzer.classifier())
+            .rules(analyzer.classifier().categories())
             .into_iter()
             .map(|rule| Rule {
                 window: RateWindow::new(rule.count, rule.within),
@@ -129,6 +141,7 @@ impl LogSource {
             rules,
             rule_of,
             pending: HashMap::new(),
+            evicted: Vec::new(),
             rows: HashMap::new(),
             forgotten: Vec::new(),
             saved: Vec::new(),
@@ -175,7 +188,8 @@ impl LogSource {
             }
             .emit(&ctx.metrics);
             self.quiet_rules(now, &ctx);
-            if last_flush.elapsed() >= ctx.flush_every {
+            self.collect_evicted();
+            if last_flush.elapsed() >= ctx.flush_every || self.evicted.len() >= EVICTED_SAVE_AT {
                 self.flush(&ctx).await;
                 last_flush = Instant::now();
             }
@@ -366,30 +380,48 @@ impl LogSource {
         let _ = ctx.signals.send(signal);
     }
 
-    /// Saves offsets and cluster counts in one transaction; on failure keeps them for the next
-    /// try.
+    /// Keeps the clusters the miner evicted that have unsaved lines, for the next save; drops
+    /// the others.
+    fn collect_evicted(&mut self) {
+        for cluster in self.analyzer.miner_mut().drain_evicted() {
+            if let Some(pending) = self.pending.remove(&cluster.id) {
+                self.evicted.push((cluster, pending));
+            }
+        }
+    }
+
+    /// Saves offsets and cluster counts (of live and of evicted clusters) in one transaction;
+    /// on failure keeps them for the next try.
     async fn flush(&mut self, ctx: &SourceContext) {
+        self.collect_evicted();
         let positions = self.tailer.positions();
-        if self.pending.is_empty() && self.forgotten.is_empty() && positions == self.saved {
+        if self.pending.is_empty()
+            && self.evicted.is_empty()
+            && self.forgotten.is_empty()
+            && positions == self.saved
+        {
             return;
         }
-        let mut ids = Vec::with_capacity(self.pending.len());
-        let mut clusters = Vec::with_capacity(self.pending.len());
-        for (id, p) in &self.pending {
-            // A cluster evicted (LRU) before its first save: its lines are not stored.
-            let Some(cluster) = self.analyzer.miner().cluster(*id) else {
-                continue;
-            };
-            ids.push(*id);
-            clusters.push(ClusterDelta {
-                row: self.rows.get(id).copied(),
-                template: cluster.template(),
-                lines: p.lines,
-                first_seen: p.first_seen,
-                last_seen: p.last_seen,
-                samples: cluster.samples.clone(),
-            });
-        }
+        let miner = self.analyzer.miner();
+        let live = self
+            .pending
+            .iter()
+            .filter_map(|(id, p)| Some((miner.cluster(*id)?, p)));
+        let evicted = self.evicted.iter().map(|(cluster, p)| (cluster, p));
+        let (ids, clusters): (Vec<ClusterId>, Vec<ClusterDelta>) = live
+            .chain(evicted)
+            .map(|(cluster, p)| {
+                let delta = ClusterDelta {
+                    row: self.rows.get(&cluster.id).copied(),
+                    template: cluster.template(),
+                    lines: p.lines,
+                    first_seen: p.first_seen,
+                    last_seen: p.last_seen,
+                    samples: cluster.samples.clone(),
+                };
+                (cluster.id, delta)
+            })
+            .unzip();
         let progress = LogProgress {
             source: &self.name,
             positions: &positions,
@@ -403,6 +435,7 @@ impl LogSource {
                 let miner = self.analyzer.miner();
                 self.rows.retain(|id, _| miner.cluster(*id).is_some());
                 self.pending.clear();
+                self.evicted.clear();
                 self.forgotten.clear();
                 self.saved = positions;
             }
