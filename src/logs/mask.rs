@@ -78,6 +78,85 @@ fn is_unit(w: &[u8]) -> bool {
     w.len() <= 7 && UNITS.iter().any(|u| u.as_bytes().eq_ignore_ascii_case(w))
 }
 
+/// Byte classes, one bit each, for [`Shape`].
+const DIGIT: u16 = 1;
+const ALPHA: u16 = 1 << 1;
+const HEX: u16 = 1 << 2;
+const DOT: u16 = 1 << 3;
+const COLON: u16 = 1 << 4;
+const EQ: u16 = 1 << 5;
+const LIST: u16 = 1 << 6;
+const SLASH: u16 = 1 << 7;
+const BACKSLASH: u16 = 1 << 8;
+const AT: u16 = 1 << 9;
+/// Letters, digits, `-` and `.`: what a DNS name is made of.
+const HOST: u16 = 1 << 10;
+/// Digits and `.` `,` `-` `+` `<` `~`: what a number is made of.
+const NUM: u16 = 1 << 11;
+
+/// The classes of every byte value.
+static CLASSES: [u16; 256] = {
+    let mut t = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let mut c = 0;
+        if b.is_ascii_digit() {
+            c |= DIGIT | HEX | HOST | NUM;
+        }
+        if b.is_ascii_alphabetic() {
+            c |= ALPHA | HOST;
+        }
+        if b.is_ascii_hexdigit() {
+            c |= HEX;
+        }
+        c |= match b {
+            b'.' => DOT | HOST | NUM,
+            b':' => COLON,
+            b'=' => EQ,
+            b',' => LIST | NUM,
+            b';' => LIST,
+            b'/' => SLASH,
+            b'\\' => BACKSLASH,
+            b'@' => AT,
+            b'-' => HOST | NUM,
+            b'+' | b'<' | b'~' => NUM,
+            _ => 0,
+        };
+        t[i] = c;
+        i += 1;
+    }
+    t
+};
+
+/// Which byte classes occur in a word (`any`) and which all its bytes share (`all`), found
+/// in one pass so that every shape test after it only looks closer when it can succeed.
+#[derive(Clone, Copy)]
+struct Shape {
+    any: u16,
+    all: u16,
+}
+
+impl Shape {
+    fn of(w: &[u8]) -> Shape {
+        let (mut any, mut all) = (0, u16::MAX);
+        for &b in w {
+            let c = CLASSES[usize::from(b)];
+            any |= c;
+            all &= c;
+        }
+        Shape { any, all }
+    }
+
+    fn has(self, class: u16) -> bool {
+        self.any & class != 0
+    }
+
+    fn only(self, class: u16) -> bool {
+        self.all & class == class
+    }
+}
+
 /// True when `w` is a plain identifier (letters, `_`, `-`, `.`; at least one letter).
 fn is_ident(w: &[u8]) -> bool {
     !w.is_empty()
@@ -86,9 +165,10 @@ fn is_ident(w: &[u8]) -> bool {
             .all(|&b| b.is_ascii_alphabetic() || matches!(b, b'_' | b'-' | b'.'))
 }
 
-/// True when the (already punctuation-stripped) word is a variable by shape.
-fn is_variable(w: &[u8]) -> bool {
-    if w.iter().any(u8::is_ascii_digit) {
+/// True when the (already punctuation-stripped) word is a variable by shape; `sh` is
+/// `Shape::of(w)`.
+fn is_variable(w: &[u8], sh: Shape) -> bool {
+    if sh.has(DIGIT) {
         return true;
     }
     match w {
@@ -98,11 +178,17 @@ fn is_variable(w: &[u8]) -> bool {
         [d, b':', b'\\', ..] if d.is_ascii_alphabetic() => return true,
         _ => {}
     }
-    if w.len() >= 8 && w.iter().all(u8::is_ascii_hexdigit) {
+    if w.len() >= 8 && sh.only(HEX) {
         return true;
     }
-    if is_hostname(w) || is_date_word(w) {
+    if sh.has(DOT) && sh.only(HOST) && is_hostname(w) {
         return true;
+    }
+    if sh.only(ALPHA) && is_date_word(w) {
+        return true;
+    }
+    if !sh.has(COLON | BACKSLASH | AT) {
+        return false;
     }
     // IPv6 without decimal digits, e.g. `fe80::abcd`.
     if w.windows(2).any(|p| p == b"::") && w.iter().all(|&c| c == b':' || c.is_ascii_hexdigit()) {
@@ -123,47 +209,47 @@ fn is_variable(w: &[u8]) -> bool {
 
 /// True when the word is a capitalized month or weekday name (`Jan`, `Monday`), a date part.
 fn is_date_word(w: &[u8]) -> bool {
-    const NAMES: &[&str] = &[
-        "Jan",
-        "Feb",
-        "Mar",
-        "Apr",
-        "May",
-        "Jun",
-        "Jul",
-        "Aug",
-        "Sep",
-        "Sept",
-        "Oct",
-        "Nov",
-        "Dec",
-        "January",
-        "February",
-        "March",
-        "April",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-        "Mon",
-        "Tue",
-        "Wed",
-        "Thu",
-        "Fri",
-        "Sat",
-        "Sun",
-        "Monday",
-        "Tuesday",
-        "Wednesday",
-        "Thursday",
-        "Friday",
-        "Saturday",
-        "Sunday",
-    ];
-    (3..=9).contains(&w.len()) && NAMES.iter().any(|n| n.as_bytes() == w)
+    matches!(
+        w,
+        b"Jan"
+            | b"Feb"
+            | b"Mar"
+            | b"Apr"
+            | b"May"
+            | b"Jun"
+            | b"Jul"
+            | b"Aug"
+            | b"Sep"
+            | b"Sept"
+            | b"Oct"
+            | b"Nov"
+            | b"Dec"
+            | b"January"
+            | b"February"
+            | b"March"
+            | b"April"
+            | b"June"
+            | b"July"
+            | b"August"
+            | b"September"
+            | b"October"
+            | b"November"
+            | b"December"
+            | b"Mon"
+            | b"Tue"
+            | b"Wed"
+            | b"Thu"
+            | b"Fri"
+            | b"Sat"
+            | b"Sun"
+            | b"Monday"
+            | b"Tuesday"
+            | b"Wednesday"
+            | b"Thursday"
+            | b"Friday"
+            | b"Saturday"
+            | b"Sunday"
+    )
 }
 
 /// True when the word is a DNS name ending in a common top-level domain (`ns.example.com`).
@@ -220,9 +306,8 @@ fn is_hostname(w: &[u8]) -> bool {
 /// True when the word is a plain number (digits with optional sign, `.`, `,`, `:`), i.e. a
 /// quantity that a unit word may follow.
 fn is_number(w: &[u8]) -> bool {
-    w.iter().any(u8::is_ascii_digit)
-        && w.iter()
-            .all(|&b| b.is_ascii_digit() || matches!(b, b'.' | b',' | b'-' | b'+' | b'<' | b'~'))
+    let sh = Shape::of(w);
+    sh.has(DIGIT) && sh.only(NUM)
 }
 
 /// Strips surrounding punctuation from `b[s..e]`, returning the inner range.
@@ -360,20 +445,25 @@ impl Masker {
             return;
         }
         let w = &b[s..e];
+        let sh = Shape::of(w);
         // URLs and absolute paths may contain any punctuation; they are variables whole.
         let drive = matches!(w, [d, b':', b'\\', ..] if d.is_ascii_alphabetic());
-        if drive || w.first() == Some(&b'/') && w.len() > 1 || w.windows(3).any(|x| x == b"://") {
+        let url = sh.has(COLON) && sh.has(SLASH) && w.windows(3).any(|x| x == b"://");
+        if drive || w.first() == Some(&b'/') && w.len() > 1 || url {
             o.push(Token::Wild);
             return;
         }
         // Lists: `a,b` and `a;b` are separate tokens (but `1,024` stays one number).
-        if let Some(p) = find_separator(w) {
+        if sh.has(LIST)
+            && let Some(p) = find_separator(w)
+        {
             self.chunk(b, s, s + p, false, o);
             self.chunk(b, s + p + 1, e, false, o);
             return;
         }
         // key=value: the key stays, the value is masked by its shape.
-        if let Some(p) = w.iter().position(|&c| c == b'=')
+        if sh.has(EQ)
+            && let Some(p) = w.iter().position(|&c| c == b'=')
             && p > 0
         {
             o.lit(s, s + p + 1);
@@ -381,7 +471,9 @@ impl Masker {
             return;
         }
         // key:value with an identifier key: the key stays, the value is masked by shape.
-        if let Some(p) = w.iter().position(|&c| c == b':') {
+        if sh.has(COLON)
+            && let Some(p) = w.iter().position(|&c| c == b':')
+        {
             let key = &w[..p];
             let rest = &w[p + 1..];
             if is_ident(key) && !key.contains(&b'.') && !rest.is_empty() && !rest.starts_with(b"//")
@@ -391,7 +483,7 @@ impl Masker {
                 return;
             }
         }
-        if is_variable(w) {
+        if is_variable(w, sh) {
             o.push(Token::Wild);
         } else {
             o.lit(s, e);

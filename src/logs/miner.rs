@@ -262,7 +262,13 @@ impl TemplateMiner {
             }
         };
         self.path = path;
-        if self.seen.len() >= self.cfg.max_clusters.saturating_mul(SEEN_PER_CLUSTER).max(1024) {
+        if self.seen.len()
+            >= self
+                .cfg
+                .max_clusters
+                .saturating_mul(SEEN_PER_CLUSTER)
+                .max(1024)
+        {
             self.seen.clear();
         }
         self.seen.insert(sig, (slot, result.0));
