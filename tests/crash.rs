@@ -70,17 +70,31 @@ fn write_config(dir: &Path, name: &str, port: u16, store: &str) -> std::path::Pa
 #[tokio::test]
 async fn kill_9_in_the_middle_of_a_repair_loses_nothing_and_runs_no_completed_step_twice() {
     let dir = tempfile::tempdir().expect("tempdir");
+    let store = format!("sqlite://{}/h.db", dir.path().display());
+    kill_9_and_restart(dir.path(), &store).await;
+}
+
+#[tokio::test]
+async fn kill_9_in_the_middle_of_a_repair_loses_nothing_and_runs_no_completed_step_twice_on_postgres()
+ {
+    let dir = tempfile::tempdir().expect("tempdir");
+    kill_9_and_restart(dir.path(), &common::fresh_postgres().await).await;
+}
+
+/// Within this time of its start a restarted daemon has killed the step its previous life left
+/// running: well under the repair lease (10 s), after which any instance would take it back.
+const TAKE_BACK_WITHIN: Duration = Duration::from_secs(8);
+
+/// `kill -9` of the daemon while step 2 runs, then a restart with the same store: the restart
+/// knows the repair job is its own previous life's and takes it back at once (the dead daemon's
+/// lease is made to last ten minutes, so waiting for it to expire cannot pass this test).
+async fn kill_9_and_restart(dir: &Path, store: &str) {
     let port = free_port();
-    let config = write_config(
-        dir.path(),
-        "homeostat.toml",
-        port,
-        &format!("sqlite://{}/h.db", dir.path().display()),
-    );
-    let log = dir.path().join("log");
+    let config = write_config(dir, "homeostat.toml", port, store);
+    let log = dir.join("log");
     // The first run of step 2 would sleep for a minute; after the restart it does not sleep.
-    std::fs::write(dir.path().join("sleep"), "60").expect("sleep file");
-    let step2 = dir.path().join("step2.pid");
+    std::fs::write(dir.join("sleep"), "60").expect("sleep file");
+    let step2 = dir.join("step2.pid");
 
     let mut daemon = start(&config);
     let pgid: i32 = eventually(Duration::from_secs(20), "step 2 running", || async {
@@ -99,14 +113,46 @@ async fn kill_9_in_the_middle_of_a_repair_loses_nothing_and_runs_no_completed_st
         Path::new(&format!("/proc/{pgid}")).exists(),
         "the step died with the daemon"
     );
-    std::fs::write(dir.path().join("sleep"), "0").expect("sleep file");
+    std::fs::write(dir.join("sleep"), "0").expect("sleep file");
     assert_eq!((count(&log, "one"), count(&log, "two")), (1, 1));
-    assert!(!dir.path().join("healthy").exists());
+    assert!(!dir.join("healthy").exists());
+    extend_running_leases(store, Duration::from_secs(600)).await;
 
+    let restarted = std::time::Instant::now();
     let mut daemon = start(&config);
-    assert_continued(dir.path(), port, pgid).await;
+    orphan_killed(pgid, TAKE_BACK_WITHIN).await;
+    eprintln!(
+        "orphaned step killed {:?} after the restart",
+        restarted.elapsed()
+    );
+    assert_continued(dir, port, pgid).await;
     daemon.kill().expect("stop daemon");
     let _ = daemon.wait();
+}
+
+/// Makes the leases of the running jobs in `store` (the dead daemon's) last `extra` from now.
+async fn extend_running_leases(store: &str, extra: Duration) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(store).await.expect("open the store");
+    let until =
+        chrono::Utc::now().timestamp_millis() + i64::try_from(extra.as_millis()).expect("duration");
+    let extended = sqlx::query("UPDATE jobs SET lease_expires_at = $1 WHERE state = 'running'")
+        .bind(until)
+        .execute(&pool)
+        .await
+        .expect("extend leases")
+        .rows_affected();
+    pool.close().await;
+    assert_eq!(extended, 1, "the killed daemon held one running repair job");
+}
+
+/// Waits until process group leader `pgid` is gone (or a zombie).
+async fn orphan_killed(pgid: i32, within: Duration) {
+    eventually(within, "orphaned step killed", || async move {
+        let stat = std::fs::read_to_string(format!("/proc/{pgid}/stat")).unwrap_or_default();
+        (stat.is_empty() || stat.contains(") Z ")).then_some(())
+    })
+    .await;
 }
 
 /// The daemon on `port` took over the repair whose step 2 (process group `pgid`) was running
@@ -115,15 +161,7 @@ async fn kill_9_in_the_middle_of_a_repair_loses_nothing_and_runs_no_completed_st
 async fn assert_continued(dir: &Path, port: u16, pgid: i32) {
     let log = dir.join("log");
     // The daemon that takes over stops the orphaned step before it resumes the repair.
-    eventually(
-        Duration::from_secs(30),
-        "orphaned step killed",
-        || async move {
-            let stat = std::fs::read_to_string(format!("/proc/{pgid}/stat")).unwrap_or_default();
-            (stat.is_empty() || stat.contains(") Z ")).then_some(())
-        },
-    )
-    .await;
+    orphan_killed(pgid, Duration::from_secs(30)).await;
     let incident = eventually(
         Duration::from_secs(20),
         "incident resolved after restart",

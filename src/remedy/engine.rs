@@ -24,8 +24,8 @@ use crate::detect::{Detector, LOG_LABEL};
 use crate::events::{Event, EventBus};
 use crate::incidents::{Incident, IncidentService, IncidentState};
 use crate::queue::{
-    Defer, EnqueueOutcome, HandlerError, Job, JobQueue, NewJob, QueueError, Worker, WorkerConfig,
-    reaper,
+    Defer, EnqueueOutcome, HandlerError, Job, JobQueue, LeaseOwner, Liveness, NewJob, QueueError,
+    Worker, WorkerConfig, reaper,
 };
 use crate::security::audit::AuditRecord;
 use crate::security::vault::Vault;
@@ -260,6 +260,8 @@ struct Inner {
     metrics: Arc<Metrics>,
     /// The durable queue repair jobs wait in.
     queue: JobQueue,
+    /// The name this instance holds repair job leases under (see `LeaseOwner`).
+    owner: String,
     /// Repairs of this instance in `execute` now (running or verifying).
     executing: AtomicUsize,
     emergency: AtomicBool,
@@ -286,10 +288,9 @@ impl Drop for Executing<'_> {
 }
 
 impl RepairEngine {
-    /// An engine; reads the persisted emergency stop from the store. On SQLite (one daemon per
-    /// store) it also kills the step processes its previous life left running and takes back
-    /// that life's repair jobs at once (on PostgreSQL other instances may be alive: their
-    /// jobs come back when their leases expire).
+    /// An engine; reads the persisted emergency stop from the store, and takes back at once the
+    /// repair jobs its previous life left running (see `take_back_previous_lives`), killing the
+    /// steps that life left behind.
     pub async fn new(parts: EngineParts) -> Result<RepairEngine, StoreError> {
         let EngineParts {
             store,
@@ -302,23 +303,8 @@ impl RepairEngine {
             vault,
         } = parts;
         let queue = JobQueue::new(store.clone());
-        let previous_life = if store.backend() == Backend::Sqlite {
-            // A step the dead daemon was running may still run (kill -9 does not reach
-            // children): stop it before anything is resumed.
-            for (pgid, ticks) in store.unfinished_step_groups().await? {
-                if crate::process::kill_orphaned_group(pgid, ticks) {
-                    tracing::warn!(pgid, "killed a step left running by a stopped daemon");
-                }
-            }
-            // Only this daemon uses a SQLite store: every lease still held is its previous
-            // life's, so all of them count as expired now.
-            queue
-                .reap(DateTime::<Utc>::MAX_UTC)
-                .await
-                .map_err(queue_failure)?
-        } else {
-            Vec::new()
-        };
+        let owner = LeaseOwner::current(&format!("{REPAIR_QUEUE}-{:08x}", rand::random::<u32>()));
+        let previous_life = take_back_previous_lives(&store, &queue, &owner).await?;
         let stopped = store
             .setting(EMERGENCY_STOP_KEY)
             .await?
@@ -338,6 +324,7 @@ impl RepairEngine {
                 metrics,
                 vault,
                 queue,
+                owner: owner.to_string(),
                 executing: AtomicUsize::new(0),
                 emergency: AtomicBool::new(stopped),
                 kill: Mutex::new(CancellationToken::new()),
@@ -432,14 +419,7 @@ impl RepairEngine {
     /// killed, their repairs marked `interrupted` and their jobs queued again for the next start.
     pub async fn run(self, mut inbox: UnboundedReceiver<Incident>, shutdown: CancellationToken) {
         let slots = self.inner.config.policy.max_concurrent_repairs.max(1);
-        let mut config = WorkerConfig::new(
-            REPAIR_QUEUE,
-            format!(
-                "homeostat-{}-{:08x}",
-                std::process::id(),
-                rand::random::<u32>()
-            ),
-        );
+        let mut config = WorkerConfig::new(REPAIR_QUEUE, self.inner.owner.clone());
         config.lease = REPAIR_LEASE;
         config.max_concurrent = slots;
         config.slots = usize::try_from(slots).unwrap_or(1);
@@ -1764,6 +1744,60 @@ impl RepairEngine {
             .bus
             .publish(Event::Repair(Box::new(repair.clone())));
     }
+}
+
+/// Takes back at once the repair jobs whose lease owner is a previous life of this daemon: a
+/// process of this host that is gone (the lease would otherwise hold them for up to
+/// `REPAIR_LEASE`). On SQLite, which one daemon uses at a time, every owner that is not a live
+/// process of this host counts as a previous life. Jobs of live instances sharing a PostgreSQL
+/// store are never touched, nor those of other hosts (their leases expire). The step process
+/// group each job's repair was running is killed (if it is still that process) while the job
+/// is held, before anyone can claim it again; whoever claims it marks its repair `interrupted`,
+/// re-checks and resumes (`handle`). Returns the jobs taken back (queued again, or dead).
+async fn take_back_previous_lives(
+    store: &Store,
+    queue: &JobQueue,
+    me: &LeaseOwner,
+) -> Result<Vec<Job>, StoreError> {
+    let mut taken = Vec::new();
+    for job in queue.running(REPAIR_QUEUE).await.map_err(queue_failure)? {
+        let Some(owner) = job.lease_owner.clone() else {
+            continue;
+        };
+        let previous_life = match me.liveness_of(&owner) {
+            Liveness::Dead => true,
+            Liveness::Unknown => store.backend() == Backend::Sqlite,
+            Liveness::Alive => false,
+        };
+        if !previous_life {
+            continue;
+        }
+        let work = serde_json::from_value::<RepairJob>(job.payload.clone()).ok();
+        let kill_orphans = |_: Job| async {
+            let Some(work) = &work else { return };
+            match store.unfinished_step_groups(work.scope()).await {
+                Ok(groups) => {
+                    for (pgid, ticks) in groups {
+                        if crate::process::kill_orphaned_group(pgid, ticks) {
+                            tracing::warn!(pgid, %owner, "killed a step left running by a stopped daemon");
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the steps a stopped daemon left running")
+                }
+            }
+        };
+        if let Some(job) = queue
+            .take_back(job.id, &owner, kill_orphans)
+            .await
+            .map_err(queue_failure)?
+        {
+            tracing::warn!(job_id = job.id, %owner, state = %job.state, "took back a repair job of this daemon's previous life");
+            taken.push(job);
+        }
+    }
+    Ok(taken)
 }
 
 /// The steps still to run when continuing `interrupted`: the steps it completed are skipped

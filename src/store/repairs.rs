@@ -24,6 +24,16 @@ pub enum RepairScope<'a> {
     Repair(&'a str),
 }
 
+impl<'a> RepairScope<'a> {
+    /// The `repairs` column that selects the scope, and its value.
+    fn column_and_id(self) -> (&'static str, &'a str) {
+        match self {
+            RepairScope::Incident(id) => ("incident_id", id),
+            RepairScope::Repair(id) => ("id", id),
+        }
+    }
+}
+
 /// A repair about to be recorded.
 #[derive(Clone, Debug)]
 pub struct NewRepair<'a> {
@@ -202,10 +212,7 @@ impl Store {
         scope: RepairScope<'_>,
         why: &str,
     ) -> Result<Vec<(Repair, Option<(u32, u64)>)>, StoreError> {
-        let (column, id) = match scope {
-            RepairScope::Incident(id) => ("incident_id", id),
-            RepairScope::Repair(id) => ("id", id),
-        };
+        let (column, id) = scope.column_and_id();
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS}, step_pgid, step_started_ticks FROM repairs \
              WHERE {column} = $1 AND state IN ('queued', 'awaiting_approval', 'running', 'verifying') \
@@ -511,12 +518,18 @@ impl Store {
         Ok(())
     }
 
-    /// Process groups of steps that unfinished repairs were running when the daemon stopped.
-    pub async fn unfinished_step_groups(&self) -> Result<Vec<(u32, u64)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT step_pgid, step_started_ticks FROM repairs \
-             WHERE state IN ('running', 'verifying') AND step_pgid IS NOT NULL AND step_started_ticks IS NOT NULL",
-        )
+    /// Process groups (with their leaders' start times) of the steps the unfinished repairs of
+    /// `scope` were running when their daemon or worker stopped.
+    pub async fn unfinished_step_groups(
+        &self,
+        scope: RepairScope<'_>,
+    ) -> Result<Vec<(u32, u64)>, StoreError> {
+        let (column, id) = scope.column_and_id();
+        let rows = sqlx::query(&format!(
+            "SELECT step_pgid, step_started_ticks FROM repairs WHERE {column} = $1 \
+             AND state IN ('running', 'verifying') AND step_pgid IS NOT NULL AND step_started_ticks IS NOT NULL"
+        ))
+        .bind(number(id)?)
         .fetch_all(self.pool())
         .await?;
         let mut groups = Vec::new();
