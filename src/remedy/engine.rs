@@ -534,15 +534,40 @@ impl RepairEngine {
                 outcome = &mut run => Some(outcome),
             }
         };
-        match outcome {
-            Some(Ok(true)) => Err(Box::new(Defer(APPROVAL_POLL))),
-            Some(outcome) => Ok(outcome.map(|_| ())?),
-            None => {
-                if shutdown.is_cancelled() {
-                    self.take_back(&work).await?;
-                }
-                Err("stopped before the repair finished".into())
-            }
+        let failure: HandlerError = match outcome {
+            Some(Ok(true)) => return Err(Box::new(Defer(APPROVAL_POLL))),
+            Some(Ok(false)) => return Ok(()),
+            Some(Err(e)) => e.into(),
+            None if shutdown.is_cancelled() => match self.take_back(&work).await {
+                Ok(()) => "stopped before the repair finished".into(),
+                Err(e) => e.into(),
+            },
+            // The lease was lost: whoever took the job over owns its outcome.
+            None => return Err("stopped before the repair finished".into()),
+        };
+        if job.attempts >= job.max_attempts {
+            // This failed claim was the job's last one: the job dies, nobody will try again.
+            self.give_up(&work, job.attempts).await;
+        }
+        Err(failure)
+    }
+
+    /// A repair job that will never run again (its claims are used up): its incident is
+    /// escalated, a human must look at it.
+    async fn give_up(&self, work: &RepairJob, claims: u32) {
+        let RepairJob::Incident { incident, .. } = work else {
+            return;
+        };
+        let message = format!(
+            "automatic repair gave up: its job was claimed {claims} times without finishing (daemons stopped or failed while repairing)"
+        );
+        if let Err(e) = self
+            .inner
+            .incidents
+            .automatic(incident, IncidentState::Escalated, &message)
+            .await
+        {
+            tracing::warn!(error = %e, %incident, "cannot escalate the incident of a dead repair job");
         }
     }
 
@@ -665,21 +690,7 @@ impl RepairEngine {
                     if let Err(e) = self.take_back(&work).await {
                         tracing::error!(job_id = job.id, error = %e, "cannot take back the repairs of a dead repair job");
                     }
-                    // Nobody will try again: a human must look at it.
-                    if let RepairJob::Incident { incident, .. } = &work {
-                        let message = format!(
-                            "automatic repair gave up: its job was claimed {} times without finishing (daemons stopped or failed while repairing)",
-                            job.attempts
-                        );
-                        if let Err(e) = self
-                            .inner
-                            .incidents
-                            .automatic(incident, IncidentState::Escalated, &message)
-                            .await
-                        {
-                            tracing::warn!(error = %e, %incident, "cannot escalate the incident of a dead repair job");
-                        }
-                    }
+                    self.give_up(&work, job.attempts).await;
                 }
                 Err(e) => tracing::error!(job_id = job.id, error = %e, "unreadable repair job"),
             }
@@ -1467,12 +1478,14 @@ impl RepairEngine {
                 .await?;
         }
         let started = Instant::now();
-        store
-            .update_repair(&repair.id, RepairState::Running, &[], None)
-            .await?;
-        tracing::info!(repair = %repair.id, incident = ?repair.incident_id, runbook = %repair.runbook, "repair running");
         let mut records = Vec::new();
         let steps = steps_to_run(&book.steps, interrupted, &mut records);
+        // The skipped steps are stored at once: if this repair is interrupted too, the next
+        // continuation must still know that they had completed.
+        store
+            .update_repair(&repair.id, RepairState::Running, &records, None)
+            .await?;
+        tracing::info!(repair = %repair.id, incident = ?repair.incident_id, runbook = %repair.runbook, "repair running");
         let mut failure = self
             .run_steps(&repair, "step", &steps, &context, &kill, &mut records)
             .await?;
