@@ -256,6 +256,11 @@ async fn cleanup_gzips_old_files_and_keeps_their_mtime() {
     filetime::set_file_mtime(&old, mtime).expect("mtime");
     file(&dir.path().join("app.log.2.gz"), 50, 3 * DAY);
     file(&dir.path().join("app.log.0"), 50, Duration::ZERO);
+    // An old file outside, and a symlink to it among the logs: neither is touched.
+    let outside = tempfile::tempdir().expect("tempdir");
+    let secret = outside.path().join("secret.log");
+    file(&secret, 40, 30 * DAY);
+    std::os::unix::fs::symlink(&secret, dir.path().join("app.log.3")).expect("symlink");
 
     let gzip = step(&format!(
         "{{ cleanup = {{ glob = \"{}/{{{{ incident.labels.app }}}}.log.*\", older_than = \"2d\", action = \"gzip\" }} }}",
@@ -297,6 +302,12 @@ async fn cleanup_gzips_old_files_and_keeps_their_mtime() {
         dir.path().join("app.log.0").exists(),
         "young file untouched"
     );
+    assert!(
+        dir.path().join("app.log.3").is_symlink(),
+        "symlink untouched"
+    );
+    assert!(!dir.path().join("app.log.3.gz").exists(), "symlink gzipped");
+    assert_eq!(std::fs::read(&secret).expect("secret"), vec![b'x'; 40]);
 }
 
 #[tokio::test]
