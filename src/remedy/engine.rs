@@ -29,7 +29,7 @@ use crate::queue::{
 };
 use crate::security::audit::AuditRecord;
 use crate::security::vault::Vault;
-use crate::store::{Backend, NewRepair, RepairScope, Store, StoreError};
+use crate::store::{Backend, NewRepair, RepairScope, Store, StoreError, TargetHold};
 use crate::telemetry::Metrics;
 use crate::telemetry::events::RepairFinished;
 use chrono::{DateTime, Utc};
@@ -61,6 +61,11 @@ const REAP_EVERY: Duration = Duration::from_secs(1);
 const CLAIM_POLL: Duration = Duration::from_millis(100);
 /// Claims of one repair job (daemon stops, lost workers, store errors) before it is dead.
 const REPAIR_JOB_ATTEMPTS: u32 = 10;
+/// How long a repair waits for a target whose durable hold another instance (or this one) is
+/// giving up, before it counts the target as busy.
+const TARGET_HOLD_WAIT: Duration = Duration::from_secs(2);
+/// How often it looks again meanwhile.
+const TARGET_HOLD_POLL: Duration = Duration::from_millis(50);
 /// Why a repair whose daemon or worker stopped is `interrupted`.
 const INTERRUPTED: &str = "the daemon stopped while this repair was unfinished";
 
@@ -181,10 +186,13 @@ enum Admission {
     Admitted(Repair, bool, Option<TargetLease>),
 }
 
-/// While held, no other repair of the same target may be admitted.
+/// While held, no other repair of the same target may be admitted, by this instance (the
+/// in-memory set) or by another sharing the PostgreSQL store (the durable `TargetHold`).
 struct TargetLease {
     inner: Arc<Inner>,
     target: String,
+    /// Released with the lease (dropped).
+    durable: Option<TargetHold>,
 }
 
 impl Drop for TargetLease {
@@ -1253,7 +1261,7 @@ impl RepairEngine {
         &self,
         subject: &Subject<'_>,
     ) -> Result<Result<Option<TargetLease>, (String, Repair)>, StoreError> {
-        match self.try_hold(subject.target()) {
+        match self.try_hold(subject.target()).await? {
             Ok(lease) => Ok(Ok(lease)),
             Err(why) => {
                 let repair = self.record_cancelled(subject, &why).await?;
@@ -1263,25 +1271,41 @@ impl RepairEngine {
     }
 
     /// Holds `target` for one repair (nothing to hold without one); why not when another
-    /// repair of this instance holds it.
-    fn try_hold(&self, target: Option<String>) -> Result<Option<TargetLease>, String> {
+    /// repair holds it, of this instance or of another sharing the store. A hold just given up
+    /// elsewhere (e.g. by the instance that admitted a manual repair this one now runs) is
+    /// released in the background: it is waited for up to `TARGET_HOLD_WAIT`.
+    async fn try_hold(
+        &self,
+        target: Option<String>,
+    ) -> Result<Result<Option<TargetLease>, String>, StoreError> {
         let Some(target) = target else {
-            return Ok(None);
+            return Ok(Ok(None));
         };
+        let busy = format!("another repair of `{target}` is in progress");
         let free = self
             .inner
             .busy
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(target.clone());
-        if free {
-            Ok(Some(TargetLease {
-                inner: Arc::clone(&self.inner),
-                target,
-            }))
-        } else {
-            Err(format!("another repair of `{target}` is in progress"))
+        if !free {
+            return Ok(Err(busy));
         }
+        let mut lease = TargetLease {
+            inner: Arc::clone(&self.inner),
+            target,
+            durable: None,
+        };
+        // On an error `lease` is dropped, which frees the target again.
+        lease.durable = self
+            .inner
+            .store
+            .try_hold_target(&lease.target, TARGET_HOLD_WAIT, TARGET_HOLD_POLL)
+            .await?;
+        Ok(match lease.durable {
+            Some(_) => Ok(Some(lease)),
+            None => Err(busy),
+        })
     }
 
     /// Runs an admitted repair: approval (if needed; `Deferred` while undecided), then
@@ -1330,7 +1354,7 @@ impl RepairEngine {
             attempt: repair.attempt,
             actor: &actor,
         };
-        let _lease = match self.try_hold(subject.target()) {
+        let _lease = match self.try_hold(subject.target()).await? {
             Ok(lease) => lease,
             Err(why) => {
                 self.cancel(&repair, &why).await?;
