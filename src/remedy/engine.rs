@@ -6,7 +6,10 @@
 //! worker claims at most `max_concurrent_repairs` of them at once across every instance sharing
 //! the store, renews their leases while they run, and records their outcome. A job whose lease
 //! expired (its daemon died) is claimed again: the repairs it carried are marked `interrupted`,
-//! the step they were running is killed, and the repair is continued after a re-check.
+//! the step they were running is killed, and the repair is continued after a re-check. A
+//! restarted daemon does that at once for the jobs of its own previous life (same host, that
+//! process gone), without waiting for their leases. A repair holds its target while it runs,
+//! across instances on PostgreSQL (an advisory lock), so two repairs of one target never overlap.
 //!
 //! Gates, in the order a repair meets them: `max_concurrent_repairs` (the job claim), mode
 //! `observe` (nothing planned), emergency stop (nothing starts; running steps are killed), open
