@@ -295,31 +295,47 @@ impl App {
 /// token comes from `HOMEOSTAT_ADMIN_TOKEN`.
 pub async fn run(config: Config) -> Result<(), StartError> {
     let auth = Authenticator::new(std::env::var(api::ADMIN_TOKEN_ENV).ok());
+    // Listening before the start: a step may run before `start` returns (a repair taken back
+    // from the previous life), and a SIGTERM then must stop it gracefully too.
+    let stop = StopSignals::listen();
     let app = App::start(config, auth).await?;
-    wait_for_signal().await;
+    stop.wait().await;
     app.shutdown().await;
     Ok(())
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub(crate) async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGINT and SIGTERM, caught from `listen` on (before, they end the process at once).
+pub(crate) struct StopSignals {
     #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl StopSignals {
+    /// Starts catching SIGINT and SIGTERM.
+    pub(crate) fn listen() -> StopSignals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            StopSignals {
+                signals: signal(SignalKind::interrupt())
+                    .and_then(|int| Ok((int, signal(SignalKind::terminate())?)))
+                    .ok(),
             }
         }
+        #[cfg(not(unix))]
+        StopSignals {}
     }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
+
+    /// Resolves on the first SIGINT or SIGTERM caught.
+    pub(crate) async fn wait(self) {
+        #[cfg(unix)]
+        if let Some((mut int, mut term)) = self.signals {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -892,6 +892,83 @@ async fn two_instances_sharing_postgres_hold_max_concurrent_repairs_and_repair_e
 }
 
 #[tokio::test]
+async fn manual_and_incident_repairs_of_one_target_never_overlap_across_instances_sharing_postgres()
+{
+    let url = common::fresh_postgres().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display();
+    // The repair logs `start`/`end` around a pause, so two repairs of `svc` at once would show.
+    let config = format!(
+        "{}[[runbook]]\nname = \"fix\"\nmax_attempts = 5\n\
+         steps = [ {{ run = [\"sh\", \"-c\", \"echo start >> {d}/log; touch {d}/started; sleep 6; echo end >> {d}/log; touch {d}/healthy\"] }} ]\n",
+        flag_check(dir.path(), "\"fix\"")
+    );
+    let a = common::start_app_on(&url, &config).await;
+    let b = common::start_app_on(&url, &config).await;
+    let log = dir.path().join("log");
+    // The incident's repair runs on one of the two instances.
+    eventually(WAIT, "incident repair running", || async {
+        dir.path().join("started").exists().then_some(())
+    })
+    .await;
+    // Meanwhile a person asks each instance to run the same runbook on the same target: the
+    // instance running the incident repair knows it by itself; the other one only through the
+    // store.
+    let manual = json!({"runbook": "fix", "target": "svc"});
+    let path = "/api/v1/error-monitoring/repair-task";
+    let ((status_a, body_a), (status_b, body_b)) =
+        tokio::join!(post(&a, path, manual.clone()), post(&b, path, manual));
+    let incident_repair_over = read_lines(&log).contains(&"end".to_string());
+    for (status, body) in [(status_a, &body_a), (status_b, &body_b)] {
+        assert_eq!(status, 202, "{body}");
+        // Admitted only if the incident repair was over by the time it was decided.
+        if !incident_repair_over {
+            assert_eq!(body["state"], "cancelled", "{body}");
+            assert_eq!(
+                body["error"], "another repair of `svc` is in progress",
+                "{body}"
+            );
+        }
+    }
+    eventually(Duration::from_secs(30), "incident resolved", || async {
+        let (_, body) = get_json(&a, "/api/v1/incidents").await;
+        body["incidents"]
+            .as_array()?
+            .first()
+            .filter(|i| i["state"] == "resolved")
+            .map(|_| ())
+    })
+    .await;
+    // Whatever ran, ran alone.
+    eventually(
+        Duration::from_secs(30),
+        "every admitted repair finished",
+        || async {
+            let (_, body) = get_json(&a, "/api/v1/repairs?limit=20").await;
+            let repairs = body["repairs"].as_array()?.clone();
+            repairs
+                .iter()
+                .all(|r| {
+                    !["queued", "running", "verifying"].contains(&r["state"].as_str().unwrap_or(""))
+                })
+                .then_some(())
+        },
+    )
+    .await;
+    let lines = read_lines(&log);
+    assert!(!lines.is_empty());
+    for pair in lines.chunks(2) {
+        assert_eq!(
+            pair,
+            ["start", "end"],
+            "two repairs of svc ran at once: {lines:?}"
+        );
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_repeated_repair_signal_queues_one_job() {
     let dir = tempfile::tempdir().expect("tempdir");
     repeated_signal(

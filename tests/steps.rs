@@ -256,6 +256,11 @@ async fn cleanup_gzips_old_files_and_keeps_their_mtime() {
     filetime::set_file_mtime(&old, mtime).expect("mtime");
     file(&dir.path().join("app.log.2.gz"), 50, 3 * DAY);
     file(&dir.path().join("app.log.0"), 50, Duration::ZERO);
+    // An old file outside, and a symlink to it among the logs: neither is touched.
+    let outside = tempfile::tempdir().expect("tempdir");
+    let secret = outside.path().join("secret.log");
+    file(&secret, 40, 30 * DAY);
+    std::os::unix::fs::symlink(&secret, dir.path().join("app.log.3")).expect("symlink");
 
     let gzip = step(&format!(
         "{{ cleanup = {{ glob = \"{}/{{{{ incident.labels.app }}}}.log.*\", older_than = \"2d\", action = \"gzip\" }} }}",
@@ -297,6 +302,12 @@ async fn cleanup_gzips_old_files_and_keeps_their_mtime() {
         dir.path().join("app.log.0").exists(),
         "young file untouched"
     );
+    assert!(
+        dir.path().join("app.log.3").is_symlink(),
+        "symlink untouched"
+    );
+    assert!(!dir.path().join("app.log.3.gz").exists(), "symlink gzipped");
+    assert_eq!(std::fs::read(&secret).expect("secret"), vec![b'x'; 40]);
 }
 
 #[tokio::test]
@@ -392,6 +403,165 @@ async fn sql_step_runs_a_statement_and_terminates_idle_connections() {
     let record = run(&slow, &context(&[])).await;
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(record.error.as_deref(), Some("timed out after 500ms"));
+}
+
+/// How many statements containing `marker` run now on the server of `url` (other sessions).
+async fn active_statements(url: &str, marker: &str) -> Option<i64> {
+    let mut db = sqlx::PgConnection::connect(url).await.ok()?;
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' \
+         AND pid <> pg_backend_pid() AND strpos(query, $1) > 0",
+    )
+    .bind(marker)
+    .fetch_one(&mut db)
+    .await
+    .ok()?;
+    Some(n)
+}
+
+#[tokio::test]
+async fn an_abandoned_sql_step_cancels_its_statement_on_the_server() {
+    let url = common::fresh_postgres().await;
+    // Timeout: the step ends after 1 s, and so does the statement on the server.
+    let marker = format!("homeostat-timeout-{}", std::process::id());
+    let slow = step(&format!(
+        "{{ sql = {{ url = \"{url}\", statement = \"SELECT pg_sleep(60) /* {marker} */\" }}, timeout = \"1s\" }}"
+    ));
+    let record = run(&slow, &context(&[])).await;
+    assert_eq!(record.error.as_deref(), Some("timed out after 1s"));
+    common::eventually(
+        Duration::from_secs(3),
+        "timed-out statement cancelled",
+        || {
+            let (url, marker) = (url.clone(), marker.clone());
+            async move { (active_statements(&url, &marker).await? == 0).then_some(()) }
+        },
+    )
+    .await;
+
+    // Emergency stop: the kill token ends the step while the statement runs.
+    let marker = format!("homeostat-kill-{}", std::process::id());
+    let slow = step(&format!(
+        "{{ sql = {{ url = \"{url}\", statement = \"SELECT pg_sleep(60) /* {marker} */\" }}, timeout = \"60s\" }}"
+    ));
+    let kill = CancellationToken::new();
+    let running = {
+        let kill = kill.clone();
+        tokio::spawn(async move { execute_step(&slow, &context(&[]), &kill, "step").await })
+    };
+    common::eventually(Duration::from_secs(10), "statement running", || {
+        let (url, marker) = (url.clone(), marker.clone());
+        async move { (active_statements(&url, &marker).await? == 1).then_some(()) }
+    })
+    .await;
+    kill.cancel();
+    let record = running.await.expect("step task");
+    assert_eq!(
+        record.error.as_deref(),
+        Some("killed by the emergency stop")
+    );
+    common::eventually(Duration::from_secs(3), "killed statement cancelled", || {
+        let (url, marker) = (url.clone(), marker.clone());
+        async move { (active_statements(&url, &marker).await? == 0).then_some(()) }
+    })
+    .await;
+}
+
+/// A Redis database no other test flushes.
+const REDIS_OWN_DB: &str = "redis://127.0.0.1:6379/12";
+
+async fn redis_connection() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(REDIS_OWN_DB)
+        .expect("redis url")
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap_or_else(|e| panic!("Redis must be running on 127.0.0.1:6379 for this test: {e}"))
+}
+
+#[tokio::test]
+async fn a_timed_out_redis_step_drops_its_blocking_connection() {
+    let mut redis = redis_connection().await;
+    let key = format!("homeostat-blpop-{}", std::process::id());
+    let blocking = step(&format!(
+        "{{ redis = {{ url = \"{REDIS_OWN_DB}\", command = [\"BLPOP\", \"{key}\", \"60\"] }}, timeout = \"1s\" }}"
+    ));
+    let started = Instant::now();
+    let record = run(&blocking, &context(&[])).await;
+    // The step's timeout bounds a blocking command, not a shorter default of the client.
+    assert_eq!(
+        record.error.as_deref(),
+        Some("timed out after 1s"),
+        "{record:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    common::eventually(Duration::from_secs(3), "blocked client gone", || {
+        let mut redis = redis.clone();
+        async move {
+            let clients: String = redis::cmd("CLIENT")
+                .arg("LIST")
+                .query_async(&mut redis)
+                .await
+                .ok()?;
+            // A client blocked in BLPOP shows up with `cmd=blpop` (no other test blocks in
+            // this database).
+            let blocked = clients
+                .lines()
+                .filter(|l| l.contains("cmd=blpop") && l.contains(" db=12 "))
+                .count();
+            (blocked == 0).then_some(())
+        }
+    })
+    .await;
+    // Nothing was left waiting to pop what is pushed now.
+    let _: () = redis::cmd("RPUSH")
+        .arg(&key)
+        .arg("x")
+        .query_async(&mut redis)
+        .await
+        .expect("rpush");
+    let left: i64 = redis::cmd("LLEN")
+        .arg(&key)
+        .query_async(&mut redis)
+        .await
+        .expect("llen");
+    assert_eq!(
+        left, 1,
+        "a blocked BLPOP of the abandoned step took the value"
+    );
+    let _: () = redis::cmd("DEL")
+        .arg(&key)
+        .query_async(&mut redis)
+        .await
+        .expect("del");
+}
+
+#[tokio::test]
+async fn a_huge_redis_reply_is_stored_cut_to_the_output_cap() {
+    let mut redis = redis_connection().await;
+    let key = format!("homeostat-big-{}", std::process::id());
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg("x".repeat(1 << 20))
+        .query_async(&mut redis)
+        .await
+        .expect("set");
+    let get = step(&format!(
+        "{{ redis = {{ url = \"{REDIS_OWN_DB}\", command = [\"GET\", \"{key}\"] }} }}"
+    ));
+    let record = run(&get, &context(&[])).await;
+    let _: () = redis::cmd("DEL")
+        .arg(&key)
+        .query_async(&mut redis)
+        .await
+        .expect("del");
+    assert_eq!(record.error, None, "{record:?}");
+    assert!(record.output.len() <= 64 * 1024, "{}", record.output.len());
+    assert!(record.output.starts_with(&"x".repeat(60 * 1024)));
+    assert!(
+        record.output.ends_with(" more bytes not kept)\n"),
+        "{}",
+        &record.output[record.output.len() - 80..]
+    );
 }
 
 #[test]

@@ -78,6 +78,7 @@ pub async fn run(listen: SocketAddr, sample: SocketAddr, token: &str) -> Result<
         Config::parse(&text, Path::new("demo.toml")).context("the embedded demo config")?;
     let pidfile = dir.join("sample.pid");
     sample::restart(sample, &dir.join("sample.log"), &pidfile).await?;
+    let stop = crate::app::StopSignals::listen();
     let app = App::start(config, Authenticator::new(Some(token.to_string()))).await?;
     println!(
         "\nHomeostat demo is running.\n\
@@ -94,7 +95,7 @@ pub async fn run(listen: SocketAddr, sample: SocketAddr, token: &str) -> Result<
         addr = app.address,
         dir = dir.display(),
     );
-    crate::app::wait_for_signal().await;
+    stop.wait().await;
     app.shutdown().await;
     if let Some(pid) = std::fs::read_to_string(&pidfile)
         .ok()

@@ -312,6 +312,71 @@ impl JobQueue {
         Ok(jobs)
     }
 
+    /// Takes running job `id` back from `owner`, a worker known to be gone (e.g. the previous
+    /// life of a restarted daemon), without waiting for its lease to expire: queued again and
+    /// due at once, or dead when its attempts are used up. `before` runs while the job is still
+    /// held (no one can claim or reap it meanwhile), so whatever the gone worker left running
+    /// can be stopped before anyone else may take the job; it must not write to the store.
+    /// Returns the job as it is now, or `None` (nothing changed) when `owner` no longer holds it.
+    pub async fn take_back<F, Fut>(
+        &self,
+        id: i64,
+        owner: &str,
+        before: F,
+    ) -> Result<Option<Job>, QueueError>
+    where
+        F: FnOnce(Job) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let now = now_ms();
+        let mut tx = self.store.begin_write().await?;
+        // PostgreSQL: the row lock keeps reapers and claims of other instances off the job.
+        // SQLite: `BEGIN IMMEDIATE` already made this transaction the only writer.
+        let lock = match self.store.backend() {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        let row = sqlx::query(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 AND state = 'running' AND lease_owner = $2{lock}"
+        ))
+        .bind(id)
+        .bind(owner.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(job) = row.as_ref().map(Job::from_row).transpose()? else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        before(job).await;
+        let row = sqlx::query(&format!(
+            "UPDATE jobs SET \
+             state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END, \
+             finished_at = CASE WHEN attempts >= max_attempts THEN $1 ELSE NULL END, \
+             last_error = 'lease owner ' || COALESCE(lease_owner, '?') || ' is gone', \
+             lease_expires_at = NULL, updated_at = $1 \
+             WHERE id = $2 AND state = 'running' AND lease_owner = $3 RETURNING {JOB_COLUMNS}"
+        ))
+        .bind(now)
+        .bind(id)
+        .bind(owner.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let job = row.as_ref().map(Job::from_row).transpose()?;
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    /// The running jobs of `queue` (with their lease owners), oldest first.
+    pub async fn running(&self, queue: &str) -> Result<Vec<Job>, QueueError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE queue = $1 AND state = 'running' ORDER BY id"
+        ))
+        .bind(queue.to_string())
+        .fetch_all(self.store.pool())
+        .await?;
+        Ok(rows.iter().map(Job::from_row).collect::<Result<_, _>>()?)
+    }
+
     /// Job `id`, if it exists.
     pub async fn get(&self, id: i64) -> Result<Option<Job>, QueueError> {
         let row = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"))

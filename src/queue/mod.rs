@@ -4,12 +4,14 @@
 mod backoff;
 mod job;
 mod job_queue;
+mod owner;
 pub mod reaper;
 mod worker;
 
 pub use backoff::RetryPolicy;
 pub use job::{EnqueueOutcome, Job, JobState, NewJob};
 pub use job_queue::JobQueue;
+pub use owner::{LeaseOwner, Liveness};
 pub use worker::{Defer, HandlerError, JobHandler, Worker, WorkerConfig};
 
 use crate::store::StoreError;

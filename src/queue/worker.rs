@@ -59,7 +59,8 @@ where
 pub struct WorkerConfig {
     /// The queue it takes jobs from.
     pub queue: String,
-    /// Its name in leases; unique among live workers (e.g. `host:pid:n`).
+    /// Its name in leases; unique among live workers (e.g. a `LeaseOwner`, which lets a
+    /// restarted daemon recognise the leases of its previous life).
     pub owner: String,
     /// How long a claim lasts without a heartbeat; a crashed worker's jobs come back after this.
     pub lease: Duration,

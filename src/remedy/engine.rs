@@ -6,7 +6,10 @@
 //! worker claims at most `max_concurrent_repairs` of them at once across every instance sharing
 //! the store, renews their leases while they run, and records their outcome. A job whose lease
 //! expired (its daemon died) is claimed again: the repairs it carried are marked `interrupted`,
-//! the step they were running is killed, and the repair is continued after a re-check.
+//! the step they were running is killed, and the repair is continued after a re-check. A
+//! restarted daemon does that at once for the jobs of its own previous life (same host, that
+//! process gone), without waiting for their leases. A repair holds its target while it runs,
+//! across instances on PostgreSQL (an advisory lock), so two repairs of one target never overlap.
 //!
 //! Gates, in the order a repair meets them: `max_concurrent_repairs` (the job claim), mode
 //! `observe` (nothing planned), emergency stop (nothing starts; running steps are killed), open
@@ -24,12 +27,12 @@ use crate::detect::{Detector, LOG_LABEL};
 use crate::events::{Event, EventBus};
 use crate::incidents::{Incident, IncidentService, IncidentState};
 use crate::queue::{
-    Defer, EnqueueOutcome, HandlerError, Job, JobQueue, NewJob, QueueError, Worker, WorkerConfig,
-    reaper,
+    Defer, EnqueueOutcome, HandlerError, Job, JobQueue, LeaseOwner, Liveness, NewJob, QueueError,
+    Worker, WorkerConfig, reaper,
 };
 use crate::security::audit::AuditRecord;
 use crate::security::vault::Vault;
-use crate::store::{Backend, NewRepair, RepairScope, Store, StoreError};
+use crate::store::{Backend, NewRepair, RepairScope, Store, StoreError, TargetHold};
 use crate::telemetry::Metrics;
 use crate::telemetry::events::RepairFinished;
 use chrono::{DateTime, Utc};
@@ -61,6 +64,11 @@ const REAP_EVERY: Duration = Duration::from_secs(1);
 const CLAIM_POLL: Duration = Duration::from_millis(100);
 /// Claims of one repair job (daemon stops, lost workers, store errors) before it is dead.
 const REPAIR_JOB_ATTEMPTS: u32 = 10;
+/// How long a repair waits for a target whose durable hold another instance (or this one) is
+/// giving up, before it counts the target as busy.
+const TARGET_HOLD_WAIT: Duration = Duration::from_secs(2);
+/// How often it looks again meanwhile.
+const TARGET_HOLD_POLL: Duration = Duration::from_millis(50);
 /// Why a repair whose daemon or worker stopped is `interrupted`.
 const INTERRUPTED: &str = "the daemon stopped while this repair was unfinished";
 
@@ -181,10 +189,13 @@ enum Admission {
     Admitted(Repair, bool, Option<TargetLease>),
 }
 
-/// While held, no other repair of the same target may be admitted.
+/// While held, no other repair of the same target may be admitted, by this instance (the
+/// in-memory set) or by another sharing the PostgreSQL store (the durable `TargetHold`).
 struct TargetLease {
     inner: Arc<Inner>,
     target: String,
+    /// Released with the lease (dropped).
+    durable: Option<TargetHold>,
 }
 
 impl Drop for TargetLease {
@@ -260,6 +271,8 @@ struct Inner {
     metrics: Arc<Metrics>,
     /// The durable queue repair jobs wait in.
     queue: JobQueue,
+    /// The name this instance holds repair job leases under (see `LeaseOwner`).
+    owner: String,
     /// Repairs of this instance in `execute` now (running or verifying).
     executing: AtomicUsize,
     emergency: AtomicBool,
@@ -286,10 +299,9 @@ impl Drop for Executing<'_> {
 }
 
 impl RepairEngine {
-    /// An engine; reads the persisted emergency stop from the store. On SQLite (one daemon per
-    /// store) it also kills the step processes its previous life left running and takes back
-    /// that life's repair jobs at once (on PostgreSQL other instances may be alive: their
-    /// jobs come back when their leases expire).
+    /// An engine; reads the persisted emergency stop from the store, and takes back at once the
+    /// repair jobs its previous life left running (see `take_back_previous_lives`), killing the
+    /// steps that life left behind.
     pub async fn new(parts: EngineParts) -> Result<RepairEngine, StoreError> {
         let EngineParts {
             store,
@@ -302,23 +314,8 @@ impl RepairEngine {
             vault,
         } = parts;
         let queue = JobQueue::new(store.clone());
-        let previous_life = if store.backend() == Backend::Sqlite {
-            // A step the dead daemon was running may still run (kill -9 does not reach
-            // children): stop it before anything is resumed.
-            for (pgid, ticks) in store.unfinished_step_groups().await? {
-                if crate::process::kill_orphaned_group(pgid, ticks) {
-                    tracing::warn!(pgid, "killed a step left running by a stopped daemon");
-                }
-            }
-            // Only this daemon uses a SQLite store: every lease still held is its previous
-            // life's, so all of them count as expired now.
-            queue
-                .reap(DateTime::<Utc>::MAX_UTC)
-                .await
-                .map_err(queue_failure)?
-        } else {
-            Vec::new()
-        };
+        let owner = LeaseOwner::current(&format!("{REPAIR_QUEUE}-{:08x}", rand::random::<u32>()));
+        let previous_life = take_back_previous_lives(&store, &queue, &owner).await?;
         let stopped = store
             .setting(EMERGENCY_STOP_KEY)
             .await?
@@ -338,6 +335,7 @@ impl RepairEngine {
                 metrics,
                 vault,
                 queue,
+                owner: owner.to_string(),
                 executing: AtomicUsize::new(0),
                 emergency: AtomicBool::new(stopped),
                 kill: Mutex::new(CancellationToken::new()),
@@ -432,14 +430,7 @@ impl RepairEngine {
     /// killed, their repairs marked `interrupted` and their jobs queued again for the next start.
     pub async fn run(self, mut inbox: UnboundedReceiver<Incident>, shutdown: CancellationToken) {
         let slots = self.inner.config.policy.max_concurrent_repairs.max(1);
-        let mut config = WorkerConfig::new(
-            REPAIR_QUEUE,
-            format!(
-                "homeostat-{}-{:08x}",
-                std::process::id(),
-                rand::random::<u32>()
-            ),
-        );
+        let mut config = WorkerConfig::new(REPAIR_QUEUE, self.inner.owner.clone());
         config.lease = REPAIR_LEASE;
         config.max_concurrent = slots;
         config.slots = usize::try_from(slots).unwrap_or(1);
@@ -554,15 +545,40 @@ impl RepairEngine {
                 outcome = &mut run => Some(outcome),
             }
         };
-        match outcome {
-            Some(Ok(true)) => Err(Box::new(Defer(APPROVAL_POLL))),
-            Some(outcome) => Ok(outcome.map(|_| ())?),
-            None => {
-                if shutdown.is_cancelled() {
-                    self.take_back(&work).await?;
-                }
-                Err("stopped before the repair finished".into())
-            }
+        let failure: HandlerError = match outcome {
+            Some(Ok(true)) => return Err(Box::new(Defer(APPROVAL_POLL))),
+            Some(Ok(false)) => return Ok(()),
+            Some(Err(e)) => e.into(),
+            None if shutdown.is_cancelled() => match self.take_back(&work).await {
+                Ok(()) => "stopped before the repair finished".into(),
+                Err(e) => e.into(),
+            },
+            // The lease was lost: whoever took the job over owns its outcome.
+            None => return Err("stopped before the repair finished".into()),
+        };
+        if job.attempts >= job.max_attempts {
+            // This failed claim was the job's last one: the job dies, nobody will try again.
+            self.give_up(&work, job.attempts).await;
+        }
+        Err(failure)
+    }
+
+    /// A repair job that will never run again (its claims are used up): its incident is
+    /// escalated, a human must look at it.
+    async fn give_up(&self, work: &RepairJob, claims: u32) {
+        let RepairJob::Incident { incident, .. } = work else {
+            return;
+        };
+        let message = format!(
+            "automatic repair gave up: its job was claimed {claims} times without finishing (daemons stopped or failed while repairing)"
+        );
+        if let Err(e) = self
+            .inner
+            .incidents
+            .automatic(incident, IncidentState::Escalated, &message)
+            .await
+        {
+            tracing::warn!(error = %e, %incident, "cannot escalate the incident of a dead repair job");
         }
     }
 
@@ -685,21 +701,7 @@ impl RepairEngine {
                     if let Err(e) = self.take_back(&work).await {
                         tracing::error!(job_id = job.id, error = %e, "cannot take back the repairs of a dead repair job");
                     }
-                    // Nobody will try again: a human must look at it.
-                    if let RepairJob::Incident { incident, .. } = &work {
-                        let message = format!(
-                            "automatic repair gave up: its job was claimed {} times without finishing (daemons stopped or failed while repairing)",
-                            job.attempts
-                        );
-                        if let Err(e) = self
-                            .inner
-                            .incidents
-                            .automatic(incident, IncidentState::Escalated, &message)
-                            .await
-                        {
-                            tracing::warn!(error = %e, %incident, "cannot escalate the incident of a dead repair job");
-                        }
-                    }
+                    self.give_up(&work, job.attempts).await;
                 }
                 Err(e) => tracing::error!(job_id = job.id, error = %e, "unreadable repair job"),
             }
@@ -1262,7 +1264,7 @@ impl RepairEngine {
         &self,
         subject: &Subject<'_>,
     ) -> Result<Result<Option<TargetLease>, (String, Repair)>, StoreError> {
-        match self.try_hold(subject.target()) {
+        match self.try_hold(subject.target()).await? {
             Ok(lease) => Ok(Ok(lease)),
             Err(why) => {
                 let repair = self.record_cancelled(subject, &why).await?;
@@ -1272,25 +1274,41 @@ impl RepairEngine {
     }
 
     /// Holds `target` for one repair (nothing to hold without one); why not when another
-    /// repair of this instance holds it.
-    fn try_hold(&self, target: Option<String>) -> Result<Option<TargetLease>, String> {
+    /// repair holds it, of this instance or of another sharing the store. A hold just given up
+    /// elsewhere (e.g. by the instance that admitted a manual repair this one now runs) is
+    /// released in the background: it is waited for up to `TARGET_HOLD_WAIT`.
+    async fn try_hold(
+        &self,
+        target: Option<String>,
+    ) -> Result<Result<Option<TargetLease>, String>, StoreError> {
         let Some(target) = target else {
-            return Ok(None);
+            return Ok(Ok(None));
         };
+        let busy = format!("another repair of `{target}` is in progress");
         let free = self
             .inner
             .busy
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(target.clone());
-        if free {
-            Ok(Some(TargetLease {
-                inner: Arc::clone(&self.inner),
-                target,
-            }))
-        } else {
-            Err(format!("another repair of `{target}` is in progress"))
+        if !free {
+            return Ok(Err(busy));
         }
+        let mut lease = TargetLease {
+            inner: Arc::clone(&self.inner),
+            target,
+            durable: None,
+        };
+        // On an error `lease` is dropped, which frees the target again.
+        lease.durable = self
+            .inner
+            .store
+            .try_hold_target(&lease.target, TARGET_HOLD_WAIT, TARGET_HOLD_POLL)
+            .await?;
+        Ok(match lease.durable {
+            Some(_) => Ok(Some(lease)),
+            None => Err(busy),
+        })
     }
 
     /// Runs an admitted repair: approval (if needed; `Deferred` while undecided), then
@@ -1339,7 +1357,7 @@ impl RepairEngine {
             attempt: repair.attempt,
             actor: &actor,
         };
-        let _lease = match self.try_hold(subject.target()) {
+        let _lease = match self.try_hold(subject.target()).await? {
             Ok(lease) => lease,
             Err(why) => {
                 self.cancel(&repair, &why).await?;
@@ -1487,12 +1505,14 @@ impl RepairEngine {
                 .await?;
         }
         let started = Instant::now();
-        store
-            .update_repair(&repair.id, RepairState::Running, &[], None)
-            .await?;
-        tracing::info!(repair = %repair.id, incident = ?repair.incident_id, runbook = %repair.runbook, "repair running");
         let mut records = Vec::new();
         let steps = steps_to_run(&book.steps, interrupted, &mut records);
+        // The skipped steps are stored at once: if this repair is interrupted too, the next
+        // continuation must still know that they had completed.
+        store
+            .update_repair(&repair.id, RepairState::Running, &records, None)
+            .await?;
+        tracing::info!(repair = %repair.id, incident = ?repair.incident_id, runbook = %repair.runbook, "repair running");
         let mut failure = self
             .run_steps(&repair, "step", &steps, &context, &kill, &mut records)
             .await?;
@@ -1764,6 +1784,60 @@ impl RepairEngine {
             .bus
             .publish(Event::Repair(Box::new(repair.clone())));
     }
+}
+
+/// Takes back at once the repair jobs whose lease owner is a previous life of this daemon: a
+/// process of this host that is gone (the lease would otherwise hold them for up to
+/// `REPAIR_LEASE`). On SQLite, which one daemon uses at a time, every owner that is not a live
+/// process of this host counts as a previous life. Jobs of live instances sharing a PostgreSQL
+/// store are never touched, nor those of other hosts (their leases expire). The step process
+/// group each job's repair was running is killed (if it is still that process) while the job
+/// is held, before anyone can claim it again; whoever claims it marks its repair `interrupted`,
+/// re-checks and resumes (`handle`). Returns the jobs taken back (queued again, or dead).
+async fn take_back_previous_lives(
+    store: &Store,
+    queue: &JobQueue,
+    me: &LeaseOwner,
+) -> Result<Vec<Job>, StoreError> {
+    let mut taken = Vec::new();
+    for job in queue.running(REPAIR_QUEUE).await.map_err(queue_failure)? {
+        let Some(owner) = job.lease_owner.clone() else {
+            continue;
+        };
+        let previous_life = match me.liveness_of(&owner) {
+            Liveness::Dead => true,
+            Liveness::Unknown => store.backend() == Backend::Sqlite,
+            Liveness::Alive => false,
+        };
+        if !previous_life {
+            continue;
+        }
+        let work = serde_json::from_value::<RepairJob>(job.payload.clone()).ok();
+        let kill_orphans = |_: Job| async {
+            let Some(work) = &work else { return };
+            match store.unfinished_step_groups(work.scope()).await {
+                Ok(groups) => {
+                    for (pgid, ticks) in groups {
+                        if crate::process::kill_orphaned_group(pgid, ticks) {
+                            tracing::warn!(pgid, %owner, "killed a step left running by a stopped daemon");
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the steps a stopped daemon left running")
+                }
+            }
+        };
+        if let Some(job) = queue
+            .take_back(job.id, &owner, kill_orphans)
+            .await
+            .map_err(queue_failure)?
+        {
+            tracing::warn!(job_id = job.id, %owner, state = %job.state, "took back a repair job of this daemon's previous life");
+            taken.push(job);
+        }
+    }
+    Ok(taken)
 }
 
 /// The steps still to run when continuing `interrupted`: the steps it completed are skipped

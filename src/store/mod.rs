@@ -12,7 +12,7 @@ pub use access::{NewToken, StoredToken, StoredUser};
 pub use audit::AuditFilter;
 pub use incidents::{FailureOutcome, FailureRecord, TransitionError};
 pub use logs::{ClusterDelta, LogProgress, StoredCluster};
-pub use repairs::{NewRepair, RepairScope, RunbookHistory};
+pub use repairs::{NewRepair, RepairScope, RunbookHistory, TargetHold};
 pub mod retention;
 pub mod writer;
 

@@ -1,7 +1,7 @@
 //! Repairs, breakers and settings in the store: create and update repair records, count
 //! attempts for budgets, open/reset breakers, and persist the emergency stop.
 
-use super::{Store, StoreError, ms, time};
+use super::{Backend, Store, StoreError, ms, time};
 use crate::remedy::{Breaker, Repair, RepairState, StepRecord};
 use crate::security::redact::redact;
 use chrono::{DateTime, Utc};
@@ -22,6 +22,16 @@ pub enum RepairScope<'a> {
     Incident(&'a str),
     /// The repair with this id.
     Repair(&'a str),
+}
+
+impl<'a> RepairScope<'a> {
+    /// The `repairs` column that selects the scope, and its value.
+    fn column_and_id(self) -> (&'static str, &'a str) {
+        match self {
+            RepairScope::Incident(id) => ("incident_id", id),
+            RepairScope::Repair(id) => ("id", id),
+        }
+    }
 }
 
 /// A repair about to be recorded.
@@ -202,10 +212,7 @@ impl Store {
         scope: RepairScope<'_>,
         why: &str,
     ) -> Result<Vec<(Repair, Option<(u32, u64)>)>, StoreError> {
-        let (column, id) = match scope {
-            RepairScope::Incident(id) => ("incident_id", id),
-            RepairScope::Repair(id) => ("id", id),
-        };
+        let (column, id) = scope.column_and_id();
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS}, step_pgid, step_started_ticks FROM repairs \
              WHERE {column} = $1 AND state IN ('queued', 'awaiting_approval', 'running', 'verifying') \
@@ -511,12 +518,18 @@ impl Store {
         Ok(())
     }
 
-    /// Process groups of steps that unfinished repairs were running when the daemon stopped.
-    pub async fn unfinished_step_groups(&self) -> Result<Vec<(u32, u64)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT step_pgid, step_started_ticks FROM repairs \
-             WHERE state IN ('running', 'verifying') AND step_pgid IS NOT NULL AND step_started_ticks IS NOT NULL",
-        )
+    /// Process groups (with their leaders' start times) of the steps the unfinished repairs of
+    /// `scope` were running when their daemon or worker stopped.
+    pub async fn unfinished_step_groups(
+        &self,
+        scope: RepairScope<'_>,
+    ) -> Result<Vec<(u32, u64)>, StoreError> {
+        let (column, id) = scope.column_and_id();
+        let rows = sqlx::query(&format!(
+            "SELECT step_pgid, step_started_ticks FROM repairs WHERE {column} = $1 \
+             AND state IN ('running', 'verifying') AND step_pgid IS NOT NULL AND step_started_ticks IS NOT NULL"
+        ))
+        .bind(number(id)?)
         .fetch_all(self.pool())
         .await?;
         let mut groups = Vec::new();
@@ -528,5 +541,68 @@ impl Store {
             }
         }
         Ok(groups)
+    }
+}
+
+/// Key space of the PostgreSQL advisory locks that hold repair targets (see `TargetHold`).
+const TARGET_LOCK_CLASS: i32 = 0x486f_6d54; // "HomT"
+
+/// A repair target held across every instance sharing a PostgreSQL store: a session-level
+/// advisory lock on a connection of its own, released when this is dropped (the connection
+/// closes) or when its daemon dies (the server ends the session). On SQLite, which one daemon
+/// uses at a time, it holds nothing: the engine's own hold suffices.
+pub struct TargetHold {
+    connection: Option<sqlx::AnyConnection>,
+}
+
+impl Drop for TargetHold {
+    fn drop(&mut self) {
+        let Some(connection) = self.connection.take() else {
+            return;
+        };
+        // Closing ends the session and with it the lock; dropping alone closes the socket too.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = sqlx::Connection::close(connection).await;
+            });
+        }
+    }
+}
+
+impl Store {
+    /// Holds `target` for one repair across instances; `None` when another repair still holds
+    /// it after `wait` (looked at every `poll`; a hold being given up is released in the
+    /// background, so a short wait avoids refusing a target that was just freed).
+    pub async fn try_hold_target(
+        &self,
+        target: &str,
+        wait: std::time::Duration,
+        poll: std::time::Duration,
+    ) -> Result<Option<TargetHold>, StoreError> {
+        if self.backend() == Backend::Sqlite {
+            return Ok(Some(TargetHold { connection: None }));
+        }
+        // A connection of its own (no longer counted by the pool): the lock lives as long as it.
+        let mut connection = self.pool().acquire().await?.detach();
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let held: bool = sqlx::query(&format!(
+                "SELECT pg_try_advisory_lock({TARGET_LOCK_CLASS}, hashtext($1)) AS held"
+            ))
+            .bind(target.to_string())
+            .fetch_one(&mut connection)
+            .await?
+            .try_get("held")?;
+            if held {
+                return Ok(Some(TargetHold {
+                    connection: Some(connection),
+                }));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let _ = sqlx::Connection::close(connection).await;
+                return Ok(None);
+            }
+            tokio::time::sleep(poll).await;
+        }
     }
 }
