@@ -101,7 +101,12 @@ pub fn run(
             while matches!(buf.last(), Some(b'\n' | b'\r')) {
                 buf.pop();
             }
-            let line = String::from_utf8_lossy(&buf);
+            // Valid UTF-8 (nearly every line) is checked by the fast validator; only a line
+            // that fails it pays for the replacement of its bad bytes.
+            let line = match std::str::from_utf8(&buf) {
+                Ok(line) => std::borrow::Cow::Borrowed(line),
+                Err(_) => String::from_utf8_lossy(&buf),
+            };
             let result = analyzer.analyze_line(&line, 0);
             lines += 1;
             if assignments {

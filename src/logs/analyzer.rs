@@ -3,6 +3,7 @@
 
 use super::category::{CategoryId, Classifier};
 use super::mask::Masker;
+use super::memo::{LineMemo, Recalled};
 use super::miner::{ClusterId, MinerConfig, TemplateMiner};
 
 /// What the analyzer learned about one line.
@@ -21,6 +22,7 @@ pub struct Analyzer {
     classifier: Classifier,
     miner: TemplateMiner,
     truncator: Masker,
+    memo: LineMemo,
 }
 
 impl Analyzer {
@@ -30,14 +32,29 @@ impl Analyzer {
             truncator: Masker::new(config.mask.clone()),
             classifier,
             miner: TemplateMiner::new(config),
+            memo: LineMemo::default(),
         }
     }
 
-    /// Classifies and clusters one line (cut to the configured `max_bytes` first).
+    /// Classifies and clusters one line (cut to the configured `max_bytes` first). An exact
+    /// repeat of a recent line takes that line's category and cluster at once.
     pub fn analyze_line(&mut self, line: &str, now_ms: u64) -> LineResult {
         let line = self.truncator.truncate(line);
+        let key = self.memo.key(line);
+        if let Some(r) = key.and_then(|k| self.memo.recall(k, line))
+            && self.miner.add_repeat(r.cluster, line, now_ms)
+        {
+            return LineResult {
+                category: r.category,
+                cluster: r.cluster,
+                new_cluster: false,
+            };
+        }
         let category = self.classifier.classify(line);
         let (cluster, new_cluster) = self.miner.add(line, now_ms);
+        if let Some(k) = key {
+            self.memo.remember(k, line, Recalled { category, cluster });
+        }
         LineResult {
             category,
             cluster,

@@ -4,6 +4,8 @@
 use std::fmt;
 
 use regex::{Regex, RegexSet};
+
+use super::prefilter::Prefilter;
 use serde::{Deserialize, Serialize};
 
 /// Index of a category in its [`Classifier`], in priority order (0 wins over 1).
@@ -72,6 +74,8 @@ pub struct Classifier {
     set: RegexSet,
     /// Category of each pattern of `set`; non-decreasing.
     owner: Vec<CategoryId>,
+    /// Rules out most lines before `set` runs.
+    prefilter: Prefilter,
 }
 
 impl Classifier {
@@ -97,6 +101,7 @@ impl Classifier {
             source,
         })?;
         Ok(Classifier {
+            prefilter: Prefilter::new(patterns.iter().copied()),
             categories,
             set,
             owner,
@@ -114,11 +119,17 @@ impl Classifier {
 
     /// The first category (in priority order) with a pattern matching `line`.
     pub fn classify(&self, line: &str) -> Option<CategoryId> {
-        if !self.set.is_match(line) {
+        if !self.prefilter.may_match(line) || !self.set.is_match(line) {
             return None;
         }
         let first = self.set.matches(line).into_iter().next()?;
         self.owner.get(first).copied()
+    }
+
+    /// True when the prefilter can rule lines out (every pattern requires some literal word);
+    /// otherwise every line runs the whole pattern set.
+    pub fn is_prefiltered(&self) -> bool {
+        self.prefilter.is_selective()
     }
 
     /// The category with this id.
@@ -840,6 +851,10 @@ mod tests {
     #[test]
     fn every_category_hits_real_lines() {
         let c = Classifier::builtin();
+        assert!(
+            c.is_prefiltered(),
+            "every built-in pattern needs a literal word"
+        );
         for (want, line) in HITS {
             let got = c
                 .classify(line)
@@ -850,6 +865,31 @@ mod tests {
         for cat in c.categories() {
             let n = HITS.iter().filter(|(w, _)| *w == cat.name).count();
             assert!(n >= 2, "category {} has {n} sample lines", cat.name);
+        }
+    }
+
+    proptest::proptest! {
+        /// The prefilter never rules out a line the pattern set matches: lines are stitched
+        /// from the sample lines' words in random ASCII case.
+        #[test]
+        fn prefilter_never_hides_a_match(picks in proptest::collection::vec((0usize..10_000, proptest::bool::ANY), 1..12)) {
+            static BUILTIN: std::sync::LazyLock<Classifier> = std::sync::LazyLock::new(Classifier::builtin);
+            let c = &*BUILTIN;
+            let words: Vec<&str> = HITS
+                .iter()
+                .map(|(_, l)| *l)
+                .chain(BENIGN.iter().copied())
+                .flat_map(str::split_whitespace)
+                .collect();
+            let line = picks
+                .iter()
+                .map(|&(i, upper)| {
+                    let w = words[i % words.len()];
+                    if upper { w.to_ascii_uppercase() } else { w.to_ascii_lowercase() }
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            proptest::prop_assert!(!c.set.is_match(&line) || c.prefilter.may_match(&line), "{}", line);
         }
     }
 

@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 
+use foldhash::fast::RandomState;
+
 use serde::{Deserialize, Serialize};
 
 use super::mask::{MaskConfig, Masker, Token, WILDCARD};
@@ -96,7 +98,7 @@ struct Slot {
 /// Prefix-tree node; any node may hold clusters.
 #[derive(Default)]
 struct Node {
-    children: HashMap<Box<str>, u32>,
+    children: HashMap<Box<str>, u32, RandomState>,
     wild: Option<u32>,
     clusters: Vec<u32>,
     parent: u32,
@@ -112,10 +114,10 @@ pub struct TemplateMiner {
     masker: Masker,
     slots: Vec<Option<Slot>>,
     free_slots: Vec<u32>,
-    ids: HashMap<ClusterId, u32>,
+    ids: HashMap<ClusterId, u32, RandomState>,
     nodes: Vec<Option<Node>>,
     free_nodes: Vec<u32>,
-    roots: HashMap<usize, u32>,
+    roots: HashMap<usize, u32, RandomState>,
     lru_head: u32,
     lru_tail: u32,
     next_id: ClusterId,
@@ -126,9 +128,9 @@ pub struct TemplateMiner {
     /// Masked token sequence (as a seeded 64-bit hash) → the cluster that last took it. A
     /// line masking to a sequence seen before goes straight to that cluster: it already
     /// matched every literal of the template there, and templates only ever generalise.
-    seen: HashMap<u64, (u32, ClusterId), foldhash::fast::RandomState>,
+    seen: HashMap<u64, (u32, ClusterId), RandomState>,
     /// Seed of the sequence hashes; random per miner, so crafted input cannot aim collisions.
-    seed: foldhash::fast::RandomState,
+    seed: RandomState,
     /// Clusters evicted and not yet drained; `None` (nothing kept) unless `keep_evicted`.
     evicted: Option<Vec<Cluster>>,
 }
@@ -153,10 +155,10 @@ impl TemplateMiner {
             cfg,
             slots: Vec::new(),
             free_slots: Vec::new(),
-            ids: HashMap::new(),
+            ids: HashMap::default(),
             nodes: Vec::new(),
             free_nodes: Vec::new(),
-            roots: HashMap::new(),
+            roots: HashMap::default(),
             lru_head: NONE,
             lru_tail: NONE,
             next_id: 0,
@@ -165,7 +167,7 @@ impl TemplateMiner {
             buf: Vec::new(),
             path: Vec::new(),
             seen: HashMap::default(),
-            seed: foldhash::fast::RandomState::default(),
+            seed: RandomState::default(),
             evicted: None,
         }
     }
@@ -226,6 +228,19 @@ impl TemplateMiner {
         };
         self.buf = buf;
         result
+    }
+
+    /// Counts `message` once more into cluster `id`, for a caller that knows the message is an
+    /// exact repeat of one this cluster took (its template still fits: templates only ever
+    /// generalise). False, and nothing counted, when the cluster has been evicted since.
+    pub fn add_repeat(&mut self, id: ClusterId, message: &str, now_ms: u64) -> bool {
+        match self.ids.get(&id) {
+            Some(&slot) => {
+                self.absorb(slot, None, message, now_ms);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The tree search and similarity match for a sequence not in the cache.

@@ -5,7 +5,9 @@
 pub mod analyzer;
 pub mod category;
 pub mod mask;
+pub mod memo;
 pub mod miner;
+pub mod prefilter;
 pub mod rate;
 pub mod source;
 pub mod tail;

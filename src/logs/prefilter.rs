@@ -1,0 +1,226 @@
+//! A cheap first pass for the classifier. Most log lines match no category, and nearly every
+//! category pattern needs some literal word ("refused", "timed out", "ENOSPC") to appear in
+//! a line it matches. One Aho-Corasick scan for those words (ASCII case-insensitive) decides
+//! whether the full pattern set has to run at all.
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind};
+use regex_syntax::hir::{Class, Hir, HirKind};
+
+/// The required words of a set of patterns; says "maybe" for every line when some pattern
+/// requires none (e.g. `\d{3} \w+`), so it is never wrong, only sometimes useless.
+#[derive(Clone, Debug)]
+pub struct Prefilter {
+    /// `None` when some pattern has no required word: every line may match.
+    words: Option<AhoCorasick>,
+}
+
+impl Prefilter {
+    /// Finds, for each pattern, words one of which every match contains. Patterns that do not
+    /// parse are treated as requiring nothing (the regex compiler reports them).
+    pub fn new<'a>(patterns: impl IntoIterator<Item = &'a str>) -> Prefilter {
+        let mut words: Vec<Vec<u8>> = Vec::new();
+        for p in patterns {
+            match regex_syntax::parse(p).ok().as_ref().and_then(required) {
+                Some(any_of) => words.extend(any_of),
+                None => return Prefilter { words: None },
+            }
+        }
+        // A full DFA: a few hundred KiB for a few hundred words, and one table lookup per byte.
+        let words = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(&words)
+            .ok();
+        Prefilter { words }
+    }
+
+    /// True when every pattern has required words, i.e. the prefilter can rule lines out.
+    pub fn is_selective(&self) -> bool {
+        self.words.is_some()
+    }
+
+    /// False only when no pattern can match `line`. Lines with non-ASCII bytes always pass:
+    /// Unicode case folding (`K` also matches the Kelvin sign) is beyond an ASCII scan.
+    pub fn may_match(&self, line: &str) -> bool {
+        match &self.words {
+            Some(words) => !line.is_ascii() || words.is_match(line),
+            None => true,
+        }
+    }
+}
+
+/// Words, one of which every match of `hir` contains; `None` when there is no such set.
+fn required(hir: &Hir) -> Option<Vec<Vec<u8>>> {
+    if let Some(word) = exact(hir) {
+        return (!word.is_empty()).then(|| vec![word]);
+    }
+    match hir.kind() {
+        HirKind::Capture(c) => required(&c.sub),
+        HirKind::Repetition(r) if r.min >= 1 => required(&r.sub),
+        HirKind::Alternation(subs) => {
+            let mut all = Vec::new();
+            for s in subs {
+                all.extend(required(s)?);
+            }
+            Some(all)
+        }
+        HirKind::Concat(subs) => {
+            // Runs of exact pieces form words; other pieces offer their own required words.
+            let mut best: Option<Vec<Vec<u8>>> = None;
+            let mut run: Vec<u8> = Vec::new();
+            let offer = |cand: Vec<Vec<u8>>, best: &mut Option<Vec<Vec<u8>>>| {
+                if best.as_ref().is_none_or(|b| score(&cand) > score(b)) {
+                    *best = Some(cand);
+                }
+            };
+            for s in subs {
+                match exact(s) {
+                    Some(word) => run.extend(word),
+                    None => {
+                        if !run.is_empty() {
+                            offer(vec![std::mem::take(&mut run)], &mut best);
+                        }
+                        if let Some(cand) = required(s) {
+                            offer(cand, &mut best);
+                        }
+                    }
+                }
+            }
+            if !run.is_empty() {
+                offer(vec![run], &mut best);
+            }
+            best
+        }
+        _ => None,
+    }
+}
+
+/// How selective a set of alternative words is: its shortest word counts most, then fewer
+/// alternatives.
+fn score(words: &[Vec<u8>]) -> (usize, std::cmp::Reverse<usize>) {
+    let shortest = words.iter().map(Vec::len).min().unwrap_or(0);
+    (shortest, std::cmp::Reverse(words.len()))
+}
+
+/// The text `hir` matches when it matches exactly one text up to ASCII case (a literal, or a
+/// class of one letter in its cases, as `(?i)` produces); `None` otherwise.
+fn exact(hir: &Hir) -> Option<Vec<u8>> {
+    match hir.kind() {
+        HirKind::Literal(lit) => Some(lit.0.to_vec()),
+        HirKind::Capture(c) => exact(&c.sub),
+        HirKind::Concat(subs) => {
+            let mut word = Vec::new();
+            for s in subs {
+                word.extend(exact(s)?);
+            }
+            Some(word)
+        }
+        HirKind::Class(class) => one_letter(class).map(|b| vec![b]),
+        _ => None,
+    }
+}
+
+/// The ASCII byte a class stands for when its ASCII members are one letter in its cases (and
+/// any other members are non-ASCII case variants such as the Kelvin sign).
+fn one_letter(class: &Class) -> Option<u8> {
+    let mut ascii: Option<u8> = None;
+    let mut add = |c: u32| -> Option<()> {
+        let Ok(b) = u8::try_from(c) else {
+            return Some(()); // Non-ASCII: only lines with non-ASCII bytes, which always pass.
+        };
+        if !b.is_ascii() {
+            return Some(());
+        }
+        let b = b.to_ascii_lowercase();
+        match ascii {
+            Some(a) if a != b => None,
+            _ => {
+                ascii = Some(b);
+                Some(())
+            }
+        }
+    };
+    let mut members = 0usize;
+    match class {
+        Class::Unicode(u) => {
+            for r in u.iter() {
+                members += (r.end() as usize).saturating_sub(r.start() as usize) + 1;
+                if members > 4 {
+                    return None;
+                }
+                for c in u32::from(r.start())..=u32::from(r.end()) {
+                    add(c)?;
+                }
+            }
+        }
+        Class::Bytes(b) => {
+            for r in b.iter() {
+                members += usize::from(r.end()).saturating_sub(usize::from(r.start())) + 1;
+                if members > 4 {
+                    return None;
+                }
+                for c in r.start()..=r.end() {
+                    add(u32::from(c))?;
+                }
+            }
+        }
+    }
+    ascii
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(p: &str) -> Option<Vec<String>> {
+        let hir = regex_syntax::parse(p).ok()?;
+        required(&hir).map(|w| {
+            w.into_iter()
+                .map(|w| String::from_utf8_lossy(&w).into_owned())
+                .collect()
+        })
+    }
+
+    #[test]
+    fn finds_the_words_a_pattern_needs() {
+        assert_eq!(
+            words(r"(?i)out of memory"),
+            Some(vec!["out of memory".into()])
+        );
+        assert_eq!(words(r"\bENOSPC\b"), Some(vec!["ENOSPC".into()]));
+        assert_eq!(
+            words(r"(?i)\bKilled process \d+"),
+            Some(vec!["killed process ".into()])
+        );
+        assert_eq!(
+            words(r"(?i)connection (refused|reset)"),
+            Some(vec!["connection ".into()])
+        );
+        assert_eq!(
+            words(r"(?i)(refused|timed? ?out)"),
+            Some(vec!["refused".into(), "time".into()])
+        );
+        assert_eq!(
+            words(r"the table '[^']*' is full"),
+            Some(vec!["the table '".into()])
+        );
+        assert_eq!(words(r"\d{3} \w+"), Some(vec![" ".into()]));
+        assert_eq!(words(r"\d{3}"), None);
+        assert_eq!(words(r"(a|\d)x?"), None);
+        assert_eq!(words(r"(?:abc)?"), None);
+    }
+
+    #[test]
+    fn rules_out_only_lines_no_pattern_can_match() {
+        let patterns = [r"(?i)out of memory", r"\bENOSPC\b", r"(?i)deadlock(ed)?"];
+        let pre = Prefilter::new(patterns);
+        assert!(pre.is_selective());
+        assert!(pre.may_match("java.lang.OutOfMemoryError: OUT OF MEMORY"));
+        assert!(pre.may_match("write failed: ENOSPC"));
+        assert!(pre.may_match("Deadlock found when trying to get lock"));
+        assert!(!pre.may_match("session opened for user root"));
+        // The Kelvin sign folds to `k` under (?i): non-ASCII lines always pass.
+        assert!(Prefilter::new([r"(?i)kill"]).may_match("\u{212A}ill -9"));
+        assert!(!Prefilter::new([r"\d+", "x"]).is_selective());
+    }
+}
