@@ -303,13 +303,6 @@ fn is_hostname(w: &[u8]) -> bool {
         && TLDS.iter().any(|t| t.as_bytes().eq_ignore_ascii_case(tld))
 }
 
-/// True when the word is a plain number (digits with optional sign, `.`, `,`, `:`), i.e. a
-/// quantity that a unit word may follow.
-fn is_number(w: &[u8]) -> bool {
-    let sh = Shape::of(w);
-    sh.has(DIGIT) && sh.only(NUM)
-}
-
 /// Strips surrounding punctuation from `b[s..e]`, returning the inner range.
 fn strip(b: &[u8], mut s: usize, mut e: usize) -> (usize, usize) {
     while s < e && is_open_punct(b[s]) {
@@ -422,13 +415,13 @@ impl Masker {
                 after_number = false;
                 continue;
             }
-            after_number = false;
-            if is_number(w) {
-                o.push(Token::Wild);
-                after_number = true;
+            let sh = Shape::of(w);
+            after_number = sh.has(DIGIT) && sh.only(NUM);
+            if after_number {
+                o.push(Token::Wild); // a plain number
                 continue;
             }
-            self.chunk(b, start, i, false, &mut o);
+            self.word(b, s, e, i, sh, &mut o);
         }
         msg
     }
@@ -444,8 +437,12 @@ impl Masker {
         if s == e {
             return;
         }
+        self.word(b, s, e, e0, Shape::of(&b[s..e]), o);
+    }
+
+    /// Masks the stripped word `b[s..e]` of the chunk ending at `e0`; `sh` is its shape.
+    fn word(&self, b: &[u8], s: usize, e: usize, e0: usize, sh: Shape, o: &mut Out<'_>) {
         let w = &b[s..e];
-        let sh = Shape::of(w);
         // URLs and absolute paths may contain any punctuation; they are variables whole.
         let drive = matches!(w, [d, b':', b'\\', ..] if d.is_ascii_alphabetic());
         let url = sh.has(COLON) && sh.has(SLASH) && w.windows(3).any(|x| x == b"://");
