@@ -181,6 +181,22 @@ RATIO_INT=$(ratio "$H_LPS_INT" "$D_LPS")
 PASS_RATIO=$(awk -v r="$RATIO_WALL" -v g="$GOAL_RATIO" 'BEGIN { print (r != "null" && r >= g) ? "true" : "false" }')
 PASS_LPS=$(awk -v r="$H_LPS_WALL" -v g="$GOAL_LPS" 'BEGIN { print (r != "null" && r >= g) ? "true" : "false" }')
 
+# --- the same lines made unique (" seq=N" appended): no exact repeats, so no line-memo hits ---
+# Real logs repeat many messages verbatim (Homeostat remembers recent exact lines); this run
+# shows the speed without that help.
+UNIQ="$TMP/loghub_unique.log"
+awk '{ print $0 " seq=" NR }' "$INPUT" >"$UNIQ"
+echo "drain3: unique-lines variant..."
+run_measured drain3_u "$TMP/drain3_u.json" python3 "$TMP/drain3_run.py" "$UNIQ"
+U_D_LPS=$(div "$(jget "$TMP/drain3_u.json" lines)" "$(jget "$TMP/drain3_u.json" loop_seconds)")
+U_D_CLUSTERS=$(jget "$TMP/drain3_u.json" clusters)
+echo "homeostat: unique-lines variant..."
+run_measured h_u "$TMP/h_u.json" "$HOMEOSTAT_BIN" analyze "$UNIQ" --format json
+U_H_LPS=$(div "$(jget "$TMP/h_u.json" lines)" "$(cat "$TMP/h_u.wall")")
+U_H_CLUSTERS=$(jget "$TMP/h_u.json" cluster_count)
+U_RATIO=$(ratio "$U_H_LPS" "$U_D_LPS")
+rm -f "$UNIQ"
+
 # --- ~1 GiB log file ---------------------------------------------------------------------------
 B_RAN=false B_BYTES=null B_LINES=null B_CLUSTERS=null B_WALL=null B_INT_S=null B_LPS=null B_MBPS=null B_RSS=null B_RSS_FIRST=null B_RSS_LAST=null
 if [[ "$BIG" == 1 ]]; then
@@ -269,6 +285,11 @@ cat >"$OUT_DIR/$NAME.json" <<EOF
     "assignments": {"wall_seconds": $HA_WALL, "lines_per_s": $HA_LPS, "max_rss_kib": $HA_RSS}
   },
   "ratio": {"wall_vs_drain3_loop": $RATIO_WALL, "internal_vs_drain3_loop": $RATIO_INT},
+  "unique_lines": {
+    "drain3_lines_per_s": $U_D_LPS, "drain3_clusters": $U_D_CLUSTERS,
+    "homeostat_lines_per_s_wall": $U_H_LPS, "homeostat_clusters": $U_H_CLUSTERS,
+    "ratio": $U_RATIO
+  },
   "big": {
     "ran": $B_RAN,
     "bytes": $B_BYTES,
@@ -304,6 +325,9 @@ printf '%-44s %14s %14s\n' "--assignments >/dev/null wall (s) / lines/s" "" "$HA
 printf '%-44s %14s %14s\n' "--assignments peak RSS (MiB)" "" "$(mib "$HA_RSS")"
 printf '%-44s %29s\n' "speed-up (wall / internal)" "${RATIO_WALL}x / ${RATIO_INT}x"
 printf '%-44s %29s\n' "goal >= ${GOAL_RATIO}x Drain3" "$(yn "$PASS_RATIO")"
+printf '%-44s %14s %14s\n' "unique lines (seq=N): lines/s" "$U_D_LPS" "$U_H_LPS"
+printf '%-44s %14s %14s\n' "unique lines (seq=N): clusters" "$U_D_CLUSTERS" "$U_H_CLUSTERS"
+printf '%-44s %29s\n' "unique lines: speed-up" "${U_RATIO}x"
 printf '%-44s %29s\n' "goal >= 1,000,000 lines/s (one core)" "$(yn "$PASS_LPS")"
 if [[ "$B_RAN" == true ]]; then
   echo

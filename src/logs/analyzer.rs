@@ -102,4 +102,27 @@ mod tests {
         assert_ne!(r3.cluster, r1.cluster);
         assert_eq!(a.miner().len(), 2);
     }
+
+    #[test]
+    fn a_repeat_is_counted_into_its_cluster_or_clustered_anew_after_eviction() {
+        let mut a = Analyzer::new(
+            Classifier::builtin(),
+            MinerConfig {
+                max_clusters: 1,
+                ..MinerConfig::default()
+            },
+        );
+        let line = "connect to db failed: Connection refused";
+        let first = a.analyze_line(line, 1);
+        let again = a.analyze_line(line, 2);
+        assert_eq!((again.cluster, again.category), (first.cluster, first.category));
+        assert!(!again.new_cluster);
+        assert_eq!(a.miner().cluster(first.cluster).map(|c| c.count), Some(2));
+        // Another template evicts the only cluster; the repeat must not count into a ghost.
+        a.analyze_line("worker pool resized", 3);
+        let after = a.analyze_line(line, 4);
+        assert!(after.new_cluster && after.cluster != first.cluster);
+        assert_eq!(after.category, first.category);
+        assert_eq!(a.miner().cluster(after.cluster).map(|c| c.count), Some(1));
+    }
 }
