@@ -115,7 +115,10 @@ mod tests {
         let line = "connect to db failed: Connection refused";
         let first = a.analyze_line(line, 1);
         let again = a.analyze_line(line, 2);
-        assert_eq!((again.cluster, again.category), (first.cluster, first.category));
+        assert_eq!(
+            (again.cluster, again.category),
+            (first.cluster, first.category)
+        );
         assert!(!again.new_cluster);
         assert_eq!(a.miner().cluster(first.cluster).map(|c| c.count), Some(2));
         // Another template evicts the only cluster; the repeat must not count into a ghost.
