@@ -7,6 +7,7 @@ mod common;
 use chrono::{Duration as ChronoDuration, Utc};
 use homeostat::queue::{
     Defer, EnqueueOutcome, HandlerError, Job, JobQueue, JobState, NewJob, QueueError, RetryPolicy,
+    Stopped,
     Worker, WorkerConfig, reaper,
 };
 use homeostat::store::Store;
@@ -81,6 +82,7 @@ on_both_engines!(
     jobs_of_a_killed_daemon_finish_after_restart_exactly_once,
     worker_records_a_panicking_handler_and_stops_running_handlers_at_shutdown,
     a_deferred_job_gives_its_slot_back_without_using_an_attempt,
+    a_job_stopped_by_shutdown_is_due_again_at_once_and_its_claim_counts,
 );
 
 fn job(queue: &str, n: u32) -> NewJob {
@@ -901,4 +903,54 @@ async fn a_deferred_job_gives_its_slot_back_without_using_an_attempt(db: Db) {
     assert_eq!(claims.load(Ordering::SeqCst), 4);
     shutdown.cancel();
     worker.await.expect("worker task");
+}
+
+async fn a_job_stopped_by_shutdown_is_due_again_at_once_and_its_claim_counts(db: Db) {
+    // A backoff of an hour: a stopped job that waited it out would not be due for an hour.
+    let queue = JobQueue::new(db.store.clone()).with_retry(RetryPolicy {
+        base: Duration::from_secs(3600),
+        cap: Duration::from_secs(3600),
+        jitter: 0.0,
+    });
+    let id = queue
+        .enqueue(job("q", 0).max_attempts(2))
+        .await
+        .expect("enqueue")
+        .id();
+    let handler = |_job: Job, cancel: CancellationToken| async move {
+        cancel.cancelled().await;
+        Err::<(), HandlerError>(Box::new(Stopped("the daemon stopped".into())))
+    };
+    let config = WorkerConfig {
+        poll_interval: Duration::from_millis(20),
+        ..WorkerConfig::new("q", "w")
+    };
+    for claim in 1..=2u32 {
+        let shutdown = CancellationToken::new();
+        let worker =
+            tokio::spawn(Worker::new(queue.clone(), config.clone(), handler).run(shutdown.clone()));
+        common::eventually(DEADLINE, "the job runs", || async {
+            let job = queue.get(id).await.expect("get").expect("job");
+            (job.state == JobState::Running).then_some(())
+        })
+        .await;
+        shutdown.cancel();
+        tokio::time::timeout(DEADLINE, worker)
+            .await
+            .expect("the worker stops")
+            .expect("worker task");
+        let stopped = queue.get(id).await.expect("get").expect("job");
+        assert_eq!(stopped.attempts, claim, "a stopped claim counts");
+        assert_eq!(stopped.last_error.as_deref(), Some("the daemon stopped"));
+        if claim == 1 {
+            assert_eq!(stopped.state, JobState::Queued);
+            assert!(
+                stopped.run_after <= chrono::Utc::now(),
+                "due again at once, not after the backoff: {}",
+                stopped.run_after
+            );
+        } else {
+            assert_eq!(stopped.state, JobState::Dead, "its claims are used up");
+        }
+    }
 }

@@ -201,6 +201,17 @@ impl JobQueue {
     /// are left, else dead. Returns the job as it is now, or `None` (nothing changed) when `owner`
     /// no longer holds it.
     pub async fn fail(&self, id: i64, owner: &str, error: &str) -> Result<Option<Job>, QueueError> {
+        self.fail_after(id, owner, error, None).await
+    }
+
+    /// [`fail`](Self::fail), due again after `retry_in` instead of the backoff when given.
+    pub async fn fail_after(
+        &self,
+        id: i64,
+        owner: &str,
+        error: &str,
+        retry_in: Option<Duration>,
+    ) -> Result<Option<Job>, QueueError> {
         let now = now_ms();
         let mut tx = self.store.begin_write().await?;
         // Attempts cannot change while `owner` holds the job; the UPDATE re-checks that it does.
@@ -220,9 +231,10 @@ impl JobQueue {
         let (state, run_after, finished_at) = if attempts >= max_attempts {
             (JobState::Dead, now, Some(now))
         } else {
-            let delay = self
-                .retry
-                .delay(u32::try_from(attempts).unwrap_or(u32::MAX));
+            let delay = retry_in.unwrap_or_else(|| {
+                self.retry
+                    .delay(u32::try_from(attempts).unwrap_or(u32::MAX))
+            });
             (JobState::Queued, now.saturating_add(millis(delay)), None)
         };
         let row = sqlx::query(&format!(

@@ -12,7 +12,7 @@ pub use backoff::RetryPolicy;
 pub use job::{EnqueueOutcome, Job, JobState, NewJob};
 pub use job_queue::JobQueue;
 pub use owner::{LeaseOwner, Liveness};
-pub use worker::{Defer, HandlerError, JobHandler, Worker, WorkerConfig};
+pub use worker::{Defer, HandlerError, JobHandler, Stopped, Worker, WorkerConfig};
 
 use crate::store::StoreError;
 

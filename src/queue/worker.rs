@@ -27,6 +27,20 @@ impl std::fmt::Display for Defer {
 
 impl std::error::Error for Defer {}
 
+/// Returned (boxed) by a handler that stopped because its daemon is stopping: the claim counts
+/// like a failed one (a job whose claims are used up dies), but the job is due again at once —
+/// a stop is not the job's fault, so it waits out no backoff.
+#[derive(Debug)]
+pub struct Stopped(pub String);
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Stopped {}
+
 /// Runs jobs. Implemented for every `Fn(Job, CancellationToken) -> impl Future<Output =
 /// Result<(), HandlerError>>`.
 pub trait JobHandler: Send + Sync + 'static {
@@ -192,9 +206,12 @@ impl<H: JobHandler> Worker<H> {
             Ok(Ok(())) => self.queue.complete(id, owner).await,
             Ok(Err(e)) => match e.downcast_ref::<Defer>() {
                 Some(Defer(delay)) => self.queue.defer(id, owner, *delay).await,
-                None => self.fail(id, &e.to_string()).await,
+                None if e.is::<Stopped>() => {
+                    self.fail(id, &e.to_string(), Some(Duration::ZERO)).await
+                }
+                None => self.fail(id, &e.to_string(), None).await,
             },
-            Err(_) => self.fail(id, "handler panicked").await,
+            Err(_) => self.fail(id, "handler panicked", None).await,
         };
         match recorded {
             Ok(true) => tracing::debug!(job_id = id, %queue, "job outcome recorded"),
@@ -207,8 +224,17 @@ impl<H: JobHandler> Worker<H> {
         }
     }
 
-    async fn fail(&self, id: i64, error: &str) -> Result<bool, super::QueueError> {
-        let job = self.queue.fail(id, &self.config.owner, error).await?;
+    /// Records a failed claim; `retry_in` overrides the backoff.
+    async fn fail(
+        &self,
+        id: i64,
+        error: &str,
+        retry_in: Option<Duration>,
+    ) -> Result<bool, super::QueueError> {
+        let job = self
+            .queue
+            .fail_after(id, &self.config.owner, error, retry_in)
+            .await?;
         if let Some(job) = &job {
             tracing::warn!(
                 job_id = id, queue = %job.queue, kind = %job.kind, attempts = job.attempts,

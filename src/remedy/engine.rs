@@ -28,7 +28,7 @@ use crate::events::{Event, EventBus};
 use crate::incidents::{Incident, IncidentService, IncidentState};
 use crate::queue::{
     Defer, EnqueueOutcome, HandlerError, Job, JobQueue, LeaseOwner, Liveness, NewJob, QueueError,
-    Worker, WorkerConfig, reaper,
+    Stopped, Worker, WorkerConfig, reaper,
 };
 use crate::security::audit::AuditRecord;
 use crate::security::vault::Vault;
@@ -550,7 +550,10 @@ impl RepairEngine {
             Some(Ok(false)) => return Ok(()),
             Some(Err(e)) => e.into(),
             None if shutdown.is_cancelled() => match self.take_back(&work).await {
-                Ok(()) => "stopped before the repair finished".into(),
+                // Due again at once: the next start resumes it without waiting out a backoff.
+                Ok(()) => Box::new(Stopped(
+                    "the daemon stopped before the repair finished".into(),
+                )),
                 Err(e) => e.into(),
             },
             // The lease was lost: whoever took the job over owns its outcome.
