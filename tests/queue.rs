@@ -7,8 +7,7 @@ mod common;
 use chrono::{Duration as ChronoDuration, Utc};
 use homeostat::queue::{
     Defer, EnqueueOutcome, HandlerError, Job, JobQueue, JobState, NewJob, QueueError, RetryPolicy,
-    Stopped,
-    Worker, WorkerConfig, reaper,
+    Stopped, Worker, WorkerConfig, reaper,
 };
 use homeostat::store::Store;
 use serde_json::json;

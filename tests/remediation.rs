@@ -96,22 +96,34 @@ async fn killed_service_is_restarted_and_incident_resolved() {
     unsafe {
         libc::kill(pid, libc::SIGKILL);
     }
-    let incident = first_incident(&app).await;
-    let id = incident["id"].as_str().expect("id").to_string();
+    let repair = eventually(WAIT, "repair verified", || async {
+        repairs(&app)
+            .await
+            .into_iter()
+            .find(|r| r["state"] == "succeeded")
+    })
+    .await;
+    let id = repair["incident_id"]
+        .as_str()
+        .expect("incident id")
+        .to_string();
     eventually(WAIT, "incident resolved", || async {
         (incident_state(&app, &id).await == "resolved").then_some(())
     })
     .await;
-    let repair = eventually(WAIT, "repair verified", || async {
-        repairs(&app).await.into_iter().find(|r| {
-            r["state"]
-                .as_str()
-                .is_some_and(|s| s != "running" && s != "verifying" && s != "queued")
-        })
-    })
-    .await;
-    assert_eq!(repair["state"], "succeeded", "{repair}");
-    assert_eq!(repair["incident_id"], id.as_str());
+    // On a loaded machine a check may time out before the kill; the repair that follows must
+    // then find the service healthy on re-check and do nothing. No repair may fail.
+    for other in repairs(&app).await {
+        if other["id"] != repair["id"] {
+            assert_eq!(other["state"], "cancelled", "{other}");
+            assert!(
+                other["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("healthy on re-check")),
+                "{other}"
+            );
+        }
+    }
     assert_eq!(repair["dry_run"], false);
     assert_eq!(
         repair["steps"][1]["command"],
