@@ -78,6 +78,17 @@ async fn open_vault(config: &Config, store: &Store) -> Result<Option<Vault>, Sta
     Ok(Some(vault))
 }
 
+/// Hands the allocator's free pages back to the OS (glibc keeps freed memory inside its heaps,
+/// where it counts as the daemon's resident memory); called after start-up and after each
+/// retention pass, both of which free more than steady operation reuses.
+pub(crate) fn release_free_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns unused pages of the allocator's own heaps.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// A running daemon.
 pub struct App {
     /// The address the API actually listens on (useful with port 0).
@@ -120,11 +131,19 @@ impl App {
                 resolve_after_ok: config.incidents.resolve_after_ok,
             }),
         ));
-        // Compiled once; log sources and the analyze-error endpoint share it.
-        let classifier = config.classifier()?;
+        // Compiled once when log sources need it, and then shared with the analyze-error
+        // endpoint; without log sources the endpoint compiles it on its first request.
+        let analyzer = Arc::new(std::sync::OnceLock::new());
         let mut sources = Vec::with_capacity(config.log.len());
-        for log in &config.log {
-            sources.push(LogSource::open(log, classifier.clone(), &store).await?);
+        if !config.log.is_empty() {
+            let classifier = config.classifier()?;
+            for log in &config.log {
+                sources.push(LogSource::open(log, classifier.clone(), &store).await?);
+            }
+            let _ = analyzer.set(std::sync::Mutex::new(crate::logs::Analyzer::new(
+                classifier,
+                crate::logs::MinerConfig::default(),
+            )));
         }
         let source_context = SourceContext {
             store: store.clone(),
@@ -201,10 +220,7 @@ impl App {
             detector,
             incidents,
             repairs,
-            analyzer: Arc::new(std::sync::Mutex::new(crate::logs::Analyzer::new(
-                classifier,
-                crate::logs::MinerConfig::default(),
-            ))),
+            analyzer,
             bus,
             metrics,
             running: Arc::new(running_tx),
@@ -247,6 +263,8 @@ impl App {
             }
         });
         tracing::info!(%address, checks = config.check.len(), logs = config.log.len(), mode = config.policy.mode.as_str(), "homeostat started");
+        // Start-up (config, migrations, secrets) leaves freed pages behind in the heap.
+        release_free_heap();
         Ok(App {
             address,
             state,

@@ -83,7 +83,23 @@ pub async fn analyze_error(
     }
     let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
     let (category, cluster) = {
-        let mut analyzer = state.analyzer.lock().unwrap_or_else(|p| p.into_inner());
+        let analyzer = match state.analyzer.get() {
+            Some(analyzer) => analyzer,
+            None => {
+                // A loaded config's categories always compile; a failure here is ours.
+                let classifier = state
+                    .config
+                    .classifier()
+                    .map_err(|e| ApiError::internal("compiling the log categories", &e))?;
+                state.analyzer.get_or_init(|| {
+                    std::sync::Mutex::new(crate::logs::Analyzer::new(
+                        classifier,
+                        crate::logs::MinerConfig::default(),
+                    ))
+                })
+            }
+        };
+        let mut analyzer = analyzer.lock().unwrap_or_else(|p| p.into_inner());
         let result = analyzer.analyze_line(&request.message, now_ms);
         let category = result
             .category

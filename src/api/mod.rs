@@ -59,8 +59,10 @@ pub struct AppState {
     pub incidents: IncidentService,
     /// Repairs and the emergency stop.
     pub repairs: RepairEngine,
-    /// Error analysis for `analyze-error` (categories and template clusters since start).
-    pub analyzer: Arc<std::sync::Mutex<crate::logs::Analyzer>>,
+    /// Error analysis for `analyze-error` (categories and template clusters since start). Built
+    /// on the first request (or at start when log sources compile the categories anyway), so a
+    /// daemon that never analyses a message does not hold the compiled patterns.
+    pub analyzer: Arc<std::sync::OnceLock<std::sync::Mutex<crate::logs::Analyzer>>>,
     /// Event fan-out.
     pub bus: EventBus,
     /// Prometheus metrics.

@@ -54,6 +54,10 @@ pub enum Backend {
     Postgres,
 }
 
+/// SQLite's page cache per connection, at most 1 MiB (the default is 2 MiB): the pool keeps its
+/// connections open, each cache only grows, and the OS page cache serves re-reads anyway.
+const SQLITE_CACHE_SIZE: &str = "PRAGMA cache_size = -1024";
+
 /// The durable store; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -89,6 +93,7 @@ impl Store {
                             conn.execute("PRAGMA journal_mode = WAL").await?;
                             conn.execute("PRAGMA synchronous = NORMAL").await?;
                             conn.execute("PRAGMA foreign_keys = ON").await?;
+                            conn.execute(SQLITE_CACHE_SIZE).await?;
                             Ok(())
                         })
                     })
