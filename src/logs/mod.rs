@@ -9,6 +9,7 @@ pub mod miner;
 pub mod rate;
 pub mod source;
 pub mod tail;
+pub mod timestamp;
 
 pub use analyzer::{Analyzer, LineResult};
 pub use category::{
@@ -17,5 +18,5 @@ pub use category::{
 };
 pub use mask::{MaskConfig, Masker, Token};
 pub use miner::{Cluster, ClusterId, MinerConfig, TemplateMiner};
-pub use rate::RateWindow;
+pub use rate::{LineClock, RateWindow};
 pub use source::{LogSource, SourceContext};
