@@ -25,9 +25,9 @@ impl LineClock {
         })
     }
 
-    /// Moves the clock to a line of time `line` (`None`: it has no time) read at `now`, and
-    /// returns the line's time for rates: its own, clamped to the wall clock (a line from the
-    /// future counts as now), or the clock's time when it has none.
+    /// Moves the clock to a line of time `line` read at `now`, and returns the line's time for
+    /// rates: its own, clamped to the wall clock (a line from the future counts as now). A line
+    /// without a time (`None`) gets the clock's time and does not move it.
     pub fn observe(
         &mut self,
         line: Option<DateTime<Utc>>,
@@ -35,8 +35,11 @@ impl LineClock {
         now: Instant,
     ) -> DateTime<Utc> {
         let clock = self.now(wall, now);
-        let time = line.map_or(clock, |t| t.min(wall));
-        // The first line sets the clock (a backlog starts in the past).
+        let Some(line) = line else {
+            return clock;
+        };
+        let time = line.min(wall);
+        // The first timed line sets the clock (a backlog starts in the past).
         let newest = if self.newest.is_some() {
             clock.max(time)
         } else {
@@ -223,6 +226,7 @@ mod tests {
         let start = Instant::now();
         let wall = at(10_000);
         assert_eq!(clock.now(wall, start), wall, "no line yet: the wall clock");
+        assert_eq!(clock.observe(None, wall, start), wall);
         assert_eq!(clock.observe(Some(at(1000)), wall, start), at(1000));
         assert_eq!(clock.now(wall, start), at(1000));
         // Between lines it moves on with the wall clock.
