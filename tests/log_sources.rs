@@ -625,6 +625,52 @@ async fn a_backlog_of_old_errors_read_at_once_opens_no_incident() {
 }
 
 #[tokio::test]
+async fn bursts_inside_a_backlog_count_by_their_own_times() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("app.log");
+    // Two real bursts (5 OOM lines within 10 s), two hours and one hour ago, and a last line
+    // from now: each burst fires, and each is quiet by the lines after it.
+    let now = chrono::Utc::now();
+    let line = |ago: i64, text: &str| {
+        let at = now - chrono::TimeDelta::seconds(ago);
+        format!(
+            "{} {text}\n",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )
+    };
+    let mut data = String::new();
+    for burst_ago in [7200, 3600] {
+        for i in 0..5 {
+            data.push_str(&line(
+                burst_ago - i * 2,
+                "Out of memory: Killed process 9 (java)",
+            ));
+        }
+        data.push_str(&line(burst_ago - 600, "request served"));
+    }
+    data.push_str(&line(0, "request served"));
+    append(&log, data.as_bytes());
+    let config = source(
+        &log,
+        "format = '^(?P<time>\\S+) (?P<message>.*)$'\n\
+         [[log.alert]]\ncategory = \"out_of_memory\"\ncount = 5\nwithin = \"1m\"\n",
+    );
+    let app = start_app(dir.path(), &config).await;
+    eventually(DEADLINE, "the 13 lines read", || async {
+        (counter(&app, "log_lines_total").await == 13).then_some(())
+    })
+    .await;
+    assert_eq!(signals(&app).await, 4, "fired, quiet, fired, quiet");
+    eventually(DEADLINE, "the incident is resolved", || async {
+        let (_, body) = get_json(&app, "/api/v1/incidents").await;
+        let incidents = body["incidents"].as_array()?.clone();
+        (!incidents.is_empty() && incidents.iter().all(|i| i["state"] == "resolved")).then_some(())
+    })
+    .await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
 async fn recent_errors_stamped_within_a_minute_open_an_incident() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("app.log");

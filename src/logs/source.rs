@@ -324,11 +324,14 @@ impl LogSource {
         let Some(index) = result.category.and_then(|c| self.rule_of.get(&c).copied()) else {
             return;
         };
+        let clock = self.clock.now(wall, now);
+        // A backlog can hold a burst, a quiet window and another burst: two incidents.
+        self.quiet_rule(index, clock, ctx);
         let Some(rule) = self.rules.get_mut(index) else {
             return;
         };
         rule.latest = message.chars().take(EVIDENCE_CHARS).collect();
-        if rule.window.hit(at, self.clock.now(wall, now)) {
+        if rule.window.hit(at, clock) {
             let since = rule.window.first_hit().unwrap_or(at);
             let message = format!(
                 "{} `{}` lines within {}; latest: {}",
@@ -345,30 +348,32 @@ impl LogSource {
 
     /// Rules that fired and had a whole quiet window: healthy signals.
     fn quiet_rules(&mut self, clock: DateTime<Utc>, ctx: &SourceContext) {
-        let mut quiet = Vec::new();
-        for rule in &mut self.rules {
-            if rule.window.quiet(clock) {
-                quiet.push((
-                    rule.rule.category.clone(),
-                    rule.rule.severity,
-                    rule.rule.within,
-                ));
-            }
+        for index in 0..self.rules.len() {
+            self.quiet_rule(index, clock, ctx);
         }
-        for (category, severity, within) in quiet {
-            let message = format!(
-                "no `{category}` line for {}",
-                humantime::format_duration(within)
-            );
-            let signal = self.signal(
-                &category,
-                Status::Ok,
-                status_of(severity),
-                message,
-                Utc::now(),
-            );
-            self.send(signal, false, ctx);
+    }
+
+    /// The healthy signal when rule `index` fired and had a whole quiet window before `clock`.
+    fn quiet_rule(&mut self, index: usize, clock: DateTime<Utc>, ctx: &SourceContext) {
+        let Some(rule) = self.rules.get_mut(index) else {
+            return;
+        };
+        if !rule.window.quiet(clock) {
+            return;
         }
+        let (category, severity) = (rule.rule.category.clone(), rule.rule.severity);
+        let message = format!(
+            "no `{category}` line for {}",
+            humantime::format_duration(rule.rule.within)
+        );
+        let signal = self.signal(
+            &category,
+            Status::Ok,
+            status_of(severity),
+            message,
+            Utc::now(),
+        );
+        self.send(signal, false, ctx);
     }
 
     fn signal(
