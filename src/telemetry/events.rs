@@ -148,7 +148,7 @@ pub struct LogLinesRead<'a> {
     /// Of those, not analyzed (binary, or not fitting the format).
     pub skipped: u64,
     /// Of those analyzed, without a line time that parses although the format gives one
-    /// (counted at their read time).
+    /// (their rates count them at the source clock's time).
     pub untimed: u64,
     /// Files found truncated and read again from the start.
     pub truncations: u64,
