@@ -581,6 +581,132 @@ async fn a_user_category_opens_its_incident_and_is_what_analyze_error_reports() 
     app.shutdown().await;
 }
 
+/// `homeostat_signals_total` from `/metrics`.
+async fn signals(app: &App) -> u64 {
+    let text = metrics_text(app).await;
+    text.lines()
+        .find_map(|l| l.strip_prefix("homeostat_signals_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("homeostat_signals_total")
+}
+
+#[tokio::test]
+async fn a_backlog_of_old_errors_read_at_once_opens_no_incident() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("app.log");
+    // 50 OOM lines stamped over the last two hours (one every 144 s): never 5 within a minute
+    // by their own times, though all are read within a moment.
+    let now = chrono::Utc::now();
+    let mut data = String::new();
+    for i in 0..50 {
+        let at = now - chrono::TimeDelta::seconds(7200 - i * 144);
+        data.push_str(&format!(
+            "{} kernel: Out of memory: Killed process {i} (java)\n",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        ));
+    }
+    append(&log, data.as_bytes());
+    let config = source(
+        &log,
+        "format = '^(?P<time>\\S+) (?P<message>.*)$'\n\
+         [[log.alert]]\ncategory = \"out_of_memory\"\ncount = 5\nwithin = \"1m\"\n",
+    );
+    let app = start_app(dir.path(), &config).await;
+    // Rate signals are counted before the lines that caused them.
+    eventually(DEADLINE, "the 50 lines read", || async {
+        (counter(&app, "log_lines_total").await == 50).then_some(())
+    })
+    .await;
+    assert_eq!(signals(&app).await, 0, "no rate alert for spread-out lines");
+    assert_eq!(counter(&app, "log_lines_untimed_total").await, 0);
+    let (_, incidents) = get_json(&app, "/api/v1/incidents").await;
+    assert_eq!(incidents["total"], 0, "{incidents}");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn bursts_inside_a_backlog_count_by_their_own_times() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("app.log");
+    // Two real bursts (5 OOM lines within 10 s), two hours and one hour ago, and a last line
+    // from now: each burst fires, and each is quiet by the lines after it.
+    let now = chrono::Utc::now();
+    let line = |ago: i64, text: &str| {
+        let at = now - chrono::TimeDelta::seconds(ago);
+        format!(
+            "{} {text}\n",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )
+    };
+    let mut data = String::new();
+    for burst_ago in [7200, 3600] {
+        for i in 0..5 {
+            data.push_str(&line(
+                burst_ago - i * 2,
+                "Out of memory: Killed process 9 (java)",
+            ));
+        }
+        data.push_str(&line(burst_ago - 600, "request served"));
+    }
+    data.push_str(&line(0, "request served"));
+    append(&log, data.as_bytes());
+    let config = source(
+        &log,
+        "format = '^(?P<time>\\S+) (?P<message>.*)$'\n\
+         [[log.alert]]\ncategory = \"out_of_memory\"\ncount = 5\nwithin = \"1m\"\n",
+    );
+    let app = start_app(dir.path(), &config).await;
+    eventually(DEADLINE, "the 13 lines read", || async {
+        (counter(&app, "log_lines_total").await == 13).then_some(())
+    })
+    .await;
+    assert_eq!(signals(&app).await, 4, "fired, quiet, fired, quiet");
+    eventually(DEADLINE, "the incident is resolved", || async {
+        let (_, body) = get_json(&app, "/api/v1/incidents").await;
+        let incidents = body["incidents"].as_array()?.clone();
+        (!incidents.is_empty() && incidents.iter().all(|i| i["state"] == "resolved")).then_some(())
+    })
+    .await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn recent_errors_stamped_within_a_minute_open_an_incident() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("app.log");
+    // JSON lines with epoch-millisecond `ts` (found without `time_field`): 10 OOM lines within
+    // the last minute, and one line whose time does not parse.
+    let now = chrono::Utc::now();
+    let mut data = String::from("{\"ts\": \"yesterday\", \"message\": \"service started\"}\n");
+    for i in 0..10 {
+        let at = now - chrono::TimeDelta::seconds(55 - i * 5);
+        let line = serde_json::json!({
+            "ts": at.timestamp_millis(),
+            "message": format!("kernel: Out of memory: Killed process {i} (java)"),
+        });
+        data.push_str(&format!("{line}\n"));
+    }
+    append(&log, data.as_bytes());
+    let config = source(
+        &log,
+        "format = \"json\"\n[[log.alert]]\ncategory = \"out_of_memory\"\ncount = 5\nwithin = \"1m\"\n",
+    );
+    let app = start_app(dir.path(), &config).await;
+    let incident = eventually(DEADLINE, "the incident opens", || async {
+        let (_, body) = get_json(&app, "/api/v1/incidents").await;
+        let first = body["incidents"][0].clone();
+        (first["fingerprint"] == "log:app:out_of_memory").then_some(first)
+    })
+    .await;
+    assert_eq!(incident["labels"]["category"], "out_of_memory");
+    eventually(DEADLINE, "the 11 lines read", || async {
+        (counter(&app, "log_lines_total").await == 11).then_some(())
+    })
+    .await;
+    assert_eq!(counter(&app, "log_lines_untimed_total").await, 1);
+    app.shutdown().await;
+}
+
 /// A letters-only word for `n` (numbers and hex-like words would be masked as variables).
 fn word(mut n: usize) -> String {
     let mut w = String::from("kw");
@@ -664,6 +790,7 @@ fn bad_log_sources_are_reported_at_file_line_col() {
         "[[log]]\nname = \"app\"\npath = \"/var/log/[x.log\"\n",
         "[[log.alert]]\ncategory = \"out_of_mem\"\n",
         "[[log]]\nname = \"rel\"\npath = \"logs/*.log\"\nformat = '(?P<message>'\n",
+        "[[log]]\nname = \"t\"\npath = \"/var/log/t.log\"\ntime_field = \"at\"\n",
     ));
     let expect = [
         ("4:10", "no named group `message`"),
@@ -673,6 +800,7 @@ fn bad_log_sources_are_reported_at_file_line_col() {
         ("10:12", "unknown category `out_of_mem`"),
         ("13:8", "must be absolute"),
         ("14:10", "invalid format regex"),
+        ("18:14", "`time_field` applies to `format = \"json\"` only"),
     ];
     for (at, text) in expect {
         assert!(

@@ -21,11 +21,20 @@ pub struct LogConfig {
     pub path: Spanned<String>,
     /// How a line holds its message: `"plain"` (the whole line; default), `"json"` (the string
     /// field `message_field`), or a regex with a named group `message`. Lines the format does not
-    /// fit are skipped (and counted).
+    /// fit are skipped (and counted). A regex may also have a named group `time`: the line's
+    /// time (see `time_field` for the forms understood), which category rates then count by.
     #[serde(default = "default_format")]
     pub format: Spanned<String>,
     /// json: the field holding the message. Default `"message"`.
     pub message_field: Option<Spanned<String>>,
+    /// json: the top-level field holding the line's time, which category rates count by instead
+    /// of the time the line was read. A string in RFC 3339 / ISO 8601 (`T` or space, optional
+    /// fraction, no zone means UTC), syslog `Nov 23 01:02:03` (UTC, this year), common log format
+    /// `23/Nov/2026:01:02:03 +0000`, or epoch seconds / milliseconds (a number or digits).
+    /// Default: the first of `time`, `timestamp`, `ts`, `@timestamp` present. Lines without a
+    /// time that parses count at the time they are read (and in
+    /// `homeostat_log_lines_untimed_total`).
+    pub time_field: Option<Spanned<String>>,
     /// Where to start in files found at the first start: `"end"` (default: only new lines) or
     /// `"start"`. Later, stored offsets decide; files created later are read from their start.
     #[serde(default)]
@@ -125,9 +134,15 @@ fn default_within() -> Duration {
 pub enum LogFormat {
     /// The whole line.
     Plain,
-    /// A JSON object; the message is this string field.
-    Json(String),
-    /// A regex; the message is its `message` group.
+    /// A JSON object.
+    Json {
+        /// The string field holding the message.
+        message_field: String,
+        /// The field holding the line time; `None`: the first of
+        /// [`DEFAULT_TIME_FIELDS`](crate::logs::timestamp::DEFAULT_TIME_FIELDS) present.
+        time_field: Option<String>,
+    },
+    /// A regex; the message is its `message` group, the line time its `time` group (if any).
     Regex(regex::Regex),
 }
 
@@ -151,11 +166,13 @@ impl LogConfig {
         let mut errors = Vec::new();
         let parsed = match format.as_str() {
             "plain" => Some(LogFormat::Plain),
-            "json" => Some(LogFormat::Json(
-                self.message_field
+            "json" => Some(LogFormat::Json {
+                message_field: self
+                    .message_field
                     .as_ref()
                     .map_or_else(|| "message".to_string(), |f| f.get_ref().clone()),
-            )),
+                time_field: self.time_field.as_ref().map(|f| f.get_ref().clone()),
+            }),
             pattern => match regex::Regex::new(pattern) {
                 Ok(re) if re.capture_names().any(|n| n == Some("message")) => {
                     Some(LogFormat::Regex(re))
@@ -173,13 +190,23 @@ impl LogConfig {
                 }
             },
         };
-        if let Some(field) = &self.message_field
-            && format != "json"
-        {
-            errors.push((
-                field.span(),
-                "`message_field` applies to `format = \"json\"` only".to_string(),
-            ));
+        for (key, field) in [
+            ("message_field", &self.message_field),
+            ("time_field", &self.time_field),
+        ] {
+            if let Some(field) = field
+                && format != "json"
+            {
+                let hint = if key == "time_field" {
+                    " (a regex format takes a named group `time`)"
+                } else {
+                    ""
+                };
+                errors.push((
+                    field.span(),
+                    format!("`{key}` applies to `format = \"json\"` only{hint}"),
+                ));
+            }
         }
         match parsed {
             Some(parsed) if errors.is_empty() => Ok(parsed),
@@ -361,7 +388,16 @@ mod tests {
         assert!(source("format = '^(?P<message>.*$'").format().is_err());
         assert!(matches!(
             source("format = \"json\"\nmessage_field = \"msg\"").format(),
-            Ok(LogFormat::Json(f)) if f == "msg"
+            Ok(LogFormat::Json { message_field, time_field: None }) if message_field == "msg"
         ));
+        assert!(matches!(
+            source("format = \"json\"\ntime_field = \"at\"").format(),
+            Ok(LogFormat::Json { time_field: Some(t), .. }) if t == "at"
+        ));
+        assert!(
+            source("format = '^(?P<message>.*)$'\ntime_field = \"at\"")
+                .format()
+                .is_err()
+        );
     }
 }

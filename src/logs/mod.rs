@@ -11,6 +11,7 @@ pub mod prefilter;
 pub mod rate;
 pub mod source;
 pub mod tail;
+pub mod timestamp;
 
 pub use analyzer::{Analyzer, LineResult};
 pub use category::{
@@ -19,5 +20,5 @@ pub use category::{
 };
 pub use mask::{MaskConfig, Masker, Token};
 pub use miner::{Cluster, ClusterId, MinerConfig, TemplateMiner};
-pub use rate::RateWindow;
+pub use rate::{LineClock, RateWindow};
 pub use source::{LogSource, SourceContext};

@@ -3,8 +3,9 @@
 //! cluster counts to the store together, periodically and at shutdown.
 
 use super::miner::{Cluster, ClusterId};
-use super::rate::RateWindow;
+use super::rate::{LineClock, RateWindow};
 use super::tail::{FileId, Line, Position, Tailer};
+use super::timestamp::{self, DEFAULT_TIME_FIELDS};
 use super::{Analyzer, Classifier, MinerConfig};
 use crate::checks::Status;
 use crate::config::{AlertRule, Impact, LogConfig, LogFormat, LogStart};
@@ -68,12 +69,17 @@ struct Counts {
     cut: u64,
     invalid: u64,
     skipped: u64,
+    untimed: u64,
 }
 
 /// A configured log source, ready to run.
 pub struct LogSource {
     name: String,
     format: LogFormat,
+    /// Whether the format can give a line time (json, or a regex with a `time` group).
+    timed: bool,
+    /// The source's time, in line time (category rates count by it).
+    clock: LineClock,
     labels: BTreeMap<String, String>,
     impact: Impact,
     glob: String,
@@ -105,6 +111,11 @@ impl LogSource {
         let name = config.name.get_ref().clone();
         // A config that loaded has a valid format; plain is the harmless fallback.
         let format = config.format().unwrap_or(LogFormat::Plain);
+        let timed = match &format {
+            LogFormat::Plain => false,
+            LogFormat::Json { .. } => true,
+            LogFormat::Regex(re) => re.capture_names().any(|n| n == Some("time")),
+        };
         let mut analyzer = Analyzer::new(classifier, MinerConfig::default());
         analyzer.miner_mut().keep_evicted();
         let rules: Vec<Rule> = config
@@ -132,6 +143,8 @@ impl LogSource {
         Ok(LogSource {
             name,
             format,
+            timed,
+            clock: LineClock::default(),
             labels: config.labels.clone(),
             impact: config.impact,
             glob: config.path.get_ref().clone(),
@@ -184,10 +197,12 @@ impl LogSource {
                 cut: counts.cut,
                 invalid: counts.invalid,
                 skipped: counts.skipped,
+                untimed: counts.untimed,
                 truncations: batch.truncations,
             }
             .emit(&ctx.metrics);
-            self.quiet_rules(now, &ctx);
+            let clock = self.clock.now(Utc::now(), now);
+            self.quiet_rules(clock, &ctx);
             self.collect_evicted();
             if last_flush.elapsed() >= ctx.flush_every || self.evicted.len() >= EVICTED_SAVE_AT {
                 self.flush(&ctx).await;
@@ -263,25 +278,40 @@ impl LogSource {
             counts.skipped += 1;
             return;
         }
+        let wall = Utc::now();
         let json;
-        let message = match &self.format {
-            LogFormat::Plain => Some(line.text.as_str()),
-            LogFormat::Regex(re) => re
-                .captures(&line.text)
-                .and_then(|c| c.name("message"))
-                .map(|m| m.as_str()),
-            LogFormat::Json(field) => {
+        let (message, time) = match &self.format {
+            LogFormat::Plain => (Some(line.text.as_str()), None),
+            LogFormat::Regex(re) => match re.captures(&line.text) {
+                Some(c) => (
+                    c.name("message").map(|m| m.as_str()),
+                    c.name("time")
+                        .and_then(|t| timestamp::parse(t.as_str(), wall)),
+                ),
+                None => (None, None),
+            },
+            LogFormat::Json {
+                message_field,
+                time_field,
+            } => {
                 json = serde_json::from_str::<serde_json::Value>(&line.text).ok();
-                json.as_ref()
-                    .and_then(|v| v.get(field.as_str()))
-                    .and_then(|v| v.as_str())
+                let field = |name: &str| json.as_ref()?.get(name).filter(|v| !v.is_null());
+                let time = match time_field {
+                    Some(name) => field(name),
+                    None => DEFAULT_TIME_FIELDS.iter().find_map(|name| field(name)),
+                };
+                (
+                    field(message_field).and_then(|v| v.as_str()),
+                    time.and_then(|t| timestamp::from_json(t, wall)),
+                )
             }
         };
         let Some(message) = message.filter(|m| !m.trim().is_empty()) else {
             counts.skipped += 1;
             return;
         };
-        let wall = Utc::now();
+        counts.untimed += u64::from(self.timed && time.is_none());
+        let at = self.clock.observe(time, wall, now);
         let wall_ms = u64::try_from(wall.timestamp_millis()).unwrap_or(0);
         let result = self.analyzer.analyze_line(message, wall_ms);
         let pending = self.pending.entry(result.cluster).or_insert(Pending {
@@ -294,15 +324,15 @@ impl LogSource {
         let Some(index) = result.category.and_then(|c| self.rule_of.get(&c).copied()) else {
             return;
         };
+        let clock = self.clock.now(wall, now);
+        // A backlog can hold a burst, a quiet window and another burst: two incidents.
+        self.quiet_rule(index, clock, ctx);
         let Some(rule) = self.rules.get_mut(index) else {
             return;
         };
         rule.latest = message.chars().take(EVIDENCE_CHARS).collect();
-        if rule.window.hit(now) {
-            let since = rule
-                .window
-                .first_hit()
-                .map_or(wall, |first| wall - elapsed(now, first));
+        if rule.window.hit(at, clock) {
+            let since = rule.window.first_hit().unwrap_or(at);
             let message = format!(
                 "{} `{}` lines within {}; latest: {}",
                 rule.rule.count,
@@ -317,31 +347,33 @@ impl LogSource {
     }
 
     /// Rules that fired and had a whole quiet window: healthy signals.
-    fn quiet_rules(&mut self, now: Instant, ctx: &SourceContext) {
-        let mut quiet = Vec::new();
-        for rule in &mut self.rules {
-            if rule.window.quiet(now) {
-                quiet.push((
-                    rule.rule.category.clone(),
-                    rule.rule.severity,
-                    rule.rule.within,
-                ));
-            }
+    fn quiet_rules(&mut self, clock: DateTime<Utc>, ctx: &SourceContext) {
+        for index in 0..self.rules.len() {
+            self.quiet_rule(index, clock, ctx);
         }
-        for (category, severity, within) in quiet {
-            let message = format!(
-                "no `{category}` line for {}",
-                humantime::format_duration(within)
-            );
-            let signal = self.signal(
-                &category,
-                Status::Ok,
-                status_of(severity),
-                message,
-                Utc::now(),
-            );
-            self.send(signal, false, ctx);
+    }
+
+    /// The healthy signal when rule `index` fired and had a whole quiet window before `clock`.
+    fn quiet_rule(&mut self, index: usize, clock: DateTime<Utc>, ctx: &SourceContext) {
+        let Some(rule) = self.rules.get_mut(index) else {
+            return;
+        };
+        if !rule.window.quiet(clock) {
+            return;
         }
+        let (category, severity) = (rule.rule.category.clone(), rule.rule.severity);
+        let message = format!(
+            "no `{category}` line for {}",
+            humantime::format_duration(rule.rule.within)
+        );
+        let signal = self.signal(
+            &category,
+            Status::Ok,
+            status_of(severity),
+            message,
+            Utc::now(),
+        );
+        self.send(signal, false, ctx);
     }
 
     fn signal(
@@ -445,10 +477,6 @@ impl LogSource {
             }
         }
     }
-}
-
-fn elapsed(now: Instant, then: Instant) -> chrono::Duration {
-    chrono::Duration::from_std(now.saturating_duration_since(then)).unwrap_or_default()
 }
 
 /// The signal status of a category's severity: `critical` and `error` lines mean something

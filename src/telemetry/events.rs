@@ -147,6 +147,9 @@ pub struct LogLinesRead<'a> {
     pub invalid: u64,
     /// Of those, not analyzed (binary, or not fitting the format).
     pub skipped: u64,
+    /// Of those analyzed, without a line time that parses although the format gives one
+    /// (their rates count them at the source clock's time).
+    pub untimed: u64,
     /// Files found truncated and read again from the start.
     pub truncations: u64,
 }
@@ -163,6 +166,7 @@ impl LogLinesRead<'_> {
             cut = self.cut,
             invalid = self.invalid,
             skipped = self.skipped,
+            untimed = self.untimed,
             truncations = self.truncations,
             "log lines read"
         );
@@ -175,6 +179,7 @@ impl LogLinesRead<'_> {
             (&metrics.log_lines_cut, self.cut),
             (&metrics.log_lines_invalid, self.invalid),
             (&metrics.log_lines_skipped, self.skipped),
+            (&metrics.log_lines_untimed, self.untimed),
         ] {
             if n > 0 {
                 family.get_or_create(&labels).inc_by(n);

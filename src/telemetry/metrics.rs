@@ -117,6 +117,10 @@ pub struct Metrics {
     /// `homeostat_log_lines_skipped_total{source}`: lines not analyzed (binary, or not fitting
     /// the source's `format`).
     pub log_lines_skipped: Family<LogLabels, Counter>,
+    /// `homeostat_log_lines_untimed_total{source}`: analyzed lines of a source whose format
+    /// gives a line time (json, a regex with a `time` group) but without one that parses; their
+    /// category rates count them at the source's current time.
+    pub log_lines_untimed: Family<LogLabels, Counter>,
     /// `homeostat_log_truncations_total{source}`: files found truncated (copytruncate) and read
     /// again from the start.
     pub log_truncations: Family<LogLabels, Counter>,
@@ -258,6 +262,12 @@ impl Metrics {
             "Log lines not analyzed: binary, or not fitting the source's format",
             log_lines_skipped.clone(),
         );
+        let log_lines_untimed = Family::<LogLabels, Counter>::default();
+        registry.register(
+            "log_lines_untimed",
+            "Log lines without a line time that parses, though the source's format gives one",
+            log_lines_untimed.clone(),
+        );
         let log_truncations = Family::<LogLabels, Counter>::default();
         registry.register(
             "log_truncations",
@@ -288,6 +298,7 @@ impl Metrics {
             log_lines_cut,
             log_lines_invalid,
             log_lines_skipped,
+            log_lines_untimed,
             log_truncations,
         }
     }
