@@ -512,21 +512,31 @@ async fn a_repair_approved_after_a_restart_into_observe_mode_does_not_run() {
     )
     .await;
     // The restarted daemon may end the waiting repair before the approval arrives (409, it is no
-    // longer awaiting approval) or after it (200); either way it must end cancelled, unrun.
+    // longer awaiting approval) or after it (200). And when the first daemon stopped in the middle
+    // of its approval poll, the stop already marked the repair `interrupted` (409 too).
     let (status, body) = post(&app, &format!("/api/v1/repairs/{id}/approve"), json!({})).await;
     assert!(status == 200 || status == 409, "{status} {body}");
-    let done = eventually(WAIT, "the approved repair is cancelled", || async {
-        repairs(&app)
-            .await
-            .into_iter()
-            .find(|r| r["id"] == id.as_str() && r["state"] == "cancelled")
+    let done = eventually(WAIT, "the approved repair is ended", || async {
+        repairs(&app).await.into_iter().find(|r| {
+            r["id"] == id.as_str() && (r["state"] == "cancelled" || r["state"] == "interrupted")
+        })
     })
     .await;
+    if done["state"] == "cancelled" {
+        // It was still waiting (or approved) when the restarted daemon looked: observe ended it.
+        assert!(
+            done["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("observe")),
+            "{done}"
+        );
+    }
     assert!(
-        done["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("observe")),
-        "{done}"
+        repairs(&app)
+            .await
+            .iter()
+            .all(|r| r["state"] == "cancelled" || r["state"] == "interrupted"),
+        "observe mode starts no repair"
     );
     assert!(
         !marker.exists(),
