@@ -37,19 +37,7 @@ fi
 PIN=()
 [[ -n "$PIN_CPU" ]] && PIN=(taskset -c "$PIN_CPU")
 
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/homeostat-drain3.XXXXXX")"
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
-  if [[ "${KEEP_TMP:-0}" == 1 ]]; then echo "kept $TMP" >&2; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+temp_dir_with_cleanup drain3 # sets TMP and PIDS
 HOMEOSTAT_BIN="$(realpath "$HOMEOSTAT_BIN")"
 DATA_DIR="$(realpath "$DATA_DIR")"
 cd "$TMP" # no stray homeostat.toml / drain3.ini is picked up from the caller's directory

@@ -26,19 +26,7 @@ command -v python3 >/dev/null || die "python3 is required"
 command -v curl >/dev/null || die "curl is required"
 port_busy "$API_PORT" && die "port $API_PORT is already in use (set API_PORT)"
 
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/homeostat-tail.XXXXXX")"
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
-  if [[ "${KEEP_TMP:-0}" == 1 ]]; then echo "kept $TMP" >&2; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+temp_dir_with_cleanup tail # sets TMP and PIDS
 HOMEOSTAT_BIN="$(realpath "$HOMEOSTAT_BIN")"
 DATA_DIR="$(realpath "$DATA_DIR")"
 cd "$TMP" # no stray homeostat.toml is picked up from the caller's directory
