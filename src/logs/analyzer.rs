@@ -50,7 +50,7 @@ impl Analyzer {
                 new_cluster: false,
             };
         }
-        let category = self.classifier.classify(line);
+        let category = self.classifier.classify_learning(line);
         let (cluster, new_cluster) = self.miner.add(line, now_ms);
         if let Some(k) = key {
             self.memo.remember(k, line, Recalled { category, cluster });

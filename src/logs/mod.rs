@@ -12,6 +12,7 @@ pub mod rate;
 pub mod source;
 pub mod tail;
 pub mod timestamp;
+pub mod wordscan;
 
 pub use analyzer::{Analyzer, LineResult};
 pub use category::{

@@ -1,17 +1,36 @@
 //! A cheap first pass for the classifier. Most log lines match no category, and nearly every
 //! category pattern needs some literal word ("refused", "timed out", "ENOSPC") to appear in
-//! a line it matches. One Aho-Corasick scan for those words (ASCII case-insensitive) decides
-//! whether the full pattern set has to run at all.
+//! a line it matches. A sampled scan for those words ([`WordScan`]) rules out most lines; the
+//! few it lets through get one exact Aho-Corasick scan (ASCII case-insensitive), and only a
+//! line holding a word runs the full pattern set.
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind};
 use regex_syntax::hir::{Class, Hir, HirKind};
+
+use super::wordscan::{GramCounts, WordScan};
+
+/// One line in this many that the prefilter sees is counted for [`Prefilter::observe`].
+const SAMPLE_EVERY: u64 = 16;
+/// After this many counted lines the spots are chosen again, and the old counts halved.
+const RECHOOSE_EVERY: u64 = 16_384;
 
 /// The required words of a set of patterns; says "maybe" for every line when some pattern
 /// requires none (e.g. `\d{3} \w+`), so it is never wrong, only sometimes useless.
 #[derive(Clone, Debug)]
 pub struct Prefilter {
     /// `None` when some pattern has no required word: every line may match.
-    words: Option<AhoCorasick>,
+    words: Option<Words>,
+}
+
+/// The required words, as a quick scan and an exact one.
+#[derive(Clone, Debug)]
+struct Words {
+    quick: WordScan,
+    exact: AhoCorasick,
+    /// Gram counts of the counted lines, for the quick scan's choice of spots.
+    seen: GramCounts,
+    /// Lines offered to [`Prefilter::observe`].
+    offered: u64,
 }
 
 impl Prefilter {
@@ -26,12 +45,19 @@ impl Prefilter {
             }
         }
         // A full DFA: a few hundred KiB for a few hundred words, and one table lookup per byte.
-        let words = AhoCorasick::builder()
+        let exact = AhoCorasick::builder()
             .ascii_case_insensitive(true)
             .kind(Some(AhoCorasickKind::DFA))
             .build(&words)
             .ok();
-        Prefilter { words }
+        Prefilter {
+            words: exact.map(|exact| Words {
+                quick: WordScan::new(words.iter().map(Vec::as_slice)),
+                exact,
+                seen: GramCounts::default(),
+                offered: 0,
+            }),
+        }
     }
 
     /// True when every pattern has required words, i.e. the prefilter can rule lines out.
@@ -39,11 +65,34 @@ impl Prefilter {
         self.words.is_some()
     }
 
+    /// Lets the quick scan learn which parts of its words this log rarely contains, so that
+    /// it lets fewer lines through to the exact scan: one line in [`SAMPLE_EVERY`] is counted,
+    /// and the spots are chosen again after 64, 128, 256 … [`RECHOOSE_EVERY`] counted lines,
+    /// then every [`RECHOOSE_EVERY`] with the older counts halved. Which lines pass stays
+    /// exact whatever it learns.
+    pub fn observe(&mut self, line: &str) {
+        let Some(w) = &mut self.words else { return };
+        w.offered += 1;
+        if !w.offered.is_multiple_of(SAMPLE_EVERY) {
+            return;
+        }
+        w.seen.observe(line.as_bytes());
+        let counted = w.offered / SAMPLE_EVERY;
+        if counted.is_multiple_of(RECHOOSE_EVERY) {
+            w.quick.choose_spots(&w.seen);
+            w.seen.decay();
+        } else if counted >= 64 && counted.is_power_of_two() {
+            w.quick.choose_spots(&w.seen);
+        }
+    }
+
     /// False only when no pattern can match `line`. Lines with non-ASCII bytes always pass:
     /// Unicode case folding (`K` also matches the Kelvin sign) is beyond an ASCII scan.
     pub fn may_match(&self, line: &str) -> bool {
         match &self.words {
-            Some(words) => !line.is_ascii() || words.is_match(line),
+            Some(w) => {
+                !line.is_ascii() || (w.quick.may_contain(line.as_bytes()) && w.exact.is_match(line))
+            }
             None => true,
         }
     }
@@ -222,5 +271,31 @@ mod tests {
         // The Kelvin sign folds to `k` under (?i): non-ASCII lines always pass.
         assert!(Prefilter::new([r"(?i)kill"]).may_match("\u{212A}ill -9"));
         assert!(!Prefilter::new([r"\d+", "x"]).is_selective());
+    }
+
+    #[test]
+    fn learning_the_log_never_changes_which_lines_pass() {
+        let patterns = [
+            r"(?i)connection refused",
+            r"(?i)connection reset",
+            r"\bENOSPC\b",
+            r"(?i)kill",
+        ];
+        let mut pre = Prefilter::new(patterns);
+        // A log where "connection" is everywhere: the scan learns to watch "refus"/"reset".
+        for i in 0..200_000 {
+            pre.observe(&format!("connection {i} opened from 10.0.0.{}", i % 250));
+        }
+        for line in [
+            "Connection refused",
+            "connection reset by peer",
+            "ENOSPC",
+            "oom-KILL",
+        ] {
+            assert!(pre.may_match(line), "{line}");
+        }
+        for line in ["connection 7 opened", "connection closed", "kil l"] {
+            assert!(!pre.may_match(line), "{line}");
+        }
     }
 }
