@@ -53,7 +53,7 @@ pub struct Masker {
 }
 
 /// Bytes stripped from the start of a token.
-fn is_open_punct(b: u8) -> bool {
+const fn is_open_punct(b: u8) -> bool {
     matches!(
         b,
         b'(' | b'[' | b'{' | b'<' | b'"' | b'\'' | b'`' | b'#' | b'-'
@@ -61,7 +61,7 @@ fn is_open_punct(b: u8) -> bool {
 }
 
 /// Bytes stripped from the end of a token.
-fn is_close_punct(b: u8) -> bool {
+const fn is_close_punct(b: u8) -> bool {
     matches!(
         b,
         b')' | b']' | b'}' | b'>' | b'"' | b'\'' | b'`' | b',' | b';' | b'.' | b':' | b'!' | b'?'
@@ -93,6 +93,14 @@ const AT: u16 = 1 << 9;
 const HOST: u16 = 1 << 10;
 /// Digits and `.` `,` `-` `+` `<` `~`: what a number is made of.
 const NUM: u16 = 1 << 11;
+/// ASCII whitespace: ends a word.
+const SPACE: u16 = 1 << 12;
+/// `"` and `'`: may open a quoted value that runs over whitespace.
+const QUOTE: u16 = 1 << 13;
+/// Punctuation stripped from the start of a word.
+const OPEN: u16 = 1 << 14;
+/// Punctuation stripped from the end of a word.
+const CLOSE: u16 = 1 << 15;
 
 /// The classes of every byte value.
 static CLASSES: [u16; 256] = {
@@ -123,6 +131,18 @@ static CLASSES: [u16; 256] = {
             b'+' | b'<' | b'~' => NUM,
             _ => 0,
         };
+        if b.is_ascii_whitespace() {
+            c |= SPACE;
+        }
+        if b == b'"' || b == b'\'' {
+            c |= QUOTE;
+        }
+        if is_open_punct(b) {
+            c |= OPEN;
+        }
+        if is_close_punct(b) {
+            c |= CLOSE;
+        }
         t[i] = c;
         i += 1;
     }
@@ -138,14 +158,24 @@ struct Shape {
 }
 
 impl Shape {
+    /// The shape of no bytes yet.
+    const EMPTY: Shape = Shape {
+        any: 0,
+        all: u16::MAX,
+    };
+
     fn of(w: &[u8]) -> Shape {
-        let (mut any, mut all) = (0, u16::MAX);
+        let mut sh = Shape::EMPTY;
         for &b in w {
-            let c = CLASSES[usize::from(b)];
-            any |= c;
-            all &= c;
+            sh.add(CLASSES[usize::from(b)]);
         }
-        Shape { any, all }
+        sh
+    }
+
+    /// Adds a byte of classes `c`.
+    fn add(&mut self, c: u16) {
+        self.any |= c;
+        self.all &= c;
     }
 
     fn has(self, class: u16) -> bool {
@@ -305,10 +335,10 @@ fn is_hostname(w: &[u8]) -> bool {
 
 /// Strips surrounding punctuation from `b[s..e]`, returning the inner range.
 fn strip(b: &[u8], mut s: usize, mut e: usize) -> (usize, usize) {
-    while s < e && is_open_punct(b[s]) {
+    while s < e && CLASSES[usize::from(b[s])] & OPEN != 0 {
         s += 1;
     }
-    while e > s && is_close_punct(b[e - 1]) {
+    while e > s && CLASSES[usize::from(b[e - 1])] & CLOSE != 0 {
         e -= 1;
     }
     (s, e)
@@ -385,25 +415,34 @@ impl Masker {
         // Set when the last chunk was a bare number, so a following unit word is absorbed.
         let mut after_number = false;
         while i < n && !o.full {
-            while i < n && b[i].is_ascii_whitespace() {
+            while i < n && CLASSES[usize::from(b[i])] & SPACE != 0 {
                 i += 1;
             }
             if i >= n {
                 break;
             }
+            // One pass finds the word's end and its shape.
             let start = i;
-            // A chunk runs to the next whitespace, except inside a quoted value that opens
-            // right after `=` or `:`.
-            while i < n && !b[i].is_ascii_whitespace() {
-                let q = b[i];
-                if (q == b'"' || q == b'\'')
-                    && i > start
-                    && matches!(b[i - 1], b'=' | b':')
-                    && let Some(off) = b[i + 1..].iter().position(|&c| c == q)
-                {
-                    i += off + 2;
-                    continue;
+            let mut sh = Shape::EMPTY;
+            while i < n {
+                let c = CLASSES[usize::from(b[i])];
+                if c & (SPACE | QUOTE) != 0 {
+                    if c & SPACE != 0 {
+                        break;
+                    }
+                    // A value quoted after `=` or `:` runs to its closing quote.
+                    if i > start
+                        && matches!(b[i - 1], b'=' | b':')
+                        && let Some(off) = memchr::memchr(b[i], &b[i + 1..])
+                    {
+                        for &q in &b[i..i + off + 2] {
+                            sh.add(CLASSES[usize::from(q)]);
+                        }
+                        i += off + 2;
+                        continue;
+                    }
                 }
+                sh.add(c);
                 i += 1;
             }
             let (s, e) = strip(b, start, i);
@@ -415,7 +454,9 @@ impl Masker {
                 after_number = false;
                 continue;
             }
-            let sh = Shape::of(w);
+            if (s, e) != (start, i) {
+                sh = Shape::of(w);
+            }
             after_number = sh.has(DIGIT) && sh.only(NUM);
             if after_number {
                 o.push(Token::Wild); // a plain number
