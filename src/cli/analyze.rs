@@ -5,7 +5,7 @@ use crate::logs::{Analyzer, Classifier, ClusterId, MinerConfig};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -70,6 +70,8 @@ pub struct Report {
 
 /// Longest line accepted before it is cut (never fatal).
 const MAX_LINE: usize = 1024 * 1024;
+/// Bytes asked for per read.
+const READ: usize = 64 * 1024;
 
 /// Analyses `files` with `classifier`'s categories (the config's, or the built-in pack);
 /// writes the assignments (when asked) and then the summary to `out`.
@@ -86,38 +88,23 @@ pub fn run(
     let mut per_line: Vec<ClusterId> = Vec::new();
     let mut hits: HashMap<usize, (u64, String)> = HashMap::new();
     let mut lines = 0u64;
-    let mut buf = Vec::new();
+    let mut buf = vec![0u8; MAX_LINE];
     for path in files {
         let file =
             std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        let mut reader = BufReader::with_capacity(1 << 20, file);
-        loop {
-            buf.clear();
-            let n = read_line_capped(&mut reader, &mut buf)
-                .with_context(|| format!("reading {}", path.display()))?;
-            if n == 0 {
-                break;
-            }
-            while matches!(buf.last(), Some(b'\n' | b'\r')) {
-                buf.pop();
-            }
-            // Valid UTF-8 (nearly every line) is checked by the fast validator; only a line
-            // that fails it pays for the replacement of its bad bytes.
-            let line = match std::str::from_utf8(&buf) {
-                Ok(line) => std::borrow::Cow::Borrowed(line),
-                Err(_) => String::from_utf8_lossy(&buf),
-            };
-            let result = analyzer.analyze_line(&line, 0);
+        for_each_line(file, &mut buf, |line| {
+            let result = analyzer.analyze_line(line, 0);
             lines += 1;
             if assignments {
                 per_line.push(result.cluster);
             }
             if let Some(category) = result.category {
                 hits.entry(category)
-                    .or_insert_with(|| (0, line.into_owned()))
+                    .or_insert_with(|| (0, line.to_owned()))
                     .0 += 1;
             }
-        }
+        })
+        .with_context(|| format!("reading {}", path.display()))?;
     }
     if assignments {
         let mut templates: HashMap<ClusterId, String> = HashMap::new();
@@ -147,25 +134,61 @@ pub fn run(
     Ok(())
 }
 
-/// Reads one line (up to and including `\n`), keeping at most `MAX_LINE` bytes of it.
-fn read_line_capped(reader: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<usize> {
-    let mut total = 0;
+/// Calls `f` with every line of `file` (without its line break), using `buf` (at least one
+/// byte) as the read buffer: a line is cut to `buf.len()` bytes, never fatal. Lines are handed
+/// out from the buffer without copying; only a line that is not valid UTF-8 pays for the
+/// replacement of its bad bytes.
+fn for_each_line(
+    mut file: impl Read,
+    buf: &mut [u8],
+    mut f: impl FnMut(&str),
+) -> std::io::Result<()> {
+    let mut filled = 0;
+    // True while the rest of a cut line is being skipped.
+    let mut skipping = false;
     loop {
-        let available = reader.fill_buf()?;
-        if available.is_empty() {
-            return Ok(total);
-        }
-        let (chunk, done) = match memchr::memchr(b'\n', available) {
-            Some(i) => (&available[..=i], true),
-            None => (available, false),
+        // Small reads keep the lines in the cache from the read to their analysis.
+        let want = buf.len().min(filled + READ);
+        let n = match file.read(&mut buf[filled..want]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
         };
-        let keep = MAX_LINE.saturating_sub(buf.len()).min(chunk.len());
-        buf.extend_from_slice(&chunk[..keep]);
-        let used = chunk.len();
-        reader.consume(used);
-        total += used;
-        if done {
-            return Ok(total);
+        filled += n;
+        let eof = n == 0;
+        let block = &buf[..filled];
+        let complete = match memchr::memrchr(b'\n', block) {
+            _ if eof => filled, // the last line may lack its line break
+            Some(i) => i + 1,
+            None if filled == buf.len() => filled, // a line too long: cut here
+            None => 0,
+        };
+        let (lines, rest) = block.split_at(complete);
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', lines)
+            .chain((complete > 0 && !lines.ends_with(b"\n")).then_some(complete))
+        {
+            let mut line = &lines[start..end];
+            start = end + 1;
+            if std::mem::take(&mut skipping) {
+                continue;
+            }
+            while let [head @ .., b'\r'] = line {
+                line = head;
+            }
+            match std::str::from_utf8(line) {
+                Ok(line) => f(line),
+                Err(_) => f(&String::from_utf8_lossy(line)),
+            }
+        }
+        if complete == filled && !eof && !lines.ends_with(b"\n") {
+            skipping = true; // the line was cut at the buffer's size: drop the rest of it
+        }
+        let kept = rest.len();
+        buf.copy_within(complete..filled, 0);
+        filled = kept;
+        if eof {
+            return Ok(());
         }
     }
 }
@@ -254,4 +277,82 @@ fn print_table(report: &Report, out: &mut dyn Write) -> Result<()> {
         writeln!(out, "{:>8}  {:>6}  {}", c.count, c.id, c.template)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A reader that hands out its bytes in chunks of the given sizes (short reads).
+    struct Chunky<'a> {
+        data: &'a [u8],
+        sizes: std::iter::Cycle<std::vec::IntoIter<usize>>,
+    }
+
+    impl Read for Chunky<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self
+                .sizes
+                .next()
+                .unwrap_or(1)
+                .min(out.len())
+                .min(self.data.len());
+            out[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    /// What `for_each_line` must produce: every line, its line break and trailing `\r`s
+    /// removed, cut to `cap` bytes.
+    fn expected(data: &[u8], cap: usize) -> Vec<String> {
+        let mut pieces: Vec<&[u8]> = data.split(|&b| b == b'\n').collect();
+        if pieces.last().is_some_and(|p| p.is_empty()) {
+            pieces.pop();
+        }
+        pieces
+            .into_iter()
+            .map(|p| {
+                let mut p = &p[..p.len().min(cap)];
+                while let [head @ .., b'\r'] = p {
+                    p = head;
+                }
+                String::from_utf8_lossy(p).into_owned()
+            })
+            .collect()
+    }
+
+    fn lines_of(data: &[u8], cap: usize, sizes: Vec<usize>) -> Vec<String> {
+        let mut buf = vec![0u8; cap];
+        let mut got = Vec::new();
+        let reader = Chunky {
+            data,
+            sizes: sizes.into_iter().cycle(),
+        };
+        for_each_line(reader, &mut buf, |l| got.push(l.to_owned())).expect("no I/O error");
+        got
+    }
+
+    #[test]
+    fn splits_lines_cuts_long_ones_and_keeps_a_last_line_without_break() {
+        let data = b"one\r\ntwo\n\nabcdefghij-long\nlast";
+        assert_eq!(
+            lines_of(data, 8, vec![3, 100]),
+            ["one", "two", "", "abcdefgh", "last"]
+        );
+        assert_eq!(lines_of(b"", 8, vec![5]), Vec::<String>::new());
+        assert_eq!(lines_of(b"\xffok\n", 8, vec![5]), ["\u{fffd}ok"]);
+    }
+
+    proptest! {
+        #[test]
+        fn every_line_once_whatever_the_reads(
+            data in proptest::collection::vec(prop_oneof![Just(b'\n'), Just(b'\r'), Just(0xe9u8), Just(b'a'), any::<u8>()], 0..400),
+            cap in 1usize..40,
+            sizes in proptest::collection::vec(1usize..50, 1..5),
+        ) {
+            prop_assert_eq!(lines_of(&data, cap, sizes), expected(&data, cap));
+        }
+    }
 }
