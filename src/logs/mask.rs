@@ -239,6 +239,9 @@ fn is_variable(w: &[u8], sh: Shape) -> bool {
 
 /// True when the word is a capitalized month or weekday name (`Jan`, `Monday`), a date part.
 fn is_date_word(w: &[u8]) -> bool {
+    if !(3..=9).contains(&w.len()) || !w[0].is_ascii_uppercase() {
+        return false;
+    }
     matches!(
         w,
         b"Jan"
@@ -484,6 +487,15 @@ impl Masker {
     /// Masks the stripped word `b[s..e]` of the chunk ending at `e0`; `sh` is its shape.
     fn word(&self, b: &[u8], s: usize, e: usize, e0: usize, sh: Shape, o: &mut Out<'_>) {
         let w = &b[s..e];
+        if sh.only(ALPHA) {
+            // Most words: letters only, so only the letter rules of `is_variable` can apply.
+            if w.len() >= 8 && sh.only(HEX) || is_date_word(w) {
+                o.push(Token::Wild);
+            } else {
+                o.lit(s, e);
+            }
+            return;
+        }
         // URLs and absolute paths may contain any punctuation; they are variables whole.
         let drive = matches!(w, [d, b':', b'\\', ..] if d.is_ascii_alphabetic());
         let url = sh.has(COLON) && sh.has(SLASH) && w.windows(3).any(|x| x == b"://");
