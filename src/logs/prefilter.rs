@@ -10,9 +10,9 @@ use regex_syntax::hir::{Class, Hir, HirKind};
 use super::wordscan::{GramCounts, WordScan};
 
 /// One line in this many that the prefilter sees is counted for [`Prefilter::observe`].
-const SAMPLE_EVERY: u64 = 16;
+const SAMPLE_EVERY: u64 = 64;
 /// After this many counted lines the spots are chosen again, and the old counts halved.
-const RECHOOSE_EVERY: u64 = 16_384;
+const RECHOOSE_EVERY: u64 = 4_096;
 
 /// The required words of a set of patterns; says "maybe" for every line when some pattern
 /// requires none (e.g. `\d{3} \w+`), so it is never wrong, only sometimes useless.
