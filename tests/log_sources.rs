@@ -707,6 +707,42 @@ async fn recent_errors_stamped_within_a_minute_open_an_incident() {
     app.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_backlog_of_timed_lines_is_stored_at_the_lines_own_times() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("app.log");
+    // Lines stamped 3 h to 2 h ago, read now, written out of order at the end.
+    let now = chrono::Utc::now();
+    let stamps: Vec<_> = [180, 150, 120, 170]
+        .iter()
+        .map(|m| now - chrono::TimeDelta::minutes(*m))
+        .collect();
+    let mut data = String::new();
+    for (i, at) in stamps.iter().enumerate() {
+        let line = serde_json::json!({"ts": at.to_rfc3339(), "message": format!("cache warmed in {i} ms")});
+        data.push_str(&format!("{line}\n"));
+    }
+    append(&log, data.as_bytes());
+    let app = start_app(dir.path(), &source(&log, "format = \"json\"")).await;
+    wait_stored(&app, 4).await;
+    let (_, body) = stored_lines(&app).await;
+    let cluster = &body["clusters"][0];
+    assert_eq!(cluster["template"], "cache warmed in <*>", "{body}"); // units go with numbers
+    let time = |field: &str| {
+        cluster[field]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap_or_else(|| panic!("{field} in {cluster}"))
+    };
+    let close = |a: chrono::DateTime<chrono::Utc>, b: chrono::DateTime<chrono::Utc>| {
+        (a - b).num_milliseconds().abs() < 1_000
+    };
+    assert!(close(time("first_seen"), stamps[0]), "{cluster}");
+    assert!(close(time("last_seen"), stamps[2]), "{cluster}");
+    app.shutdown().await;
+}
+
 /// A letters-only word for `n` (numbers and hex-like words would be masked as variables).
 fn word(mut n: usize) -> String {
     let mut w = String::from("kw");

@@ -312,15 +312,17 @@ impl LogSource {
         };
         counts.untimed += u64::from(self.timed && time.is_none());
         let at = self.clock.observe(time, wall, now);
-        let wall_ms = u64::try_from(wall.timestamp_millis()).unwrap_or(0);
-        let result = self.analyzer.analyze_line(message, wall_ms);
+        // Clusters are seen at their lines' own times (a backlog read now happened earlier).
+        let at_ms = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+        let result = self.analyzer.analyze_line(message, at_ms);
         let pending = self.pending.entry(result.cluster).or_insert(Pending {
             lines: 0,
-            first_seen: wall,
-            last_seen: wall,
+            first_seen: at,
+            last_seen: at,
         });
         pending.lines += 1;
-        pending.last_seen = wall;
+        pending.first_seen = pending.first_seen.min(at);
+        pending.last_seen = pending.last_seen.max(at);
         let Some(index) = result.category.and_then(|c| self.rule_of.get(&c).copied()) else {
             return;
         };

@@ -21,9 +21,10 @@ pub struct ClusterDelta {
     pub template: String,
     /// Lines since the last save.
     pub lines: i64,
-    /// When the first of them was read.
+    /// The time of the earliest of them (its own time when the source reads line times, else
+    /// when it was read).
     pub first_seen: DateTime<Utc>,
-    /// When the last of them was read.
+    /// The time of the latest of them (likewise).
     pub last_seen: DateTime<Utc>,
     /// Sample lines.
     pub samples: Vec<String>,
@@ -172,10 +173,13 @@ impl Store {
                 Some(row) => {
                     sqlx::query(
                         "UPDATE log_clusters SET template = $1, line_count = line_count + $2, \
-                         last_seen = $3, samples = $4 WHERE id = $5",
+                         first_seen = CASE WHEN first_seen <= $3 THEN first_seen ELSE $3 END, \
+                         last_seen = CASE WHEN last_seen >= $4 THEN last_seen ELSE $4 END, \
+                         samples = $5 WHERE id = $6",
                     )
                     .bind(c.template.clone())
                     .bind(c.lines)
+                    .bind(c.first_seen.timestamp_millis())
                     .bind(c.last_seen.timestamp_millis())
                     .bind(samples)
                     .bind(row)
