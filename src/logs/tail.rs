@@ -300,7 +300,7 @@ fn read_file(f: &mut Followed, buf: &mut [u8], max: usize, now: Instant, batch: 
 fn split_lines(f: &mut Followed, data: &[u8], max: usize, out: &mut Vec<Line>) {
     let mut rest = data;
     while !rest.is_empty() {
-        let newline = rest.iter().position(|&b| b == b'\n');
+        let newline = memchr::memchr(b'\n', rest);
         let (head, tail) = match newline {
             Some(i) => (&rest[..i], &rest[i + 1..]),
             None => (rest, &[][..]),
@@ -326,16 +326,20 @@ fn split_lines(f: &mut Followed, data: &[u8], max: usize, out: &mut Vec<Line>) {
 /// The text of a line's bytes; a cut line loses a character split by the cut.
 fn decode(bytes: &[u8], cut: bool) -> Line {
     let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-    let bytes = match std::str::from_utf8(bytes) {
-        Err(e) if cut && e.error_len().is_none() => &bytes[..e.valid_up_to()],
-        _ => bytes,
+    let nul = memchr::memchr(0, bytes).is_some();
+    // Valid UTF-8 (nearly every line) is checked once; only a bad line is decoded again.
+    let (text, bad) = match std::str::from_utf8(bytes) {
+        Ok(text) => (text.to_owned(), false),
+        Err(e) if cut && e.error_len().is_none() => {
+            let whole = &bytes[..e.valid_up_to()];
+            (String::from_utf8_lossy(whole).into_owned(), false)
+        }
+        Err(_) => (String::from_utf8_lossy(bytes).into_owned(), true),
     };
-    let text = String::from_utf8_lossy(bytes);
-    let invalid = matches!(text, std::borrow::Cow::Owned(_)) || text.contains('\0');
     Line {
-        text: text.into_owned(),
+        text,
         cut,
-        invalid,
+        invalid: bad || nul,
     }
 }
 
