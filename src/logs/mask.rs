@@ -70,12 +70,48 @@ const fn is_close_punct(b: u8) -> bool {
 
 /// Units that may follow a number as a separate word ("12 ms", "(1.16 KB)").
 fn is_unit(w: &[u8]) -> bool {
-    const UNITS: &[&str] = &[
-        "b", "kb", "mb", "gb", "tb", "pb", "kib", "mib", "gib", "tib", "byte", "bytes", "bit",
-        "bits", "ms", "us", "ns", "s", "sec", "secs", "second", "seconds", "min", "mins", "minute",
-        "minutes", "h", "hr", "hrs", "hour", "hours", "day", "days", "%",
-    ];
-    w.len() <= 7 && UNITS.iter().any(|u| u.as_bytes().eq_ignore_ascii_case(w))
+    let mut lower = [0u8; 7];
+    let Some(word) = lower.get_mut(..w.len()) else {
+        return false;
+    };
+    word.copy_from_slice(w);
+    word.make_ascii_lowercase();
+    matches!(
+        &*word,
+        b"b" | b"kb"
+            | b"mb"
+            | b"gb"
+            | b"tb"
+            | b"pb"
+            | b"kib"
+            | b"mib"
+            | b"gib"
+            | b"tib"
+            | b"byte"
+            | b"bytes"
+            | b"bit"
+            | b"bits"
+            | b"ms"
+            | b"us"
+            | b"ns"
+            | b"s"
+            | b"sec"
+            | b"secs"
+            | b"second"
+            | b"seconds"
+            | b"min"
+            | b"mins"
+            | b"minute"
+            | b"minutes"
+            | b"h"
+            | b"hr"
+            | b"hrs"
+            | b"hour"
+            | b"hours"
+            | b"day"
+            | b"days"
+            | b"%"
+    )
 }
 
 /// Byte classes, one bit each, for [`Shape`].
