@@ -164,15 +164,23 @@ fn for_each_line(
             None => 0,
         };
         let (lines, rest) = block.split_at(complete);
+        // One UTF-8 check for the whole read (a few dozen KiB, still in the cache) is cheaper
+        // than one per line; a read with a bad byte anywhere is checked line by line.
+        let text = std::str::from_utf8(lines).ok();
         let mut start = 0;
         for end in memchr::memchr_iter(b'\n', lines)
             .chain((complete > 0 && !lines.ends_with(b"\n")).then_some(complete))
         {
-            let mut line = &lines[start..end];
+            let range = start..end;
             start = end + 1;
             if std::mem::take(&mut skipping) {
                 continue;
             }
+            if let Some(line) = text.and_then(|t| t.get(range.clone())) {
+                f(line.trim_end_matches('\r'));
+                continue;
+            }
+            let mut line = &lines[range];
             while let [head @ .., b'\r'] = line {
                 line = head;
             }

@@ -484,6 +484,14 @@ impl Masker {
                 sh.add(c);
                 i += 1;
             }
+            if sh.only(ALPHA) {
+                // Letters only (most words): nothing to strip, no number, no structure.
+                if !(after_number && is_unit(&b[start..i])) {
+                    letter_word(b, start, i, sh, &mut o);
+                }
+                after_number = false;
+                continue;
+            }
             let (s, e) = strip(b, start, i);
             if s == e {
                 continue; // punctuation only
@@ -524,12 +532,7 @@ impl Masker {
     fn word(&self, b: &[u8], s: usize, e: usize, e0: usize, sh: Shape, o: &mut Out<'_>) {
         let w = &b[s..e];
         if sh.only(ALPHA) {
-            // Most words: letters only, so only the letter rules of `is_variable` can apply.
-            if w.len() >= 8 && sh.only(HEX) || is_date_word(w) {
-                o.push(Token::Wild);
-            } else {
-                o.lit(s, e);
-            }
+            letter_word(b, s, e, sh, o);
             return;
         }
         // URLs and absolute paths may contain any punctuation; they are variables whole.
@@ -574,6 +577,17 @@ impl Masker {
         } else {
             o.lit(s, e);
         }
+    }
+}
+
+/// Masks the word `b[s..e]` of letters only (shape `sh`): only the letter rules of
+/// [`is_variable`] can apply to it.
+fn letter_word(b: &[u8], s: usize, e: usize, sh: Shape, o: &mut Out<'_>) {
+    let w = &b[s..e];
+    if w.len() >= 8 && sh.only(HEX) || is_date_word(w) {
+        o.push(Token::Wild);
+    } else {
+        o.lit(s, e);
     }
 }
 

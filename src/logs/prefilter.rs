@@ -114,29 +114,40 @@ fn required(hir: &Hir) -> Option<Vec<Vec<u8>>> {
             Some(all)
         }
         HirKind::Concat(subs) => {
-            // Runs of exact pieces form words; other pieces offer their own required words.
+            // Runs of exact pieces and small classes form words (a class multiplies the run's
+            // alternatives); other pieces offer their own required words.
             let mut best: Option<Vec<Vec<u8>>> = None;
-            let mut run: Vec<u8> = Vec::new();
+            let mut run: Vec<Vec<u8>> = vec![Vec::new()];
             let offer = |cand: Vec<Vec<u8>>, best: &mut Option<Vec<Vec<u8>>>| {
                 if best.as_ref().is_none_or(|b| score(&cand) > score(b)) {
                     *best = Some(cand);
                 }
             };
             for s in subs {
-                match exact(s) {
-                    Some(word) => run.extend(word),
-                    None => {
-                        if !run.is_empty() {
-                            offer(vec![std::mem::take(&mut run)], &mut best);
-                        }
-                        if let Some(cand) = required(s) {
-                            offer(cand, &mut best);
-                        }
-                    }
+                if let Some(word) = exact(s) {
+                    run.iter_mut().for_each(|r| r.extend_from_slice(&word));
+                    continue;
+                }
+                if let HirKind::Class(class) = s.kind()
+                    && let Some(bytes) = ascii_members(class)
+                    && run.len() * bytes.len() <= MAX_ALTERNATIVES
+                {
+                    run = run
+                        .iter()
+                        .flat_map(|r| bytes.iter().map(move |&b| [r.as_slice(), &[b]].concat()))
+                        .collect();
+                    continue;
+                }
+                let done = std::mem::replace(&mut run, vec![Vec::new()]);
+                if !done[0].is_empty() {
+                    offer(done, &mut best);
+                }
+                if let Some(cand) = required(s) {
+                    offer(cand, &mut best);
                 }
             }
-            if !run.is_empty() {
-                offer(vec![run], &mut best);
+            if !run[0].is_empty() {
+                offer(run, &mut best);
             }
             best
         }
@@ -149,6 +160,38 @@ fn required(hir: &Hir) -> Option<Vec<Vec<u8>>> {
 fn score(words: &[Vec<u8>]) -> (usize, std::cmp::Reverse<usize>) {
     let shortest = words.iter().map(Vec::len).min().unwrap_or(0);
     (shortest, std::cmp::Reverse(words.len()))
+}
+
+/// The most alternatives a run of small classes may expand to.
+const MAX_ALTERNATIVES: usize = 128;
+
+/// The ASCII members of a class, lower-cased and without repeats, when there are at most ten
+/// (`[-_ ]`, `[0-9]`, `\d`); non-ASCII members are left out, as lines with non-ASCII bytes
+/// always pass. `None` for a larger class or one without ASCII members.
+fn ascii_members(class: &Class) -> Option<Vec<u8>> {
+    let ranges: Vec<(u32, u32)> = match class {
+        Class::Unicode(u) => u
+            .iter()
+            .map(|r| (u32::from(r.start()), u32::from(r.end())))
+            .collect(),
+        Class::Bytes(b) => b
+            .iter()
+            .map(|r| (u32::from(r.start()), u32::from(r.end())))
+            .collect(),
+    };
+    let mut members: Vec<u8> = Vec::new();
+    for (start, end) in ranges {
+        for c in start..=end.min(0x7f) {
+            let b = u8::try_from(c).ok()?.to_ascii_lowercase();
+            if !members.contains(&b) {
+                members.push(b);
+            }
+            if members.len() > 10 {
+                return None;
+            }
+        }
+    }
+    (!members.is_empty()).then_some(members)
 }
 
 /// The text `hir` matches when it matches exactly one text up to ASCII case (a literal, or a
@@ -220,6 +263,7 @@ fn one_letter(class: &Class) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::logs::wordscan::LONG;
 
     fn words(p: &str) -> Option<Vec<String>> {
         let hir = regex_syntax::parse(p).ok()?;
@@ -253,10 +297,35 @@ mod tests {
             words(r"the table '[^']*' is full"),
             Some(vec!["the table '".into()])
         );
+        assert_eq!(
+            words(r"(?i)\boom[-_ ]kill"),
+            Some(vec![
+                "oom kill".into(),
+                "oom-kill".into(),
+                "oom_kill".into()
+            ])
+        );
+        let statuses = words(r#"] "[^"]*" 5\d\d "#).unwrap_or_default();
+        assert_eq!(statuses.len(), 100);
+        assert!(statuses.contains(&"\" 500 ".into()) && statuses.contains(&"\" 599 ".into()));
         assert_eq!(words(r"\d{3} \w+"), Some(vec![" ".into()]));
         assert_eq!(words(r"\d{3}"), None);
         assert_eq!(words(r"(a|\d)x?"), None);
         assert_eq!(words(r"(?:abc)?"), None);
+    }
+
+    #[test]
+    fn the_builtin_pack_needs_only_words_the_quick_scan_samples() {
+        // Words shorter than the quick scan's sampled spot need a slower scan of their own.
+        let mut all = Vec::new();
+        for c in crate::logs::category::builtin_categories() {
+            for p in &c.patterns {
+                let w = words(p).unwrap_or_else(|| panic!("{p}: no required word"));
+                assert!(w.iter().all(|w| w.len() >= LONG), "{p}: {w:?}");
+                all.extend(w);
+            }
+        }
+        assert!(all.len() < 400, "{} words", all.len());
     }
 
     #[test]

@@ -11,7 +11,7 @@ const GRAM: usize = 4;
 /// Every `STRIDE`-th position of a line is looked at.
 const STRIDE: usize = 2;
 /// Words at least this long are found by their grams; shorter ones by their rarest byte.
-const LONG: usize = GRAM + STRIDE - 1;
+pub const LONG: usize = GRAM + STRIDE - 1;
 /// log2 of the bits in the gram bitmap (16 KiB: stays in the L1 cache).
 const BITS_LOG2: u32 = 17;
 /// log2 of the counters of [`GramCounts`].
