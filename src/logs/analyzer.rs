@@ -46,18 +46,18 @@ impl Analyzer {
         {
             return LineResult {
                 category: r.category,
-                cluster: r.cluster,
+                cluster: r.cluster.id,
                 new_cluster: false,
             };
         }
         let category = self.classifier.classify_learning(line);
-        let (cluster, new_cluster) = self.miner.add(line, now_ms);
+        let (cluster, new_cluster) = self.miner.add_located(line, now_ms);
         if let Some(k) = key {
             self.memo.remember(k, line, Recalled { category, cluster });
         }
         LineResult {
             category,
-            cluster,
+            cluster: cluster.id,
             new_cluster,
         }
     }

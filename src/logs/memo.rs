@@ -8,7 +8,7 @@ use std::hash::BuildHasher;
 use foldhash::fast::RandomState;
 
 use super::category::CategoryId;
-use super::miner::ClusterId;
+use super::miner::ClusterRef;
 
 /// Number of remembered lines (direct-mapped: a line's hash picks its one slot); a power of
 /// two.
@@ -24,7 +24,7 @@ pub struct Recalled {
     /// Its category, if any.
     pub category: Option<CategoryId>,
     /// The cluster it joined.
-    pub cluster: ClusterId,
+    pub cluster: ClusterRef,
 }
 
 struct Entry {
@@ -87,6 +87,13 @@ fn slot_of(key: u64) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::logs::miner::TemplateMiner;
+
+    fn a_cluster() -> ClusterRef {
+        TemplateMiner::new(Default::default())
+            .add_located("worker 1 started", 0)
+            .0
+    }
 
     #[test]
     fn recalls_only_the_exact_line() {
@@ -96,7 +103,7 @@ mod tests {
         assert_eq!(memo.recall(key, line), None);
         let got = Recalled {
             category: Some(3),
-            cluster: 7,
+            cluster: a_cluster(),
         };
         memo.remember(key, line, got);
         assert_eq!(memo.recall(key, line), Some(got));
@@ -111,6 +118,7 @@ mod tests {
     #[test]
     fn stays_bounded_under_unique_lines() {
         let mut memo = LineMemo::default();
+        let cluster = a_cluster();
         for i in 0..50_000 {
             let line = format!("unique line {i}");
             if let Some(key) = memo.key(&line) {
@@ -118,8 +126,8 @@ mod tests {
                     key,
                     &line,
                     Recalled {
-                        category: None,
-                        cluster: i,
+                        category: Some(i),
+                        cluster,
                     },
                 );
             }
@@ -127,6 +135,9 @@ mod tests {
         assert_eq!(memo.slots.len(), SLOTS);
         let last = "unique line 49999";
         let key = memo.key(last).expect("short");
-        assert_eq!(memo.recall(key, last).map(|r| r.cluster), Some(49_999));
+        assert_eq!(
+            memo.recall(key, last).and_then(|r| r.category),
+            Some(49_999)
+        );
     }
 }

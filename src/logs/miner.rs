@@ -81,6 +81,16 @@ impl Cluster {
 
 const NONE: u32 = u32::MAX;
 
+/// A cluster and where the miner keeps it: a caller holding one finds the cluster again
+/// without a lookup by id, and notices when it was evicted since (its slot then holds
+/// another id, or nothing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClusterRef {
+    /// The cluster's id.
+    pub id: ClusterId,
+    slot: u32,
+}
+
 /// Cluster storage slot with bookkeeping that is not part of the public record.
 struct Slot {
     cluster: Cluster,
@@ -216,13 +226,21 @@ impl TemplateMiner {
 
     /// Adds one message seen at `now_ms`; returns its cluster and whether that cluster is new.
     pub fn add(&mut self, message: &str, now_ms: u64) -> (ClusterId, bool) {
+        let (at, new) = self.add_located(message, now_ms);
+        (at.id, new)
+    }
+
+    /// [`TemplateMiner::add`], returning where the cluster is kept, for
+    /// [`TemplateMiner::add_repeat`].
+    pub fn add_located(&mut self, message: &str, now_ms: u64) -> (ClusterRef, bool) {
         let mut buf = std::mem::take(&mut self.buf);
         let src = self.masker.mask(message, &mut buf);
         let sig = self.signature(&buf, src);
         let result = match self.seen_cluster(sig, &buf, src) {
             Some(slot) => {
                 self.absorb(slot, None, message, now_ms);
-                (self.slot(slot).map_or(0, |s| s.cluster.id), false)
+                let id = self.slot(slot).map_or(0, |s| s.cluster.id);
+                (ClusterRef { id, slot }, false)
             }
             None => self.route(&buf, src, message, now_ms, sig),
         };
@@ -230,17 +248,15 @@ impl TemplateMiner {
         result
     }
 
-    /// Counts `message` once more into cluster `id`, for a caller that knows the message is an
-    /// exact repeat of one this cluster took (its template still fits: templates only ever
+    /// Counts `message` once more into the cluster `at`, for a caller that knows the message is
+    /// an exact repeat of one this cluster took (its template still fits: templates only ever
     /// generalise). False, and nothing counted, when the cluster has been evicted since.
-    pub fn add_repeat(&mut self, id: ClusterId, message: &str, now_ms: u64) -> bool {
-        match self.ids.get(&id) {
-            Some(&slot) => {
-                self.absorb(slot, None, message, now_ms);
-                true
-            }
-            None => false,
+    pub fn add_repeat(&mut self, at: ClusterRef, message: &str, now_ms: u64) -> bool {
+        if self.slot(at.slot).is_none_or(|s| s.cluster.id != at.id) {
+            return false;
         }
+        self.absorb(at.slot, None, message, now_ms);
+        true
     }
 
     /// The tree search and similarity match for a sequence not in the cache.
@@ -251,7 +267,7 @@ impl TemplateMiner {
         message: &str,
         now_ms: u64,
         sig: u64,
-    ) -> (ClusterId, bool) {
+    ) -> (ClusterRef, bool) {
         // Routing words: the first `depth` literal tokens that look like plain words.
         let mut path = std::mem::take(&mut self.path);
         path.clear();
@@ -287,7 +303,7 @@ impl TemplateMiner {
             self.seen.clear();
         }
         self.seen.insert(sig, (slot, result.0));
-        result
+        (ClusterRef { id: result.0, slot }, result.1)
     }
 
     /// The seeded hash of a masked token sequence.

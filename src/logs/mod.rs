@@ -20,6 +20,6 @@ pub use category::{
     merge_categories,
 };
 pub use mask::{MaskConfig, Masker, Token};
-pub use miner::{Cluster, ClusterId, MinerConfig, TemplateMiner};
+pub use miner::{Cluster, ClusterId, ClusterRef, MinerConfig, TemplateMiner};
 pub use rate::{LineClock, RateWindow};
 pub use source::{LogSource, SourceContext};
