@@ -82,6 +82,10 @@ enum Command {
         /// Clusters listed in the summary.
         #[arg(long, default_value_t = 20)]
         top: usize,
+        /// Threads: 1, or 2 to read and classify on one while clustering on the other (same
+        /// results). Default: 2 when this process may use two CPUs or more, else 1.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2))]
+        threads: Option<u8>,
     },
     /// Ask a running daemon for its status and health.
     Status {
@@ -263,8 +267,12 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             format,
             assignments,
             top,
+            threads,
         } => {
             let classifier = analysis_classifier(cli.config.as_deref())?;
+            // The CPUs this process may use (its affinity mask and CPU quota count).
+            let usable = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let threads = threads.map_or(usable.min(2), usize::from);
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             let written = homeostat::cli::analyze::run(
@@ -273,6 +281,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 format,
                 assignments,
                 top,
+                threads,
                 &mut out,
             )
             .and_then(|()| std::io::Write::flush(&mut out).map_err(anyhow::Error::from));

@@ -212,3 +212,55 @@ fn an_invalid_category_config_is_explained_at_file_line_col() {
         "{stderr}"
     );
 }
+
+/// The summary of a JSON report without its timing.
+fn without_timing(stdout: &str) -> serde_json::Value {
+    let mut report: serde_json::Value = serde_json::from_str(stdout).expect("json");
+    report["elapsed_seconds"] = serde_json::Value::Null;
+    report
+}
+
+#[test]
+fn two_threads_assign_every_line_exactly_as_one_thread_does() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Two files, many batches: categories, exact repeats, variables, a long line, bad bytes.
+    let mut files = Vec::new();
+    for f in 0..2 {
+        let mut log = Vec::new();
+        for i in 0..60_000u32 {
+            let line = match i % 6 {
+                0 => format!("connect to 10.0.{f}.{} failed: Connection refused", i % 7),
+                1 => "session closed for user root".to_owned(),
+                2 => format!("job{} step{} took {} ms", i % 301, i % 13, i),
+                3 => format!("GET /api/{} HTTP/1.1\" 503 {}", i % 40, i % 900),
+                4 if i % 5000 == 4 => "y".repeat(70_000),
+                4 => format!("disk sd{} full: No space left on device", i % 9),
+                _ => format!("user{} logged in from host{}", i % 97, i % 3),
+            };
+            log.extend_from_slice(line.as_bytes());
+            log.extend_from_slice(if i % 1000 == 0 { b"\xff\r\n" } else { b"\n" });
+        }
+        let path = dir.path().join(format!("app{f}.log"));
+        std::fs::write(&path, log).expect("write log");
+        files.push(path.display().to_string());
+    }
+    let run = |extra: &[&str]| {
+        let mut args = extra.to_vec();
+        args.extend(files.iter().map(String::as_str));
+        let (code, stdout, stderr) = analyze(&args);
+        assert_eq!(code, 0, "{stderr}");
+        stdout
+    };
+    let one = run(&["--threads", "1", "--assignments"]);
+    let two = run(&["--threads", "2", "--assignments"]);
+    assert_eq!(one.lines().count(), 120_000);
+    assert!(one == two, "--threads 2 assigned lines differently");
+    let one = without_timing(&run(&["--threads", "1", "--format", "json"]));
+    let two = without_timing(&run(&["--threads", "2", "--format", "json"]));
+    assert_eq!(one, two);
+    assert!(one["classified_lines"].as_u64() >= Some(39_000), "{one}");
+
+    let (code, _, stderr) = analyze(&["--threads", "3", &files[0]]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--threads"), "{stderr}");
+}

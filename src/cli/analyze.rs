@@ -1,7 +1,7 @@
 //! `homeostat analyze FILE...`: offline log analysis — known error categories with advice, and
 //! template clusters of everything else; `--assignments` prints every line's cluster.
 
-use crate::logs::{Analyzer, Classifier, ClusterId, MinerConfig};
+use crate::logs::{Analyzer, Classifier, ClusterId, MinerConfig, analyze_stream};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -73,14 +73,16 @@ const MAX_LINE: usize = 1024 * 1024;
 /// Bytes asked for per read.
 const READ: usize = 64 * 1024;
 
-/// Analyses `files` with `classifier`'s categories (the config's, or the built-in pack);
-/// writes the assignments (when asked) and then the summary to `out`.
+/// Analyses `files` with `classifier`'s categories (the config's, or the built-in pack) on
+/// `threads` threads (2: reading and classifying on one, clustering on the other; the results
+/// are the same); writes the assignments (when asked) and then the summary to `out`.
 pub fn run(
     files: &[PathBuf],
     classifier: Classifier,
     format: Format,
     assignments: bool,
     top: usize,
+    threads: usize,
     out: &mut dyn Write,
 ) -> Result<()> {
     let started = Instant::now();
@@ -89,11 +91,11 @@ pub fn run(
     let mut hits: HashMap<usize, (u64, String)> = HashMap::new();
     let mut lines = 0u64;
     let mut buf = vec![0u8; MAX_LINE];
-    for path in files {
-        let file =
-            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        for_each_line(file, &mut buf, |line| {
-            let result = analyzer.analyze_line(line, 0);
+    analyze_stream(
+        &mut analyzer,
+        threads,
+        0,
+        |line, result| {
             lines += 1;
             if assignments {
                 per_line.push(result.cluster);
@@ -103,9 +105,17 @@ pub fn run(
                     .or_insert_with(|| (0, line.to_owned()))
                     .0 += 1;
             }
-        })
-        .with_context(|| format!("reading {}", path.display()))?;
-    }
+        },
+        |feed| {
+            for path in files {
+                let file = std::fs::File::open(path)
+                    .with_context(|| format!("cannot open {}", path.display()))?;
+                for_each_line(file, &mut buf, |line| feed.line(line))
+                    .with_context(|| format!("reading {}", path.display()))?;
+            }
+            anyhow::Ok(())
+        },
+    )?;
     if assignments {
         let mut templates: HashMap<ClusterId, String> = HashMap::new();
         for (i, id) in per_line.iter().enumerate() {

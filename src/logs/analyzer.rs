@@ -1,10 +1,13 @@
 //! Per-line analysis: every line is clustered into a template, and additionally classified
-//! into a known failure category when one matches.
+//! into a known failure category when one matches. It runs in two halves — [`Triage`] (cut,
+//! recall, classify) and [`Clusterer`] (mask and mine) — which [`Analyzer`] runs one after the
+//! other and [`super::pipeline`] runs on two threads, with the same results.
 
 use super::category::{CategoryId, Classifier};
 use super::mask::Masker;
-use super::memo::{LineMemo, Recalled};
-use super::miner::{ClusterId, MinerConfig, TemplateMiner};
+use super::memo::SlotValues;
+use super::miner::{ClusterId, ClusterRef, MinerConfig, TemplateMiner};
+use super::triage::{Triage, Triaged};
 
 /// What the analyzer learned about one line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,64 +20,94 @@ pub struct LineResult {
     pub new_cluster: bool,
 }
 
-/// Classifier plus template miner, fed one line at a time.
-pub struct Analyzer {
-    classifier: Classifier,
+/// The second half of a line's analysis: the template miner, and the cluster each line the
+/// triage memo keeps joined (so an exact repeat is counted without being masked again).
+pub struct Clusterer {
     miner: TemplateMiner,
-    truncator: Masker,
-    memo: LineMemo,
+    joined: SlotValues<ClusterRef>,
 }
 
-impl Analyzer {
-    /// Creates an analyzer from a classifier and a miner configuration.
-    pub fn new(classifier: Classifier, config: MinerConfig) -> Self {
-        Analyzer {
-            truncator: Masker::new(config.mask.clone()),
-            classifier,
-            miner: TemplateMiner::new(config),
-            memo: LineMemo::default(),
-        }
-    }
-
-    /// Classifies and clusters one line (cut to the configured `max_bytes` first). An exact
-    /// repeat of a recent line takes that line's category and cluster at once.
-    pub fn analyze_line(&mut self, line: &str, now_ms: u64) -> LineResult {
-        let line = self.truncator.truncate(line);
-        let key = self.memo.key(line);
-        if let Some(r) = key.and_then(|k| self.memo.recall(k, line))
-            && self.miner.add_repeat(r.cluster, line, now_ms)
+impl Clusterer {
+    /// Clusters a triaged line (already cut by [`Triage::triage`]), seen at `now_ms`. Lines
+    /// must come in the order they were triaged.
+    #[inline]
+    pub fn cluster(&mut self, line: &str, found: Triaged, now_ms: u64) -> LineResult {
+        let repeat_of = found
+            .memo
+            .filter(|_| found.repeat)
+            .and_then(|slot| self.joined.get(slot));
+        if let Some(at) = repeat_of
+            && self.miner.add_repeat(at, line, now_ms)
         {
             return LineResult {
-                category: r.category,
-                cluster: r.cluster.id,
+                category: found.category,
+                cluster: at.id,
                 new_cluster: false,
             };
         }
-        let category = self.classifier.classify_learning(line);
-        let (cluster, new_cluster) = self.miner.add_located(line, now_ms);
-        if let Some(k) = key {
-            self.memo.remember(k, line, Recalled { category, cluster });
+        // A new line, or a repeat whose cluster was evicted since: mine it.
+        let (at, new_cluster) = self.miner.add_located(line, now_ms);
+        if let Some(slot) = found.memo {
+            self.joined.set(slot, at);
         }
         LineResult {
-            category,
-            cluster: cluster.id,
+            category: found.category,
+            cluster: at.id,
             new_cluster,
         }
-    }
-
-    /// The classifier in use.
-    pub fn classifier(&self) -> &Classifier {
-        &self.classifier
     }
 
     /// The template miner and its clusters.
     pub fn miner(&self) -> &TemplateMiner {
         &self.miner
     }
+}
+
+/// Classifier plus template miner, fed one line at a time.
+pub struct Analyzer {
+    triage: Triage,
+    clusterer: Clusterer,
+}
+
+impl Analyzer {
+    /// Creates an analyzer from a classifier and a miner configuration.
+    pub fn new(classifier: Classifier, config: MinerConfig) -> Self {
+        Analyzer {
+            triage: Triage::new(classifier, Masker::new(config.mask.clone())),
+            clusterer: Clusterer {
+                miner: TemplateMiner::new(config),
+                joined: SlotValues::default(),
+            },
+        }
+    }
+
+    /// Classifies and clusters one line (cut to the configured `max_bytes` first). An exact
+    /// repeat of a recent line takes that line's category and cluster at once.
+    #[inline]
+    pub fn analyze_line(&mut self, line: &str, now_ms: u64) -> LineResult {
+        let (line, found) = self.triage.triage(line);
+        self.clusterer.cluster(line, found, now_ms)
+    }
+
+    /// The two halves, to run apart (each line through the first, then in the same order
+    /// through the second).
+    pub fn halves(&mut self) -> (&mut Triage, &mut Clusterer) {
+        (&mut self.triage, &mut self.clusterer)
+    }
+
+    /// The classifier in use.
+    pub fn classifier(&self) -> &Classifier {
+        self.triage.classifier()
+    }
+
+    /// The template miner and its clusters.
+    pub fn miner(&self) -> &TemplateMiner {
+        &self.clusterer.miner
+    }
 
     /// The template miner, to change (e.g. to keep and drain evicted clusters).
     pub fn miner_mut(&mut self) -> &mut TemplateMiner {
-        &mut self.miner
+        &mut self.clusterer.miner
     }
 }
 

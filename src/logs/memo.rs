@@ -2,13 +2,15 @@
 //! user root", "Connection reset by peer"): about half the lines of the Loghub samples repeat
 //! an earlier line exactly, within a few hundred lines. A repeated line gets the category and
 //! cluster its twin got without being classified and masked again.
+//!
+//! The memo keeps the lines and their categories; what else a line led to (its cluster) is kept
+//! under the same [`MemoSlot`] in a [`SlotValues`], which may live on another thread.
 
 use std::hash::BuildHasher;
 
 use foldhash::fast::RandomState;
 
 use super::category::CategoryId;
-use super::miner::ClusterRef;
 
 /// Number of remembered lines (direct-mapped: a line's hash picks its one slot); a power of
 /// two.
@@ -18,22 +20,17 @@ const SLOTS: usize = 4096;
 /// (at most `SLOTS` × this many bytes of text).
 const MAX_LINE: usize = 256;
 
-/// What an earlier, identical line was found to be.
+/// Where the memo keeps a line: the key of what else that line led to, in a [`SlotValues`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Recalled {
-    /// Its category, if any.
-    pub category: Option<CategoryId>,
-    /// The cluster it joined.
-    pub cluster: ClusterRef,
-}
+pub struct MemoSlot(u16);
 
 struct Entry {
     hash: u64,
     line: String,
-    recalled: Recalled,
+    category: Option<CategoryId>,
 }
 
-/// A fixed-size cache from exact line text to [`Recalled`]; allocated on first use.
+/// A fixed-size cache from exact line text to its category; allocated on first use.
 #[derive(Default)]
 pub struct LineMemo {
     slots: Vec<Option<Entry>>,
@@ -47,53 +44,79 @@ impl LineMemo {
         (line.len() <= MAX_LINE).then(|| self.seed.hash_one(line.as_bytes()))
     }
 
-    /// What the identical line remembered under `key` was found to be.
-    pub fn recall(&self, key: u64, line: &str) -> Option<Recalled> {
-        let entry = self.slots.get(slot_of(key))?.as_ref()?;
-        (entry.hash == key && entry.line == line).then_some(entry.recalled)
+    /// Where the identical line remembered under `key` is kept, and its category.
+    pub fn recall(&self, key: u64, line: &str) -> Option<(MemoSlot, Option<CategoryId>)> {
+        let slot = slot_of(key);
+        let entry = self.slots.get(usize::from(slot.0))?.as_ref()?;
+        (entry.hash == key && entry.line == line).then_some((slot, entry.category))
     }
 
-    /// Remembers `line` (filed under `key`), replacing whatever held its slot.
-    pub fn remember(&mut self, key: u64, line: &str, recalled: Recalled) {
+    /// Remembers `line` (filed under `key`) and its category, replacing whatever held its
+    /// slot; returns the slot.
+    pub fn remember(&mut self, key: u64, line: &str, category: Option<CategoryId>) -> MemoSlot {
         if self.slots.is_empty() {
             self.slots.resize_with(SLOTS, || None);
         }
-        let Some(slot) = self.slots.get_mut(slot_of(key)) else {
-            return;
-        };
-        match slot {
-            Some(entry) => {
-                entry.hash = key;
-                entry.line.clear();
-                entry.line.push_str(line);
-                entry.recalled = recalled;
-            }
-            None => {
-                *slot = Some(Entry {
-                    hash: key,
-                    line: line.to_owned(),
-                    recalled,
-                });
+        let slot = slot_of(key);
+        if let Some(held) = self.slots.get_mut(usize::from(slot.0)) {
+            match held {
+                Some(entry) => {
+                    entry.hash = key;
+                    entry.line.clear();
+                    entry.line.push_str(line);
+                    entry.category = category;
+                }
+                None => {
+                    *held = Some(Entry {
+                        hash: key,
+                        line: line.to_owned(),
+                        category,
+                    });
+                }
             }
         }
+        slot
     }
 }
 
-fn slot_of(key: u64) -> usize {
-    // SLOTS is a power of two; the high bits of the hash are the best mixed.
-    (key >> (u64::BITS - SLOTS.trailing_zeros())) as usize
+fn slot_of(key: u64) -> MemoSlot {
+    // SLOTS is a power of two (at most 2^16); the high bits of the hash are the best mixed.
+    MemoSlot((key >> (u64::BITS - SLOTS.trailing_zeros())) as u16)
+}
+
+/// A value per [`MemoSlot`], kept apart from the memo: the memo's owner hands slots to the
+/// holder of this table (possibly on another thread) in the order it remembered lines, so a
+/// recalled slot always finds the value its line led to. Allocated on first use.
+pub struct SlotValues<T> {
+    values: Vec<Option<T>>,
+}
+
+impl<T> Default for SlotValues<T> {
+    fn default() -> Self {
+        SlotValues { values: Vec::new() }
+    }
+}
+
+impl<T: Copy> SlotValues<T> {
+    /// The value last set for `slot`.
+    pub fn get(&self, slot: MemoSlot) -> Option<T> {
+        self.values.get(usize::from(slot.0)).copied().flatten()
+    }
+
+    /// Sets the value for `slot`.
+    pub fn set(&mut self, slot: MemoSlot, value: T) {
+        if self.values.is_empty() {
+            self.values.resize_with(SLOTS, || None);
+        }
+        if let Some(v) = self.values.get_mut(usize::from(slot.0)) {
+            *v = Some(value);
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::logs::miner::TemplateMiner;
-
-    fn a_cluster() -> ClusterRef {
-        TemplateMiner::new(Default::default())
-            .add_located("worker 1 started", 0)
-            .0
-    }
 
     #[test]
     fn recalls_only_the_exact_line() {
@@ -101,12 +124,8 @@ mod tests {
         let line = "session closed for user root";
         let key = memo.key(line).expect("short lines are remembered");
         assert_eq!(memo.recall(key, line), None);
-        let got = Recalled {
-            category: Some(3),
-            cluster: a_cluster(),
-        };
-        memo.remember(key, line, got);
-        assert_eq!(memo.recall(key, line), Some(got));
+        let slot = memo.remember(key, line, Some(3));
+        assert_eq!(memo.recall(key, line), Some((slot, Some(3))));
         let other = "session closed for user rooT";
         let other_key = memo.key(other).expect("short");
         assert_eq!(memo.recall(other_key, other), None);
@@ -118,26 +137,20 @@ mod tests {
     #[test]
     fn stays_bounded_under_unique_lines() {
         let mut memo = LineMemo::default();
-        let cluster = a_cluster();
+        let mut values = SlotValues::default();
         for i in 0..50_000 {
             let line = format!("unique line {i}");
             if let Some(key) = memo.key(&line) {
-                memo.remember(
-                    key,
-                    &line,
-                    Recalled {
-                        category: Some(i),
-                        cluster,
-                    },
-                );
+                let slot = memo.remember(key, &line, Some(i));
+                values.set(slot, i);
             }
         }
         assert_eq!(memo.slots.len(), SLOTS);
+        assert_eq!(values.values.len(), SLOTS);
         let last = "unique line 49999";
         let key = memo.key(last).expect("short");
-        assert_eq!(
-            memo.recall(key, last).and_then(|r| r.category),
-            Some(49_999)
-        );
+        let (slot, category) = memo.recall(key, last).expect("the last line is remembered");
+        assert_eq!(category, Some(49_999));
+        assert_eq!(values.get(slot), Some(49_999));
     }
 }

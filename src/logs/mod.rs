@@ -7,19 +7,23 @@ pub mod category;
 pub mod mask;
 pub mod memo;
 pub mod miner;
+pub mod pipeline;
 pub mod prefilter;
 pub mod rate;
 pub mod source;
 pub mod tail;
 pub mod timestamp;
+pub mod triage;
 pub mod wordscan;
 
-pub use analyzer::{Analyzer, LineResult};
+pub use analyzer::{Analyzer, Clusterer, LineResult};
 pub use category::{
     Category, CategoryId, CategoryOverride, Classifier, PatternError, Severity, builtin_categories,
     merge_categories,
 };
 pub use mask::{MaskConfig, Masker, Token};
 pub use miner::{Cluster, ClusterId, ClusterRef, MinerConfig, TemplateMiner};
+pub use pipeline::{Feed, analyze_stream};
 pub use rate::{LineClock, RateWindow};
 pub use source::{LogSource, SourceContext};
+pub use triage::{Triage, Triaged};
