@@ -4,7 +4,7 @@
 //! other and [`super::pipeline`] runs on two threads, with the same results.
 
 use super::category::{CategoryId, Classifier};
-use super::mask::Masker;
+use super::mask::{Masker, Token};
 use super::memo::SlotValues;
 use super::miner::{ClusterId, ClusterRef, MinerConfig, TemplateMiner};
 use super::triage::{Triage, Triaged};
@@ -28,10 +28,17 @@ pub struct Clusterer {
 }
 
 impl Clusterer {
-    /// Clusters a triaged line (already cut by [`Triage::triage`]), seen at `now_ms`. Lines
-    /// must come in the order they were triaged.
+    /// Clusters a triaged line (already cut by [`Triage::triage`]), seen at `now_ms`; `masked`
+    /// is its tokens when [`Triage::mask`] made them already. Lines must come in the order
+    /// they were triaged.
     #[inline]
-    pub fn cluster(&mut self, line: &str, found: Triaged, now_ms: u64) -> LineResult {
+    pub fn cluster(
+        &mut self,
+        line: &str,
+        found: Triaged,
+        masked: Option<&[Token]>,
+        now_ms: u64,
+    ) -> LineResult {
         let repeat_of = found
             .memo
             .filter(|_| found.repeat)
@@ -46,7 +53,10 @@ impl Clusterer {
             };
         }
         // A new line, or a repeat whose cluster was evicted since: mine it.
-        let (at, new_cluster) = self.miner.add_located(line, now_ms);
+        let (at, new_cluster) = match masked {
+            Some(tokens) => self.miner.add_masked(line, tokens, now_ms),
+            None => self.miner.add_located(line, now_ms),
+        };
         if let Some(slot) = found.memo {
             self.joined.set(slot, at);
         }
@@ -86,7 +96,7 @@ impl Analyzer {
     #[inline]
     pub fn analyze_line(&mut self, line: &str, now_ms: u64) -> LineResult {
         let (line, found) = self.triage.triage(line);
-        self.clusterer.cluster(line, found, now_ms)
+        self.clusterer.cluster(line, found, None, now_ms)
     }
 
     /// The two halves, to run apart (each line through the first, then in the same order

@@ -91,7 +91,16 @@ impl Classifier {
         }
         // The set compiles every pattern anyway; only when it fails are the patterns compiled
         // one by one, to name the one at fault (this keeps start-up fast).
-        let set = RegexSet::new(&patterns).map_err(|source| {
+        // The pattern set and the prefilter are most of start-up: they are built side by side.
+        let (set, prefilter) = std::thread::scope(|scope| {
+            let prefilter = scope.spawn(|| Prefilter::new(patterns.iter().copied()));
+            let set = RegexSet::new(&patterns);
+            let prefilter = prefilter
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (set, prefilter)
+        });
+        let set = set.map_err(|source| {
             categories
                 .iter()
                 .flat_map(|c| c.patterns.iter().map(move |p| (c, p)))
@@ -109,7 +118,7 @@ impl Classifier {
                 })
         })?;
         Ok(Classifier {
-            prefilter: Prefilter::new(patterns.iter().copied()),
+            prefilter,
             categories,
             set,
             owner,

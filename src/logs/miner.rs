@@ -234,18 +234,30 @@ impl TemplateMiner {
     /// [`TemplateMiner::add_repeat`].
     pub fn add_located(&mut self, message: &str, now_ms: u64) -> (ClusterRef, bool) {
         let mut buf = std::mem::take(&mut self.buf);
-        let src = self.masker.mask(message, &mut buf);
-        let sig = self.signature(&buf, src);
-        let result = match self.seen_cluster(sig, &buf, src) {
+        self.masker.mask(message, &mut buf);
+        let result = self.add_masked(message, &buf, now_ms);
+        self.buf = buf;
+        result
+    }
+
+    /// [`TemplateMiner::add_located`] for a message masked already (possibly on another
+    /// thread): `tokens` must be what a [`Masker`] with this miner's `mask` limits made of it.
+    pub fn add_masked(
+        &mut self,
+        message: &str,
+        tokens: &[Token],
+        now_ms: u64,
+    ) -> (ClusterRef, bool) {
+        let src = self.masker.truncate(message);
+        let sig = self.signature(tokens, src);
+        match self.seen_cluster(sig, tokens, src) {
             Some(slot) => {
                 self.absorb(slot, None, message, now_ms);
                 let id = self.slot(slot).map_or(0, |s| s.cluster.id);
                 (ClusterRef { id, slot }, false)
             }
-            None => self.route(&buf, src, message, now_ms, sig),
-        };
-        self.buf = buf;
-        result
+            None => self.route(tokens, src, message, now_ms, sig),
+        }
     }
 
     /// Counts `message` once more into the cluster `at`, for a caller that knows the message is

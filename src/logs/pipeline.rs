@@ -1,11 +1,14 @@
 //! Analysis of a stream of lines on one thread or two. With two, the calling thread reads and
 //! triages (cut, recall, classify) and a second thread clusters (mask, mine), batches of lines
 //! passing between them; every line gets exactly the result the one-thread run gives it, and
-//! the results come out in input order.
+//! the results come out in input order. Clustering is the heavier half: whenever the
+//! clustering thread falls behind (its queue is full), the triage thread masks the lines of
+//! the waiting batch itself instead of idling, so the two threads share the work evenly.
 
-use std::sync::mpsc;
+use std::sync::mpsc::{self, TrySendError};
 
 use super::analyzer::{Analyzer, Clusterer, LineResult};
+use super::mask::Token;
 use super::triage::{Triage, Triaged};
 
 /// A batch is handed to the clustering thread once its text reaches this many bytes...
@@ -15,14 +18,69 @@ const BATCH_LINES: usize = 1024;
 /// Batches queued for the clustering thread at most; the reader waits beyond that, so memory
 /// stays bounded (each batch holds under `BATCH_BYTES` plus one cut line of text).
 const IN_FLIGHT: usize = 4;
+/// Lines masked by the triage thread between two tries to hand its batch over.
+const MASK_STEP: usize = 32;
 
 /// Triaged lines on their way to the clustering thread.
 #[derive(Default)]
 struct Batch {
     /// The (cut) lines, one after the other.
     text: String,
-    /// Where each line ends in `text`, and its triage.
-    lines: Vec<(usize, Triaged)>,
+    /// The lines, in order.
+    lines: Vec<BatchLine>,
+    /// Tokens of the lines masked already.
+    tokens: Vec<Token>,
+    /// Lines before this one have been considered for masking.
+    masked_to: usize,
+}
+
+/// One line of a [`Batch`].
+#[derive(Clone, Copy)]
+struct BatchLine {
+    /// Where the line ends in the batch's text.
+    end: usize,
+    /// Its triage.
+    found: Triaged,
+    /// Where its tokens are in the batch's tokens, when the triage thread masked it.
+    tokens: Option<(u32, u32)>,
+}
+
+impl Batch {
+    fn clear(&mut self) {
+        self.text.clear();
+        self.lines.clear();
+        self.tokens.clear();
+        self.masked_to = 0;
+    }
+
+    /// Masks up to `n` more of the lines that need it (not exact repeats); false when no line
+    /// is left to mask.
+    fn mask_some(&mut self, triage: &Triage, scratch: &mut Vec<Token>, n: usize) -> bool {
+        let mut start = self
+            .masked_to
+            .checked_sub(1)
+            .and_then(|i| self.lines.get(i))
+            .map_or(0, |l| l.end);
+        let mut masked = 0;
+        while masked < n {
+            let Some(next) = self.lines.get_mut(self.masked_to) else {
+                return false;
+            };
+            self.masked_to += 1;
+            let line = self.text.get(start..next.end).unwrap_or("");
+            start = next.end;
+            if next.found.repeat {
+                continue;
+            }
+            triage.mask(line, scratch);
+            // At most `max_tokens` tokens per line, and batches are bounded: fits in u32.
+            let from = self.tokens.len() as u32;
+            self.tokens.extend_from_slice(scratch);
+            next.tokens = Some((from, self.tokens.len() as u32));
+            masked += 1;
+        }
+        true
+    }
 }
 
 /// Where the lines of a stream go: [`Feed::line`] takes them one at a time.
@@ -44,6 +102,7 @@ enum To<'a, D> {
         batch: Batch,
         send: mpsc::SyncSender<Batch>,
         spares: mpsc::Receiver<Batch>,
+        scratch: Vec<Token>,
     },
 }
 
@@ -58,7 +117,7 @@ impl<D: FnMut(&str, LineResult)> Feed<'_, D> {
                 done,
             } => {
                 let (line, found) = triage.triage(line);
-                let result = clusterer.cluster(line, found, self.now_ms);
+                let result = clusterer.cluster(line, found, None, self.now_ms);
                 done(line, result);
             }
             To::Clusterer {
@@ -66,24 +125,47 @@ impl<D: FnMut(&str, LineResult)> Feed<'_, D> {
                 batch,
                 send,
                 spares,
+                scratch,
             } => {
                 let (line, found) = triage.triage(line);
                 batch.text.push_str(line);
-                batch.lines.push((batch.text.len(), found));
+                batch.lines.push(BatchLine {
+                    end: batch.text.len(),
+                    found,
+                    tokens: None,
+                });
                 if batch.text.len() >= BATCH_BYTES || batch.lines.len() >= BATCH_LINES {
                     let spare = spares.try_recv().map_or_else(
                         |_| Batch::default(),
                         |mut b| {
-                            b.text.clear();
-                            b.lines.clear();
+                            b.clear();
                             b
                         },
                     );
-                    // This fails only when the clustering thread is gone, i.e. it panicked:
-                    // `analyze_stream` passes the panic on when it joins the thread.
-                    let _ = send.send(std::mem::replace(batch, spare));
+                    hand_over(std::mem::replace(batch, spare), send, triage, scratch);
                 }
             }
+        }
+    }
+}
+
+/// Sends a full batch to the clustering thread; while its queue is full, masks the batch's
+/// lines here. A send fails only when the clustering thread is gone, i.e. it panicked:
+/// [`analyze_stream`] passes the panic on when it joins the thread.
+fn hand_over(
+    mut batch: Batch,
+    send: &mpsc::SyncSender<Batch>,
+    triage: &Triage,
+    scratch: &mut Vec<Token>,
+) {
+    loop {
+        match send.try_send(batch) {
+            Err(TrySendError::Full(full)) => batch = full,
+            Ok(()) | Err(TrySendError::Disconnected(_)) => return,
+        }
+        if !batch.mask_some(triage, scratch, MASK_STEP) {
+            let _ = send.send(batch);
+            return;
         }
     }
 }
@@ -121,10 +203,13 @@ where
         let clustering = scope.spawn(move || {
             for batch in batches {
                 let mut start = 0;
-                for &(end, found) in &batch.lines {
-                    let line = batch.text.get(start..end).unwrap_or("");
-                    start = end;
-                    let result = clusterer.cluster(line, found, now_ms);
+                for at in &batch.lines {
+                    let line = batch.text.get(start..at.end).unwrap_or("");
+                    start = at.end;
+                    let masked = at
+                        .tokens
+                        .and_then(|(from, to)| batch.tokens.get(from as usize..to as usize));
+                    let result = clusterer.cluster(line, at.found, masked, now_ms);
                     done(line, result);
                 }
                 // The reader may have finished and dropped its end: nothing to recycle then.
@@ -137,6 +222,7 @@ where
                 batch: Batch::default(),
                 send,
                 spares,
+                scratch: Vec::new(),
             },
             now_ms,
         };
@@ -172,7 +258,13 @@ mod tests {
             &mut analyzer,
             threads,
             7,
-            |line, result| got.push((line.to_owned(), result)),
+            |line, result| {
+                // A slow start fills the queue: the triage thread then masks lines itself.
+                if got.len() < 20 {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                got.push((line.to_owned(), result));
+            },
             |feed| lines.iter().for_each(|l| feed.line(l)),
         );
         got
@@ -209,6 +301,46 @@ mod tests {
             "lines are cut"
         );
         assert!(one.iter().filter(|(_, r)| r.new_cluster).count() > 8);
+    }
+
+    #[test]
+    fn a_batch_masks_its_new_lines_as_the_miner_would_and_skips_repeats() {
+        let mut analyzer = Analyzer::default();
+        let (triage, _) = analyzer.halves();
+        let mut batch = Batch::default();
+        for line in [
+            "user 1 logged in",
+            "disk full",
+            "user 1 logged in",
+            "took 5 ms",
+        ] {
+            let (line, found) = triage.triage(line);
+            batch.text.push_str(line);
+            let end = batch.text.len();
+            let tokens = None;
+            batch.lines.push(BatchLine { end, found, tokens });
+        }
+        let mut scratch = Vec::new();
+        assert!(batch.mask_some(triage, &mut scratch, 2));
+        assert_eq!(batch.masked_to, 2);
+        assert!(!batch.mask_some(triage, &mut scratch, 5), "nothing left");
+        let masker = crate::logs::Masker::new(MinerConfig::default().mask);
+        let mut start = 0;
+        for (i, at) in batch.lines.iter().enumerate() {
+            let line = &batch.text[start..at.end];
+            start = at.end;
+            if i == 2 {
+                assert!(
+                    at.found.repeat && at.tokens.is_none(),
+                    "a repeat is not masked"
+                );
+                continue;
+            }
+            let (from, to) = at.tokens.expect("masked");
+            let mut want = Vec::new();
+            masker.mask(line, &mut want);
+            assert_eq!(batch.tokens[from as usize..to as usize], want[..], "{line}");
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! another thread than the template miner (see [`super::pipeline`]).
 
 use super::category::{CategoryId, Classifier};
-use super::mask::Masker;
+use super::mask::{Masker, Token};
 use super::memo::{LineMemo, MemoSlot};
 
 /// What triage found out about one line, for [`super::analyzer::Clusterer::cluster`].
@@ -17,19 +17,20 @@ pub struct Triaged {
     pub repeat: bool,
 }
 
-/// Truncation, the memo of recent exact lines and the classifier.
+/// Truncation, the memo of recent exact lines and the classifier (and a masker with the
+/// miner's limits).
 pub struct Triage {
     classifier: Classifier,
-    truncator: Masker,
+    masker: Masker,
     memo: LineMemo,
 }
 
 impl Triage {
-    /// Triage with `classifier`'s categories, cutting lines as `truncator` does.
-    pub fn new(classifier: Classifier, truncator: Masker) -> Self {
+    /// Triage with `classifier`'s categories, cutting (and masking) lines as `masker` does.
+    pub fn new(classifier: Classifier, masker: Masker) -> Self {
         Triage {
             classifier,
-            truncator,
+            masker,
             memo: LineMemo::default(),
         }
     }
@@ -39,7 +40,7 @@ impl Triage {
     /// that line's category without being classified again.
     #[inline]
     pub fn triage<'a>(&mut self, line: &'a str) -> (&'a str, Triaged) {
-        let line = self.truncator.truncate(line);
+        let line = self.masker.truncate(line);
         let key = self.memo.key(line);
         if let Some((slot, category)) = key.and_then(|k| self.memo.recall(k, line)) {
             let found = Triaged {
@@ -56,6 +57,12 @@ impl Triage {
             repeat: false,
         };
         (line, found)
+    }
+
+    /// Masks a line this triage cut (into `out`), as the miner would: lets the triage thread
+    /// take masking work off the clustering thread when that one falls behind.
+    pub fn mask(&self, line: &str, out: &mut Vec<Token>) {
+        self.masker.mask(line, out);
     }
 
     /// The classifier in use.
