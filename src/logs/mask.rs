@@ -26,6 +26,15 @@ impl Token {
             Token::Lit { start, end } => src.get(start as usize..end as usize).unwrap_or(""),
         }
     }
+
+    /// [`Token::text`] as bytes of `src` (the same message as bytes): no char-boundary
+    /// checks, for hashing and comparing.
+    pub fn bytes<'a>(&self, src: &'a [u8]) -> &'a [u8] {
+        match *self {
+            Token::Wild => WILDCARD.as_bytes(),
+            Token::Lit { start, end } => src.get(start as usize..end as usize).unwrap_or(&[]),
+        }
+    }
 }
 
 /// Limits applied by the [`Masker`].
@@ -365,11 +374,13 @@ fn is_hostname(w: &[u8]) -> bool {
         return false;
     };
     let tld = &w[dot + 1..];
+    // The top-level domain first: it rules out most dotted words (`org.apache.Foo`) at once.
     dot > 0
+        && (2..=11).contains(&tld.len())
+        && TLDS.iter().any(|t| t.as_bytes().eq_ignore_ascii_case(tld))
         && w.iter()
             .all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
         && !w.windows(2).any(|p| p == b"..")
-        && TLDS.iter().any(|t| t.as_bytes().eq_ignore_ascii_case(tld))
 }
 
 /// Strips surrounding punctuation from `b[s..e]`, returning the inner range.

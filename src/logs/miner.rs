@@ -326,7 +326,7 @@ impl TemplateMiner {
             match t {
                 Token::Wild => h.write_u8(0xff),
                 Token::Lit { .. } => {
-                    h.write(t.text(src).as_bytes());
+                    h.write(t.bytes(src.as_bytes()));
                     h.write_u8(0);
                 }
             }
@@ -343,7 +343,7 @@ impl TemplateMiner {
         let same = tmpl.len() == toks.len()
             && tmpl.iter().zip(toks).all(|(t, l)| match (t, l) {
                 (None, _) => true,
-                (Some(t), Token::Lit { .. }) => **t == *l.text(src),
+                (Some(t), Token::Lit { .. }) => t.as_bytes() == l.bytes(src.as_bytes()),
                 (Some(_), Token::Wild) => false,
             });
         same.then_some(slot)
@@ -377,7 +377,7 @@ impl TemplateMiner {
             for (t, l) in tmpl.iter().zip(toks) {
                 if let Token::Lit { .. } = l {
                     line_lits += 1;
-                    if t.as_deref() == Some(l.text(src)) {
+                    if t.as_deref().map(str::as_bytes) == Some(l.bytes(src.as_bytes())) {
                         eq += 1;
                     }
                 }
@@ -415,7 +415,7 @@ impl TemplateMiner {
                 let mut lits = 0;
                 for (t, l) in s.cluster.tokens.iter_mut().zip(toks) {
                     let same = match (&*t, l) {
-                        (Some(t), Token::Lit { .. }) => **t == *l.text(src),
+                        (Some(t), Token::Lit { .. }) => t.as_bytes() == l.bytes(src.as_bytes()),
                         _ => false,
                     };
                     if same {
