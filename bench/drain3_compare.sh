@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Compares `homeostat analyze` (Drain-style template miner) with Python Drain3 (TemplateMiner, default config) on >= MIN_LINES loghub-2k Content lines, then analyzes a ~1 GiB log.
-# Goals: Homeostat >= 50x Drain3 lines/s and >= 1,000,000 lines/s on one core (analyze is single-threaded); peak RSS bounded on the 1 GiB file.
-# Run: bench/drain3_compare.sh [HOMEOSTAT_BIN]   env: HOMEOSTAT_BIN, DATA_DIR=../shared/data/loghub-2k, MIN_LINES=1000000, BIG=1, BIG_BYTES=1073741824, PIN_CPU=1, RUN_TIMEOUT=1800, OUT_DIR
+# Goals: Homeostat >= 50x Drain3 lines/s and >= 1,000,000 lines/s on one core; peak RSS bounded on the 1 GiB file.
+# Every input is analysed twice: `--threads 1` pinned to one CPU (PIN_CPU, like Drain3), and `--threads 2` on two CPUs
+# (PAIR_CPUS: triage on one thread, clustering on the other); Drain3 is single-threaded Python either way.
+# Run: bench/drain3_compare.sh [HOMEOSTAT_BIN]   env: HOMEOSTAT_BIN, DATA_DIR=../shared/data/loghub-2k, MIN_LINES=1000000, BIG=1, BIG_BYTES=1073741824, PIN_CPU=1, PAIR_CPUS=0,1 ("" = skip the two-thread runs), RUN_TIMEOUT=1800, OUT_DIR
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -10,7 +12,8 @@ DATA_DIR="${DATA_DIR:-$REPO_ROOT/../shared/data/loghub-2k}"
 MIN_LINES="${MIN_LINES:-1000000}"
 BIG="${BIG:-1}"
 BIG_BYTES="${BIG_BYTES:-1073741824}"
-PIN_CPU="${PIN_CPU-1}"          # CPU to pin every measured process to ("" = no pinning)
+PIN_CPU="${PIN_CPU-1}"          # CPU to pin every one-thread run (and Drain3) to ("" = no pinning)
+PAIR_CPUS="${PAIR_CPUS-0,1}"    # CPUs for the two-thread runs ("" = skip them)
 RUN_TIMEOUT="${RUN_TIMEOUT:-1800}" # seconds, per measured run
 SAMPLE_EVERY="${SAMPLE_EVERY:-0.5}"
 GOAL_RATIO=50
@@ -36,6 +39,13 @@ if ! python3 -c 'import drain3' 2>/dev/null; then
 fi
 PIN=()
 [[ -n "$PIN_CPU" ]] && PIN=(taskset -c "$PIN_CPU")
+ONE_PIN=("${PIN[@]}")
+# on_pair CMD...: runs CMD with the measured processes pinned to PAIR_CPUS instead of PIN_CPU.
+on_pair() {
+  PIN=(taskset -c "$PAIR_CPUS")
+  "$@"
+  PIN=("${ONE_PIN[@]}")
+}
 
 temp_dir_with_cleanup drain3 # sets TMP and PIDS
 HOMEOSTAT_BIN="$(realpath "$HOMEOSTAT_BIN")"
@@ -147,7 +157,7 @@ D_RSS=$(maxrss_kib "$TMP/drain3.time")
 
 # --- homeostat analyze -----------------------------------------------------------------------
 echo "homeostat: analyze --format json..."
-run_measured h_json "$TMP/h.json" "$HOMEOSTAT_BIN" analyze "$INPUT" --format json
+run_measured h_json "$TMP/h.json" "$HOMEOSTAT_BIN" analyze "$INPUT" --format json --threads 1
 H_LINES=$(jget "$TMP/h.json" lines)
 H_CLUSTERS=$(jget "$TMP/h.json" cluster_count)
 H_INT_S=$(jget "$TMP/h.json" elapsed_seconds)
@@ -159,10 +169,21 @@ H_THREADS_NOTE=$(awk -F': ' '/Percent of CPU/ { print $2 }' "$TMP/h_json.time")
 [[ "$H_LINES" == "$N_LINES" ]] || echo "warning: homeostat reported lines=$H_LINES, expected $N_LINES" >&2
 
 echo "homeostat: analyze --assignments > /dev/null..."
-run_measured h_asg /dev/null "$HOMEOSTAT_BIN" analyze "$INPUT" --assignments
+run_measured h_asg /dev/null "$HOMEOSTAT_BIN" analyze "$INPUT" --assignments --threads 1
 HA_WALL=$(cat "$TMP/h_asg.wall")
 HA_RSS=$(maxrss_kib "$TMP/h_asg.time")
 HA_LPS=$(div "$N_LINES" "$HA_WALL")
+
+T_LPS=null T_RATIO=null T_RSS=null T_CPU=null
+if [[ -n "$PAIR_CPUS" ]]; then
+  echo "homeostat: analyze --threads 2 on CPUs $PAIR_CPUS..."
+  on_pair run_measured h2 "$TMP/h2.json" "$HOMEOSTAT_BIN" analyze "$INPUT" --format json --threads 2
+  [[ "$(jget "$TMP/h2.json" cluster_count)" == "$H_CLUSTERS" ]] || die "--threads 2 found other clusters than --threads 1"
+  T_LPS=$(div "$(jget "$TMP/h2.json" lines)" "$(cat "$TMP/h2.wall")")
+  T_RATIO=$(ratio "$T_LPS" "$D_LPS")
+  T_RSS=$(maxrss_kib "$TMP/h2.time")
+  T_CPU=$(awk -F': ' '/Percent of CPU/ { print $2 }' "$TMP/h2.time")
+fi
 
 RATIO_WALL=$(ratio "$H_LPS_WALL" "$D_LPS")
 RATIO_INT=$(ratio "$H_LPS_INT" "$D_LPS")
@@ -179,13 +200,21 @@ run_measured drain3_u "$TMP/drain3_u.json" python3 "$TMP/drain3_run.py" "$UNIQ"
 U_D_LPS=$(div "$(jget "$TMP/drain3_u.json" lines)" "$(jget "$TMP/drain3_u.json" loop_seconds)")
 U_D_CLUSTERS=$(jget "$TMP/drain3_u.json" clusters)
 echo "homeostat: unique-lines variant..."
-run_measured h_u "$TMP/h_u.json" "$HOMEOSTAT_BIN" analyze "$UNIQ" --format json
+run_measured h_u "$TMP/h_u.json" "$HOMEOSTAT_BIN" analyze "$UNIQ" --format json --threads 1
 U_H_LPS=$(div "$(jget "$TMP/h_u.json" lines)" "$(cat "$TMP/h_u.wall")")
 U_H_CLUSTERS=$(jget "$TMP/h_u.json" cluster_count)
 U_RATIO=$(ratio "$U_H_LPS" "$U_D_LPS")
+U_T_LPS=null U_T_RATIO=null
+if [[ -n "$PAIR_CPUS" ]]; then
+  echo "homeostat: unique-lines variant, --threads 2..."
+  on_pair run_measured h_u2 "$TMP/h_u2.json" "$HOMEOSTAT_BIN" analyze "$UNIQ" --format json --threads 2
+  U_T_LPS=$(div "$(jget "$TMP/h_u2.json" lines)" "$(cat "$TMP/h_u2.wall")")
+  U_T_RATIO=$(ratio "$U_T_LPS" "$U_D_LPS")
+fi
 rm -f "$UNIQ"
 
 # --- ~1 GiB log file ---------------------------------------------------------------------------
+B_T_WALL=null B_T_LPS=null B_T_MBPS=null B_T_RSS=null
 B_RAN=false B_BYTES=null B_LINES=null B_CLUSTERS=null B_WALL=null B_INT_S=null B_LPS=null B_MBPS=null B_RSS=null B_RSS_FIRST=null B_RSS_LAST=null
 if [[ "$BIG" == 1 ]]; then
   BIGFILE="$TMP/big.log"
@@ -224,7 +253,15 @@ EOF
   read -r B_LINES_GEN B_BYTES < <(python3 "$TMP/build_big.py" "$INPUT" "$BIGFILE" "$BIG_BYTES")
   rm -f "$INPUT" # disk: the 1M-line input is no longer needed
   echo "big: $B_LINES_GEN lines, $B_BYTES bytes; running analyze --format json..."
-  run_measured big "$TMP/big.json" "$HOMEOSTAT_BIN" analyze "$BIGFILE" --format json
+  run_measured big "$TMP/big.json" "$HOMEOSTAT_BIN" analyze "$BIGFILE" --format json --threads 1
+  if [[ -n "$PAIR_CPUS" ]]; then
+    echo "big: --threads 2..."
+    on_pair run_measured big2 "$TMP/big2.json" "$HOMEOSTAT_BIN" analyze "$BIGFILE" --format json --threads 2
+    B_T_WALL=$(cat "$TMP/big2.wall")
+    B_T_LPS=$(div "$(jget "$TMP/big2.json" lines)" "$B_T_WALL")
+    B_T_MBPS=$(awk -v b="$B_BYTES" -v s="$B_T_WALL" 'BEGIN { printf "%.1f", b / 1048576 / s }')
+    B_T_RSS=$(maxrss_kib "$TMP/big2.time")
+  fi
   rm -f "$BIGFILE"
   B_RAN=true
   B_LINES=$(jget "$TMP/big.json" lines)
@@ -273,6 +310,12 @@ cat >"$OUT_DIR/$NAME.json" <<EOF
     "assignments": {"wall_seconds": $HA_WALL, "lines_per_s": $HA_LPS, "max_rss_kib": $HA_RSS}
   },
   "ratio": {"wall_vs_drain3_loop": $RATIO_WALL, "internal_vs_drain3_loop": $RATIO_INT},
+  "two_threads": {
+    "cpus": "$PAIR_CPUS",
+    "lines_per_s_wall": $T_LPS, "ratio": $T_RATIO, "max_rss_kib": $T_RSS, "cpu_percent": "$T_CPU",
+    "unique_lines_per_s_wall": $U_T_LPS, "unique_ratio": $U_T_RATIO,
+    "big_wall_seconds": $B_T_WALL, "big_lines_per_s": $B_T_LPS, "big_mib_per_s": $B_T_MBPS, "big_max_rss_kib": $B_T_RSS
+  },
   "unique_lines": {
     "drain3_lines_per_s": $U_D_LPS, "drain3_clusters": $U_D_CLUSTERS,
     "homeostat_lines_per_s_wall": $U_H_LPS, "homeostat_clusters": $U_H_CLUSTERS,
@@ -312,11 +355,19 @@ printf '%-44s %14s %14s\n' "peak RSS (MiB)" "$(mib "$D_RSS")" "$(mib "$H_RSS")"
 printf '%-44s %14s %14s\n' "--assignments >/dev/null wall (s) / lines/s" "" "$HA_WALL / $HA_LPS"
 printf '%-44s %14s %14s\n' "--assignments peak RSS (MiB)" "" "$(mib "$HA_RSS")"
 printf '%-44s %29s\n' "speed-up (wall / internal)" "${RATIO_WALL}x / ${RATIO_INT}x"
-printf '%-44s %29s\n' "goal >= ${GOAL_RATIO}x Drain3" "$(yn "$PASS_RATIO")"
+printf '%-44s %29s\n' "goal >= ${GOAL_RATIO}x Drain3 (one core)" "$(yn "$PASS_RATIO")"
 printf '%-44s %14s %14s\n' "unique lines (seq=N): lines/s" "$U_D_LPS" "$U_H_LPS"
 printf '%-44s %14s %14s\n' "unique lines (seq=N): clusters" "$U_D_CLUSTERS" "$U_H_CLUSTERS"
 printf '%-44s %29s\n' "unique lines: speed-up" "${U_RATIO}x"
 printf '%-44s %29s\n' "goal >= 1,000,000 lines/s (one core)" "$(yn "$PASS_LPS")"
+if [[ -n "$PAIR_CPUS" ]]; then
+  echo
+  echo "== homeostat analyze --threads 2 on CPUs $PAIR_CPUS (Drain3 as above, one core) =="
+  printf '%-44s %14s %14s\n' "lines/s [homeostat wall] / speed-up" "$T_LPS" "${T_RATIO}x"
+  printf '%-44s %29s\n' "goal >= ${GOAL_RATIO}x Drain3 (two threads)" "$(yn "$(awk -v r="$T_RATIO" -v g="$GOAL_RATIO" 'BEGIN { print (r != "null" && r >= g) ? "true" : "false" }')")"
+  printf '%-44s %14s %14s\n' "peak RSS (MiB) / CPU" "$(mib "$T_RSS")" "$T_CPU"
+  printf '%-44s %14s %14s\n' "unique lines: lines/s / speed-up" "$U_T_LPS" "${U_T_RATIO}x"
+fi
 if [[ "$B_RAN" == true ]]; then
   echo
   echo "== homeostat analyze on a ~1 GiB log =="
@@ -327,6 +378,10 @@ if [[ "$B_RAN" == true ]]; then
   printf '%-44s %14s\n' "peak RSS (MiB)" "$(mib "$B_RSS")"
   printf '%-44s %14s\n' "VmRSS early / late in run (MiB)" "$(mib "$B_RSS_FIRST") / $(mib "$B_RSS_LAST")"
   printf '%-44s %14s\n' "RSS bounded (<= 2x 1M-line RSS + 64 MiB)" "$(yn "$PASS_BIG_RSS")"
+  if [[ -n "$PAIR_CPUS" ]]; then
+    printf '%-44s %14s\n' "--threads 2: wall (s) / lines/s" "$B_T_WALL / $B_T_LPS"
+    printf '%-44s %14s\n' "--threads 2: MiB/s / peak RSS (MiB)" "$B_T_MBPS / $(mib "$B_T_RSS")"
+  fi
 else
   echo "(1 GiB test skipped: BIG=0)"
 fi
