@@ -3,6 +3,7 @@
 # Goals: Homeostat >= 50x Drain3 lines/s and >= 1,000,000 lines/s on one core; peak RSS bounded on the 1 GiB file.
 # Every input is analysed twice: `--threads 1` pinned to one CPU (PIN_CPU, like Drain3), and `--threads 2` on two CPUs
 # (PAIR_CPUS: triage on one thread, clustering on the other); Drain3 is single-threaded Python either way.
+# A third Drain3 run uses the masking rules of its own example configuration (reported beside the headline, not in the goal).
 # Run: bench/drain3_compare.sh [HOMEOSTAT_BIN]   env: HOMEOSTAT_BIN, DATA_DIR=../shared/data/loghub-2k, MIN_LINES=1000000, BIG=1, BIG_BYTES=1073741824, PIN_CPU=1, PAIR_CPUS=0,1 ("" = skip the two-thread runs), RUN_TIMEOUT=1800, OUT_DIR
 set -euo pipefail
 
@@ -125,11 +126,16 @@ echo "input: $N_FILES datasets, $N_BASE distinct Content lines x $REPS = $N_LINE
 cat >"$TMP/drain3_run.py" <<'EOF'
 import json, resource, sys, time
 from drain3 import TemplateMiner
+from drain3.template_miner_config import TemplateMinerConfig
 with open(sys.argv[1], encoding="utf-8") as f:
     lines = f.read().split("\n")
 if lines and lines[-1] == "":
     lines.pop()
-miner = TemplateMiner()  # default TemplateMinerConfig, no persistence handler
+config = None  # default TemplateMinerConfig, no persistence handler
+if len(sys.argv) > 2:  # an .ini file (the sections it lacks keep their defaults)
+    config = TemplateMinerConfig()
+    config.load(sys.argv[2])
+miner = TemplateMiner(config=config)
 add = miner.add_log_message
 t0 = time.perf_counter()
 for line in lines:
@@ -154,6 +160,29 @@ D_LPS=$(div "$D_LINES" "$D_LOOP_S")
 D_WALL=$(cat "$TMP/drain3.wall")
 D_RSS=$(maxrss_kib "$TMP/drain3.time")
 [[ "$D_LINES" == "$N_LINES" ]] || die "drain3 saw $D_LINES lines, expected $N_LINES"
+
+# Drain3 again with masking, as Homeostat always masks: the masking rules of Drain3's own
+# example configuration (examples/drain3.ini in its repository: ids, IPs, hex sequences, hex
+# and decimal numbers), the rest of its configuration at the defaults. The headline ratio and
+# the goal use the default (faster, unmasked) run above.
+cat >"$TMP/drain3_masking.ini" <<'EOF'
+[MASKING]
+masking = [
+          {"regex_pattern":"((?<=[^A-Za-z0-9])|^)(([0-9a-f]{2,}:){3,}([0-9a-f]{2,}))((?=[^A-Za-z0-9])|$)", "mask_with": "ID"},
+          {"regex_pattern":"((?<=[^A-Za-z0-9])|^)(\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3})((?=[^A-Za-z0-9])|$)", "mask_with": "IP"},
+          {"regex_pattern":"((?<=[^A-Za-z0-9])|^)([0-9a-f]{6,} ?){3,}((?=[^A-Za-z0-9])|$)", "mask_with": "SEQ"},
+          {"regex_pattern":"((?<=[^A-Za-z0-9])|^)([0-9A-F]{4} ?){4,}((?=[^A-Za-z0-9])|$)", "mask_with": "SEQ"},
+          {"regex_pattern":"((?<=[^A-Za-z0-9])|^)(0x[a-f0-9A-F]+)((?=[^A-Za-z0-9])|$)", "mask_with": "HEX"},
+          {"regex_pattern":"((?<=[^A-Za-z0-9])|^)([\\-\\+]?\\d+)((?=[^A-Za-z0-9])|$)", "mask_with": "NUM"},
+          {"regex_pattern":"(?<=executed cmd )(\".+?\")", "mask_with": "CMD"}
+          ]
+mask_prefix = <:
+mask_suffix = :>
+EOF
+echo "drain3: again with its example masking rules..."
+run_measured drain3_m "$TMP/drain3_m.json" python3 "$TMP/drain3_run.py" "$INPUT" "$TMP/drain3_masking.ini"
+DM_LPS=$(div "$(jget "$TMP/drain3_m.json" lines)" "$(jget "$TMP/drain3_m.json" loop_seconds)")
+DM_CLUSTERS=$(jget "$TMP/drain3_m.json" clusters)
 
 # --- homeostat analyze -----------------------------------------------------------------------
 echo "homeostat: analyze --format json..."
@@ -186,6 +215,9 @@ if [[ -n "$PAIR_CPUS" ]]; then
 fi
 
 RATIO_WALL=$(ratio "$H_LPS_WALL" "$D_LPS")
+M_RATIO=$(ratio "$H_LPS_WALL" "$DM_LPS")
+M_T_RATIO=null
+[[ "$T_LPS" != null ]] && M_T_RATIO=$(ratio "$T_LPS" "$DM_LPS")
 RATIO_INT=$(ratio "$H_LPS_INT" "$D_LPS")
 PASS_RATIO=$(awk -v r="$RATIO_WALL" -v g="$GOAL_RATIO" 'BEGIN { print (r != "null" && r >= g) ? "true" : "false" }')
 PASS_LPS=$(awk -v r="$H_LPS_WALL" -v g="$GOAL_LPS" 'BEGIN { print (r != "null" && r >= g) ? "true" : "false" }')
@@ -298,6 +330,7 @@ cat >"$OUT_DIR/$NAME.json" <<EOF
     "process_wall_seconds": $D_WALL,
     "max_rss_kib": $D_RSS
   },
+  "drain3_masked": {"lines_per_s": $DM_LPS, "clusters": $DM_CLUSTERS, "ratio_one_thread": $M_RATIO, "ratio_two_threads": $M_T_RATIO},
   "homeostat": {
     "lines": $H_LINES,
     "clusters": $H_CLUSTERS,
@@ -356,6 +389,8 @@ printf '%-44s %14s %14s\n' "--assignments >/dev/null wall (s) / lines/s" "" "$HA
 printf '%-44s %14s %14s\n' "--assignments peak RSS (MiB)" "" "$(mib "$HA_RSS")"
 printf '%-44s %29s\n' "speed-up (wall / internal)" "${RATIO_WALL}x / ${RATIO_INT}x"
 printf '%-44s %29s\n' "goal >= ${GOAL_RATIO}x Drain3 (one core)" "$(yn "$PASS_RATIO")"
+printf '%-44s %14s %14s\n' "Drain3 + example masking: lines/s, clusters" "$DM_LPS" "$DM_CLUSTERS"
+printf '%-44s %29s\n' "speed-up vs Drain3 + masking (one core)" "${M_RATIO}x"
 printf '%-44s %14s %14s\n' "unique lines (seq=N): lines/s" "$U_D_LPS" "$U_H_LPS"
 printf '%-44s %14s %14s\n' "unique lines (seq=N): clusters" "$U_D_CLUSTERS" "$U_H_CLUSTERS"
 printf '%-44s %29s\n' "unique lines: speed-up" "${U_RATIO}x"
@@ -365,6 +400,7 @@ if [[ -n "$PAIR_CPUS" ]]; then
   echo "== homeostat analyze --threads 2 on CPUs $PAIR_CPUS (Drain3 as above, one core) =="
   printf '%-44s %14s %14s\n' "lines/s [homeostat wall] / speed-up" "$T_LPS" "${T_RATIO}x"
   printf '%-44s %29s\n' "goal >= ${GOAL_RATIO}x Drain3 (two threads)" "$(yn "$(awk -v r="$T_RATIO" -v g="$GOAL_RATIO" 'BEGIN { print (r != "null" && r >= g) ? "true" : "false" }')")"
+  printf '%-44s %29s\n' "speed-up vs Drain3 + masking" "${M_T_RATIO}x"
   printf '%-44s %14s %14s\n' "peak RSS (MiB) / CPU" "$(mib "$T_RSS")" "$T_CPU"
   printf '%-44s %14s %14s\n' "unique lines: lines/s / speed-up" "$U_T_LPS" "${U_T_RATIO}x"
 fi

@@ -315,14 +315,26 @@ pub fn builtin_categories() -> Vec<Category> {
              one address may be an attack.",
             &["rotate_credentials", "block_source"],
             &[
-                r"(?i)authentication failed",
-                r"(?i)authentication failure",
+                // Alternatives of plain phrases: the prefilter then needs one of these phrases
+                // ("login failed"), not a word as common as "failed". PostgreSQL, PAM, SASL,
+                // dovecot, MongoDB, lighttpd, exim, sshd, xrdp ...
+                r"(?i)authentication failed|authentication failure|authentication error|\bauth failed|\bauth failure|\bauth error|incorrect authentication data|authenticator failed|maximum authentication attempts exceeded|too many authentication failures|user not known to the underlying authentication module|\bauthfail\b",
+                r"(?i)authentication attempt from .* failed",
+                // MySQL, Redis
                 r"(?i)access denied for user",
                 r"\bWRONGPASS\b",
                 r"NOAUTH Authentication required",
-                r"(?i)invalid password",
-                r"(?i)Failed password for",
-                r"(?i)\binvalid (username|credentials)\b",
+                // passwords and users
+                r"(?i)invalid password|\bwrong password\b|\bbad password\b|\bincorrect password\b|\bpassword mismatch|\bpassword incorrect|\bpassword does not match|\bpassword doesn't match|password verification failed",
+                r"(?i)\binvalid user(name)?\b",
+                r"(?i)\binvalid credentials\b",
+                r#"(?i)\buser "[^"]*" was not found in"#,
+                r"(?i)\bsupplied unknown user\b",
+                // sshd
+                r"(?i)\bFailed password for|\bFailed publickey for|\bFailed hostbased for|\bFailed none for|\bFailed keyboard-interactive",
+                r"(?i)\buser \S+ from \S+ not allowed because",
+                // logins: "Login failed", "LOGIN REFUSED", "FAILED LOGIN", "badlogin"
+                r"(?i)\blogin failed|\blogin failures?\b|\blogin attempt failed|\blogin denied|\blogin refused|\blogon fail(ed|ure)|\bfailed log(in|on)\b|\bfail login\b|\bbadlogin\b",
             ],
         ),
         cat(
@@ -682,6 +694,46 @@ mod tests {
         ("auth_failed", "(error) NOAUTH Authentication required."),
         (
             "auth_failed",
+            "sshd[811]: Invalid user oracle from 203.0.113.9 port 40112",
+        ),
+        (
+            "auth_failed",
+            "sshd[811]: Failed publickey for git from 203.0.113.9 port 40112 ssh2: ED25519 SHA256:x",
+        ),
+        (
+            "auth_failed",
+            "sshd[811]: User root from 203.0.113.9 not allowed because not listed in AllowUsers",
+        ),
+        (
+            "auth_failed",
+            "dovecot: imap-login: Disconnected (auth failed, 3 attempts in 9 secs): user=<bob>",
+        ),
+        (
+            "auth_failed",
+            "exim: dovecot_login authenticator failed for (x) [203.0.113.9]: 535 Incorrect authentication data",
+        ),
+        (
+            "auth_failed",
+            "2024/01/02 10:00:00 [error] 7#7: *1 user \"bob\": password mismatch, client: 203.0.113.9",
+        ),
+        (
+            "auth_failed",
+            "Logon  Login failed for user 'sa'. Reason: Password did not match that for the login provided.",
+        ),
+        (
+            "auth_failed",
+            "vsftpd[99]: [bob] FAIL LOGIN: Client \"203.0.113.9\"",
+        ),
+        (
+            "auth_failed",
+            "IMAP Error: Login failed for bob from 203.0.113.9",
+        ),
+        (
+            "auth_failed",
+            "FAILED LOGIN 1 FROM tty1 FOR bob, Authentication failure",
+        ),
+        (
+            "auth_failed",
             "Failed password for invalid user admin from 203.0.113.9 port 52022 ssh2",
         ),
         (
@@ -855,6 +907,11 @@ mod tests {
         "2024-01-02 10:00:00 UTC [1] LOG:  received SIGHUP, reloading configuration files",
         "2024-01-02T10:00:00.000Z INFO  [main] o.s.b.w.embedded.tomcat.TomcatWebServer: Tomcat started on port(s): 8080 (http)",
         "Accepted publickey for deploy from 10.0.0.9 port 51515 ssh2: RSA SHA256:abc",
+        "Accepted password for deploy from 10.0.0.9 port 51515 ssh2",
+        "Successful login for user alice from 10.0.0.4",
+        "User alice logged in (authentication succeeded, method=PLAIN)",
+        "password changed for user alice",
+        "Login attempt 1 of 3 for alice succeeded",
         "pam_unix(sshd:session): session opened for user deploy by (uid=0)",
         "2024/01/02 10:00:00 [notice] 1#1: start worker processes",
         "Listening on 0.0.0.0:3000",
