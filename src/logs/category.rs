@@ -326,7 +326,8 @@ pub fn builtin_categories() -> Vec<Category> {
                 r"NOAUTH Authentication required",
                 // passwords and users
                 r"(?i)invalid password|\bwrong password\b|\bbad password\b|\bincorrect password\b|\bpassword mismatch|\bpassword incorrect|\bpassword does not match|\bpassword doesn't match|password verification failed",
-                r"(?i)\binvalid user(name)?\b",
+                // sshd's "Invalid user X from ADDR", not "invalid user input from the form"
+                r"(?i)\binvalid user \S* ?from [0-9a-f.:]*[0-9:]|userauth_request: invalid user|disconnecting invalid user|\binvalid username\b",
                 r"(?i)\binvalid credentials\b",
                 r#"(?i)\buser "[^"]*" was not found in"#,
                 r"(?i)\bsupplied unknown user\b",
@@ -912,6 +913,8 @@ mod tests {
         "User alice logged in (authentication succeeded, method=PLAIN)",
         "password changed for user alice",
         "Login attempt 1 of 3 for alice succeeded",
+        "ValidationError: invalid user input from form field 'email'",
+        "rejected invalid user input from face detection stage",
         "pam_unix(sshd:session): session opened for user deploy by (uid=0)",
         "2024/01/02 10:00:00 [notice] 1#1: start worker processes",
         "Listening on 0.0.0.0:3000",
