@@ -306,6 +306,9 @@ pub fn builtin_categories() -> Vec<Category> {
                 r"(?i)could not translate host name",
                 r"(?i)unknown MySQL server host",
                 r"(?i)nodename nor servname provided",
+                // curl; Windows sockets (WSAHOST_NOT_FOUND is error 11001)
+                r"(?i)could not resolve host|could not resolve proxy",
+                r"(?i)\bWSAHOST_NOT_FOUND\b|\berror 11001\b",
             ],
         ),
         cat(
@@ -318,7 +321,7 @@ pub fn builtin_categories() -> Vec<Category> {
                 // Alternatives of plain phrases: the prefilter then needs one of these phrases
                 // ("login failed"), not a word as common as "failed". PostgreSQL, PAM, SASL,
                 // dovecot, MongoDB, lighttpd, exim, sshd, xrdp ...
-                r"(?i)authentication failed|authentication failure|authentication error|\bauth failed|\bauth failure|\bauth error|incorrect authentication data|authenticator failed|maximum authentication attempts exceeded|too many authentication failures|user not known to the underlying authentication module|\bauthfail\b",
+                r"(?i)authentication failed|authentication failure|authentication error|\bauth failed|\bauth failure|\bauth error|incorrect authentication data|authenticator failed|maximum authentication attempts exceeded|too many authentication failures|user not known to the underlying authentication module|\bauthfail\b|\bauth fail\b|no more user authentication methods",
                 r"(?i)authentication attempt from .* failed",
                 // MySQL, Redis
                 r"(?i)access denied for user",
@@ -373,13 +376,15 @@ pub fn builtin_categories() -> Vec<Category> {
                 r"\bECONNREFUSED\b",
                 r"(?i)can't connect to (local )?MySQL server",
                 r"(?i)could not connect to Redis",
+                // Windows sockets: WSAECONNREFUSED is error 10061
+                r"(?i)\bWSAECONNREFUSED\b|\berror 10061\b",
             ],
         ),
         cat(
             "connection_timeout",
             Error,
-            "A connection attempt timed out: check the network path, firewalls and the \
-             target's load.",
+            "A connection attempt timed out or found no route to the host: check the network \
+             path, routes, firewalls and the target's load.",
             &["check_network", "restart_service"],
             &[
                 r"(?i)connection timed out",
@@ -389,6 +394,10 @@ pub fn builtin_categories() -> Vec<Category> {
                 r"(?i)\bdial tcp [^ ]*: i/o timeout",
                 r"\bConnectTimeout(Error|Exception)?\b",
                 r"(?i)timeout expired",
+                // Windows sockets: WSAETIMEDOUT is error 10060
+                r"(?i)\bWSAETIMEDOUT\b|\berror 10060\b",
+                // EHOSTUNREACH, ENETUNREACH
+                r"(?i)no route to host|NoRouteToHostException|network is unreachable|host is unreachable",
             ],
         ),
         cat(
@@ -403,6 +412,8 @@ pub fn builtin_categories() -> Vec<Category> {
                 r"(?i)socket hang up",
                 r"(?i)broken pipe",
                 r"\bEPIPE\b",
+                // Windows sockets: WSAECONNRESET is error 10054
+                r"(?i)\bWSAECONNRESET\b|\berror 10054\b",
             ],
         ),
         cat(
@@ -732,6 +743,35 @@ mod tests {
         (
             "auth_failed",
             "FAILED LOGIN 1 FROM tty1 FOR bob, Authentication failure",
+        ),
+        (
+            "auth_failed",
+            "sshd[5]: Received disconnect from 203.0.113.9: 3: com.jcraft.jsch.JSchException: Auth fail [preauth]",
+        ),
+        (
+            "auth_failed",
+            "sshd[5]: Received disconnect from 203.0.113.9: 14: No more user authentication methods available. [preauth]",
+        ),
+        (
+            "dns_failure",
+            "curl: (6) Could not resolve host: api.example.com",
+        ),
+        (
+            "dns_failure",
+            "api.example.com:443 error : Could not resolve api.example.com error 11001",
+        ),
+        (
+            "connection_refused",
+            "db:5432 error : Could not connect - connection attempt failed with error 10061",
+        ),
+        (
+            "connection_timeout",
+            "java.net.NoRouteToHostException: No route to host (Host unreachable)",
+        ),
+        ("connection_timeout", "connect: Network is unreachable"),
+        (
+            "connection_reset",
+            "recv failed: WSAECONNRESET: An existing connection was forcibly closed by the remote host",
         ),
         (
             "auth_failed",
