@@ -135,6 +135,8 @@ config = None  # default TemplateMinerConfig, no persistence handler
 if len(sys.argv) > 2:  # an .ini file (the sections it lacks keep their defaults)
     config = TemplateMinerConfig()
     config.load(sys.argv[2])
+    if not config.masking_instructions:  # load() only warns about a missing or bad file
+        sys.exit(f"{sys.argv[2]}: no masking instructions loaded")
 miner = TemplateMiner(config=config)
 add = miner.add_log_message
 t0 = time.perf_counter()
@@ -183,6 +185,7 @@ echo "drain3: again with its example masking rules..."
 run_measured drain3_m "$TMP/drain3_m.json" python3 "$TMP/drain3_run.py" "$INPUT" "$TMP/drain3_masking.ini"
 DM_LPS=$(div "$(jget "$TMP/drain3_m.json" lines)" "$(jget "$TMP/drain3_m.json" loop_seconds)")
 DM_CLUSTERS=$(jget "$TMP/drain3_m.json" clusters)
+[[ "$(jget "$TMP/drain3_m.json" lines)" == "$N_LINES" ]] || die "drain3 (masked) saw other than $N_LINES lines"
 
 # --- homeostat analyze -----------------------------------------------------------------------
 echo "homeostat: analyze --format json..."

@@ -5,15 +5,19 @@
 //! failures fall in a category (and in `auth_failed`), and how many of the other lines do.
 //! fail2ban labels "not a failure" what its filter need not ban, which includes real failures
 //! (a PAM `authentication failure` line next to sshd's own `Failed password` line): those lines
-//! show what a category adds, not false alarms by themselves.
+//! show what a category adds, but not only that: sshd's `Failed publickey` for each key a
+//! client offers before one is accepted is one of them too. A label with a `"constraint"`
+//! (a filter option) is counted like any other, so a few lines count under both labels.
 //!
 //! The `auth_failed` patterns were extended while reading the misses of half of these files
-//! (the 1st, 3rd, 5th... entry of the folder sorted by name, leaving out `COPYING`); the totals
-//! are printed for that half and for the other, unread half apart.
+//! (the 1st, 3rd, 5th... entry of the folder sorted by name, folders included, `COPYING` left
+//! out). The totals are printed for that half; for the unread files of another service family
+//! (`sshd-journal` is the `sshd` family: the name up to its first `-`); and for the unread
+//! files of a family that was read, apart.
 //!
-//! Usage: `cargo run --release --example category_eval [LOG_DIR] [--show FILE]` (default
-//! `../shared/data/security/fail2ban-logs`; `--show` prints every labelled line of FILE with
-//! its category).
+//! Usage: `cargo run --release --example category_eval [LOG_DIR] [--show NAME]` (default
+//! `../shared/data/security/fail2ban-logs`; `--show` prints every labelled line of the log
+//! file NAME, a bare file name such as `sshd`, with its category).
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -33,15 +37,18 @@ fn labelled_lines(path: &Path) -> Result<Vec<Labelled>, Box<dyn Error>> {
     let mut out = Vec::new();
     let mut pending: Option<bool> = None;
     for line in text.lines() {
-        if let Some(json) = line.strip_prefix("# failJSON:") {
+        // `# failJSON:`, `#failJSON:`, `## failJSON:` ... as fail2ban reads them
+        let label = line
+            .strip_prefix('#')
+            .map(|l| l.trim_start_matches('#').trim_start())
+            .and_then(|l| l.strip_prefix("failJSON:"));
+        if let Some(json) = label {
             pending = serde_json::from_str::<serde_json::Value>(json.trim())
                 .ok()
                 .and_then(|v| v.get("match").and_then(serde_json::Value::as_bool));
             continue;
         }
-        if line.starts_with('#') || line.trim().is_empty() {
-            continue;
-        }
+        // A label is for the line right after it, whatever that line is.
         if let Some(failure) = pending.take() {
             out.push(Labelled {
                 line: line.to_owned(),
@@ -77,24 +84,46 @@ fn main() -> Result<(), Box<dyn Error>> {
         );
     let classifier = Classifier::builtin();
     let auth = classifier.id_of("auth_failed");
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)?
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.file_name().is_some_and(|n| n != "COPYING"))
         .collect();
     entries.sort();
-    // (file, read while writing the patterns)
-    let files: Vec<(PathBuf, bool)> = entries
-        .into_iter()
+    let family = |p: &Path| {
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+        name.unwrap_or_default()
+            .split('-')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let read_families: std::collections::HashSet<String> =
+        entries.iter().step_by(2).map(|p| family(p)).collect();
+    // (file, its group: read while writing the patterns / unread, other family / unread,
+    // family read)
+    let files: Vec<(PathBuf, usize)> = entries
+        .iter()
         .enumerate()
         .filter(|(_, p)| p.is_file())
-        .map(|(i, p)| (p, i % 2 == 0))
+        .map(|(i, p)| {
+            let group = if i % 2 == 0 {
+                0
+            } else if read_families.contains(&family(p)) {
+                2
+            } else {
+                1
+            };
+            (p.clone(), group)
+        })
         .collect();
     let mut total = Tally::default();
-    let mut halves = [Tally::default(); 2];
+    let mut groups = [Tally::default(); 3];
+    let mut logs = 0;
     println!(
         "| log | failures | in a category | auth_failed | other lines | other lines in a category |\n|---|---|---|---|---|---|"
     );
-    for (path, read) in &files {
+    for (path, group) in &files {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -103,6 +132,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         if lines.is_empty() {
             continue;
         }
+        logs += 1;
         let mut t = Tally::default();
         for l in &lines {
             let category = classifier.classify(&l.line);
@@ -127,12 +157,15 @@ fn main() -> Result<(), Box<dyn Error>> {
             t.failures, t.failures_in_category, t.failures_auth, t.benign, t.benign_in_category
         );
         total.add(t);
-        halves[usize::from(*read)].add(t);
+        if let Some(g) = groups.get_mut(*group) {
+            g.add(t);
+        }
     }
-    let all = format!("all {} logs", files.len());
+    let all = format!("all {logs} logs");
     for (label, t) in [
-        ("half read while writing the patterns", halves[1]),
-        ("half not read", halves[0]),
+        ("half read while writing the patterns", groups[0]),
+        ("not read, other service families", groups[1]),
+        ("not read, a family that was read", groups[2]),
         (all.as_str(), total),
     ] {
         println!("{}", t.row(label));

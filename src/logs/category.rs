@@ -312,36 +312,6 @@ pub fn builtin_categories() -> Vec<Category> {
             ],
         ),
         cat(
-            "auth_failed",
-            Error,
-            "Authentication failed: check credentials and secrets rotation; many failures from \
-             one address may be an attack.",
-            &["rotate_credentials", "block_source"],
-            &[
-                // Alternatives of plain phrases: the prefilter then needs one of these phrases
-                // ("login failed"), not a word as common as "failed". PostgreSQL, PAM, SASL,
-                // dovecot, MongoDB, lighttpd, exim, sshd, xrdp ...
-                r"(?i)authentication failed|authentication failure|authentication error|\bauth failed|\bauth failure|\bauth error|incorrect authentication data|authenticator failed|maximum authentication attempts exceeded|too many authentication failures|user not known to the underlying authentication module|\bauthfail\b|\bauth fail\b|no more user authentication methods",
-                r"(?i)authentication attempt from .* failed",
-                // MySQL, Redis
-                r"(?i)access denied for user",
-                r"\bWRONGPASS\b",
-                r"NOAUTH Authentication required",
-                // passwords and users
-                r"(?i)invalid password|\bwrong password\b|\bbad password\b|\bincorrect password\b|\bpassword mismatch|\bpassword incorrect|\bpassword does not match|\bpassword doesn't match|password verification failed",
-                // sshd's "Invalid user X from ADDR", not "invalid user input from the form"
-                r"(?i)\binvalid user \S* ?from [0-9a-f.:]*[0-9:]|userauth_request: invalid user|disconnecting invalid user|\binvalid username\b",
-                r"(?i)\binvalid credentials\b",
-                r#"(?i)\buser "[^"]*" was not found in"#,
-                r"(?i)\bsupplied unknown user\b",
-                // sshd
-                r"(?i)\bFailed password for|\bFailed publickey for|\bFailed hostbased for|\bFailed none for|\bFailed keyboard-interactive",
-                r"(?i)\buser \S+ from \S+ not allowed because",
-                // logins: "Login failed", "LOGIN REFUSED", "FAILED LOGIN", "badlogin"
-                r"(?i)\blogin failed|\blogin failures?\b|\blogin attempt failed|\blogin denied|\blogin refused|\blogon fail(ed|ure)|\bfailed log(in|on)\b|\bfail login\b|\bbadlogin\b",
-            ],
-        ),
-        cat(
             "too_many_connections",
             Error,
             "A connection limit was reached: look for connection leaks, add pooling or raise \
@@ -398,6 +368,38 @@ pub fn builtin_categories() -> Vec<Category> {
                 r"(?i)\bWSAETIMEDOUT\b|\berror 10060\b",
                 // EHOSTUNREACH, ENETUNREACH
                 r"(?i)no route to host|NoRouteToHostException|network is unreachable|host is unreachable",
+            ],
+        ),
+        cat(
+            "auth_failed",
+            Error,
+            "Authentication failed: check credentials and secrets rotation; many failures from \
+             one address may be an attack.",
+            &["rotate_credentials", "block_source"],
+            &[
+                // Alternatives of plain phrases: the prefilter then needs one of these phrases
+                // ("login failed"), not a word as common as "failed". PostgreSQL, PAM, SASL,
+                // dovecot, MongoDB, lighttpd, exim, sshd, xrdp ...
+                r"(?i)authentication failed|authentication failure|authentication error|\bauth failed|\bauth failure\b|\bauth error|incorrect authentication data|authenticator failed|maximum authentication attempts exceeded|too many authentication failures|user not known to the underlying authentication module|\bauthfail\b|\bauth fail\b|no more user authentication methods",
+                r"(?i)authentication attempt from .* failed",
+                // MySQL, Redis
+                r"(?i)access denied for user",
+                r"\bWRONGPASS\b",
+                r"NOAUTH Authentication required",
+                // passwords and users
+                r"(?i)invalid password|\bwrong password\b|\bincorrect password\b|\bpassword mismatch|\bpassword incorrect|\bpassword does not match for|\bpassword doesn't match for|password verification failed",
+                // sshd's "Invalid user X from ADDR" (an IPv4 or IPv6 address), not "invalid user
+                // input from the form"
+                r"(?i)\binvalid user \S* ?from ([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9a-f]*:[0-9a-f:]*[0-9a-f])\b|userauth_request: invalid user|disconnecting invalid user|\binvalid username\b",
+                r"(?i)\binvalid credentials\b",
+                r#"(?i)\buser "[^"]*" was not found in ""#,
+                r"(?i)\bsupplied unknown user\b",
+                // sshd ("Failed publickey" is left out: a client offering several keys logs it
+                // for every key the server refuses before one is accepted)
+                r"(?i)\bFailed password for|\bFailed hostbased for|\bFailed keyboard-interactive",
+                r"(?i)\buser \S+ from \S+ not allowed because",
+                // logins: "Login failed", "LOGIN REFUSED", "FAILED LOGIN", "badlogin"
+                r"(?i)\blogin failed|\blogin failure\b|\blogin attempt failed|\blogin denied|\blogin refused|\blogon fail(ed|ure)|\bfailed log(in|on)\b|\bfail login\b|\bbadlogin\b",
             ],
         ),
         cat(
@@ -710,10 +712,6 @@ mod tests {
         ),
         (
             "auth_failed",
-            "sshd[811]: Failed publickey for git from 203.0.113.9 port 40112 ssh2: ED25519 SHA256:x",
-        ),
-        (
-            "auth_failed",
             "sshd[811]: User root from 203.0.113.9 not allowed because not listed in AllowUsers",
         ),
         (
@@ -755,6 +753,19 @@ mod tests {
         (
             "dns_failure",
             "curl: (6) Could not resolve host: api.example.com",
+        ),
+        // A login that failed because a backend is unreachable is a network failure first.
+        (
+            "connection_refused",
+            "LDAP login failed: ldap.internal:389: java.net.ConnectException: Connection refused",
+        ),
+        (
+            "connection_timeout",
+            "authentication error: Could not contact LDAP server: Connection timed out",
+        ),
+        (
+            "too_many_connections",
+            "login failed: FATAL: sorry, too many clients already",
         ),
         (
             "dns_failure",
@@ -955,6 +966,14 @@ mod tests {
         "Login attempt 1 of 3 for alice succeeded",
         "ValidationError: invalid user input from form field 'email'",
         "rejected invalid user input from face detection stage",
+        "Skipping invalid user record from 2024-01-02 import",
+        "Resetting login failures for user alice",
+        "Max login failures before lockout: 5",
+        "auth failures=0 auth successes=12",
+        "user \"alice\" was not found in cache, loading",
+        "BAD PASSWORD: The password is shorter than 8 characters",
+        "New password does not match confirmation",
+        "Failed publickey for git from 10.0.0.9 port 51515 ssh2: ED25519 SHA256:abc",
         "pam_unix(sshd:session): session opened for user deploy by (uid=0)",
         "2024/01/02 10:00:00 [notice] 1#1: start worker processes",
         "Listening on 0.0.0.0:3000",
