@@ -93,6 +93,25 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    // The same lines with a non-ASCII character in every third one (a user name, a localized
+    // word): they are ruled in or out by their words like any other line.
+    let accented: Vec<String> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| match i % 3 {
+            0 => format!("{l} \u{e9}"),
+            _ => l.clone(),
+        })
+        .collect();
+    let mut classifier = Classifier::builtin();
+    group.bench_function("classify_learning_non_ascii", |b| {
+        b.iter(|| {
+            for l in &accented {
+                black_box(classifier.classify_learning(l));
+            }
+        })
+    });
+
     let mut analyzer = Analyzer::default();
     let mut t = 0u64;
     group.bench_function("analyze_line", |b| {

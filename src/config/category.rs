@@ -306,20 +306,24 @@ mod tests {
     }
 
     #[test]
-    fn patterns_too_large_together_are_reported_at_the_first_category() {
-        // Each fits the limit (about 950 KiB), twelve of them do not fit a set.
-        let mut text = String::new();
-        for i in 0..12 {
-            text.push_str(&format!(
-                "[[category]]\nname = \"big{i}\"\npatterns = ['\\w{{18}}']\n"
-            ));
-        }
+    fn patterns_too_large_together_are_reported_at_their_category() {
+        // Each fits the limit (about 950 KiB), twelve of them do not fit one category's set;
+        // in twelve categories they would.
+        let mut text = String::from("[[category]]\nname = \"small\"\npatterns = ['x']\n");
+        text.push_str("[[category]]\nname = \"big\"\npatterns = [");
+        text.push_str(&["'\\w{18}'"; 12].join(", "));
+        text.push_str("]\n");
         let found = issues(&text);
         assert_eq!(found.len(), 1, "{found:#?}");
         assert!(
-            found[0].starts_with("h.toml:2:8: the category patterns do not compile together"),
+            found[0]
+                .starts_with("h.toml:5:8: the patterns of category `big` do not compile together"),
             "{found:#?}"
         );
+        let apart: String = (0..12)
+            .map(|i| format!("[[category]]\nname = \"big{i}\"\npatterns = ['\\w{{18}}']\n"))
+            .collect();
+        config(&apart);
     }
 
     #[test]

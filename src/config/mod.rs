@@ -263,13 +263,17 @@ impl Config {
         if let Some(first) = self.category.first()
             && problems.len() == before
         {
-            // Each pattern compiles on its own; all of them together must too (size limit).
-            if let Err(e) = self.classifier() {
+            // Each pattern compiles on its own; each category's together must too (size limit).
+            if let Err(e) = self.classifier().and_then(|c| c.compile_all()) {
+                let at = self
+                    .category
+                    .iter()
+                    .find(|c| *c.name.get_ref() == e.category);
                 problems.push((
-                    first.name.span(),
+                    at.unwrap_or(first).name.span(),
                     format!(
-                        "the category patterns do not compile together (the built-in and yours): {}",
-                        e.source
+                        "the patterns of category `{}` do not compile together: {}",
+                        e.category, e.source
                     ),
                 ));
             }
