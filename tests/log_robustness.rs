@@ -1,5 +1,5 @@
 //! Robustness: the masker, miner and analyzer never panic on arbitrary input, and the
-//! miner's cluster count stays bounded under adversarial (all-unique) lines.
+//! miner's cluster count and bytes stay bounded under adversarial (all-unique) lines.
 
 use std::sync::LazyLock;
 
@@ -58,6 +58,49 @@ fn unique_lines_keep_clusters_bounded() {
     }
     assert_eq!(miner.clusters().count(), miner.len());
     assert!(miner.clusters().all(|c| c.samples.len() <= 3));
+}
+
+/// Long unique lines: what the clusters hold stays under `max_bytes`, however many clusters
+/// `max_clusters` would allow (10,000 of these would hold ~170 MB).
+#[test]
+fn long_unique_lines_keep_cluster_bytes_bounded() {
+    const BUDGET: usize = 4 << 20;
+    let mut miner = TemplateMiner::new(MinerConfig {
+        max_bytes: BUDGET,
+        ..MinerConfig::default()
+    });
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    for t in 0..1_500u64 {
+        // ~16 KiB of letters-only words: a template of its own, nothing masked.
+        let mut line = String::new();
+        while line.len() < 16_000 {
+            line.push_str(&rng.line());
+            line.push(' ');
+        }
+        let (id, _) = miner.add(&line, t);
+        assert!(miner.bytes() <= BUDGET, "{} bytes", miner.bytes());
+        assert!(
+            miner.cluster(id).is_some(),
+            "the line's own cluster is live"
+        );
+    }
+    let held: usize = miner
+        .clusters()
+        .map(|c| {
+            c.tokens.iter().flatten().map(|t| t.len()).sum::<usize>()
+                + c.samples.iter().map(String::len).sum::<usize>()
+        })
+        .sum();
+    assert!(
+        held <= miner.bytes(),
+        "the weight counts all the text: {held} > {}",
+        miner.bytes()
+    );
+    assert!(
+        (100..500).contains(&miner.len()),
+        "evicted by bytes, not by count: {} clusters",
+        miner.len()
+    );
 }
 
 #[test]

@@ -244,6 +244,50 @@ async fn restart_continues_where_it_stopped(store_url: &str, dir: &Path) {
     app.shutdown().await;
 }
 
+/// The errors stop while the daemon is down: the restarted daemon still resolves the incident
+/// that the first run opened, once a whole quiet window has passed since it started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_incident_left_open_at_a_stop_resolves_after_the_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("homeostat.db").display());
+    let log = dir.path().join("app.log");
+    append(&log, b"");
+    let config = source(
+        &log,
+        "[[log.alert]]\ncategory = \"disk_full\"\ncount = 2\nwithin = \"4s\"\n",
+    );
+    let app = start_app_on(&url, &config).await;
+    append(
+        &log,
+        b"write failed: No space left on device\nwrite failed: No space left on device\n",
+    );
+    let id = eventually(DEADLINE, "the incident opens", || async {
+        let (_, body) = get_json(&app, "/api/v1/incidents").await;
+        let first = &body["incidents"][0];
+        (first["fingerprint"] == "log:app:disk_full")
+            .then(|| first["id"].as_str().map(str::to_string))
+            .flatten()
+    })
+    .await;
+    app.shutdown().await;
+    let app = start_app_on(&url, &config).await;
+    let (_, body) = get_json(&app, &format!("/api/v1/incidents/{id}")).await;
+    assert_ne!(
+        body["state"], "resolved",
+        "resolved before the stop, so this test proves nothing: {body}"
+    );
+    eventually(
+        DEADLINE,
+        "a quiet window after the restart resolves it",
+        || async {
+            let (_, body) = get_json(&app, &format!("/api/v1/incidents/{id}")).await;
+            (body["state"] == "resolved").then_some(())
+        },
+    )
+    .await;
+    app.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_loses_no_line_and_reads_none_twice_on_sqlite() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -60,6 +60,9 @@ pub struct AnalyzeResponse {
     pub category: Option<CategoryMatch>,
     /// Its cluster.
     pub cluster: ClusterMatch,
+    /// What to do: the category's advice; for a message of no known category, what fixed
+    /// incidents that came with its template (when anything did), else how to follow it up.
+    pub advice: String,
     /// Category runbooks that exist in this config, to use in `repair-task`.
     pub suggested_runbooks: Vec<String>,
     /// Runbooks that fixed incidents which came with log clusters of this template, best first,
@@ -165,11 +168,37 @@ pub async fn analyze_error(
             }
         }
     }
+    let learned_runbooks = rank_history(history);
+    let advice = advice(category.as_ref(), &cluster, &learned_runbooks);
     Ok(Json(AnalyzeResponse {
         source: request.source,
         category,
         cluster,
+        advice,
         suggested_runbooks,
-        learned_runbooks: rank_history(history),
+        learned_runbooks,
     }))
+}
+
+/// The advice for a message: its category's, else what learning knows of its template.
+fn advice(
+    category: Option<&CategoryMatch>,
+    cluster: &ClusterMatch,
+    learned: &[crate::remedy::RunbookStats],
+) -> String {
+    if let Some(category) = category {
+        return category.advice.clone();
+    }
+    match learned.first() {
+        Some(best) => format!(
+            "No known failure category. Incidents that came with this template were fixed by {}",
+            best.why
+        ),
+        None => format!(
+            "No known failure category, and no repair is known for this template yet \
+             ({} message(s) of it so far). If it matters, add a [[category]] for it with \
+             advice and runbooks.",
+            cluster.count
+        ),
+    }
 }

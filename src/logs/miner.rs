@@ -29,6 +29,10 @@ pub struct MinerConfig {
     pub max_clusters_per_node: usize,
     /// Maximum sample lines kept per cluster.
     pub max_samples: usize,
+    /// Maximum bytes held by the clusters' templates and samples (roughly: text plus a fixed
+    /// cost per cluster and token); the least recently used clusters are evicted beyond it, so
+    /// that long lines cannot make `max_clusters` clusters weigh gigabytes.
+    pub max_bytes: usize,
     /// Limits of the tokenizer.
     pub mask: MaskConfig,
 }
@@ -42,6 +46,7 @@ impl Default for MinerConfig {
             max_clusters: 10_000,
             max_clusters_per_node: 256,
             max_samples: 3,
+            max_bytes: 64 << 20,
             mask: MaskConfig::default(),
         }
     }
@@ -133,6 +138,8 @@ pub struct TemplateMiner {
     next_id: ClusterId,
     tick: u64,
     live: usize,
+    /// What the live clusters weigh, by [`weight`].
+    bytes: usize,
     buf: Vec<Token>,
     path: Vec<usize>,
     /// Masked token sequence (as a seeded 64-bit hash) → the cluster that last took it. A
@@ -148,10 +155,32 @@ pub struct TemplateMiner {
 /// Entries kept in the sequence cache per allowed cluster (it is emptied when full).
 const SEEN_PER_CLUSTER: usize = 4;
 
-/// True when a literal token may serve as a routing key: letters and a little punctuation.
+/// Longest literal token that may serve as a routing key (tree keys are copies of tokens; the
+/// longest word of that kind in the Loghub samples has 34 bytes).
+const MAX_KEY: usize = 64;
+
+/// Bytes counted for each cluster, token and sample beside their text (their allocations and
+/// bookkeeping), for [`MinerConfig::max_bytes`].
+const PER_CLUSTER: usize = 256;
+const PER_ITEM: usize = 24;
+
+/// What a cluster weighs against [`MinerConfig::max_bytes`].
+fn weight(c: &Cluster) -> usize {
+    let tokens: usize = c
+        .tokens
+        .iter()
+        .map(|t| PER_ITEM + t.as_ref().map_or(0, |t| t.len()))
+        .sum();
+    let samples: usize = c.samples.iter().map(|s| PER_ITEM + s.len()).sum();
+    PER_CLUSTER + tokens + samples
+}
+
+/// True when a literal token may serve as a routing key: letters and a little punctuation, at
+/// most [`MAX_KEY`] bytes.
 fn routable(s: &str) -> bool {
-    s.bytes()
-        .all(|b| b.is_ascii_alphabetic() || matches!(b, b'_' | b'-' | b':' | b'=' | b'\''))
+    s.len() <= MAX_KEY
+        && s.bytes()
+            .all(|b| b.is_ascii_alphabetic() || matches!(b, b'_' | b'-' | b':' | b'=' | b'\''))
 }
 
 impl TemplateMiner {
@@ -174,6 +203,7 @@ impl TemplateMiner {
             next_id: 0,
             tick: 0,
             live: 0,
+            bytes: 0,
             buf: Vec::new(),
             path: Vec::new(),
             seen: HashMap::default(),
@@ -190,6 +220,11 @@ impl TemplateMiner {
     /// Number of live clusters.
     pub fn len(&self) -> usize {
         self.live
+    }
+
+    /// What the live clusters' templates and samples weigh (see [`MinerConfig::max_bytes`]).
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// True when no cluster exists.
@@ -410,6 +445,7 @@ impl TemplateMiner {
         let tick = self.tick;
         let max_samples = self.cfg.max_samples;
         let line = self.masker.truncate(line);
+        let (mut freed, mut added) = (0, 0);
         if let Some(s) = self.slot_mut(slot) {
             if let Some((toks, src)) = tokens {
                 let mut lits = 0;
@@ -420,8 +456,8 @@ impl TemplateMiner {
                     };
                     if same {
                         lits += 1;
-                    } else {
-                        *t = None;
+                    } else if let Some(old) = t.take() {
+                        freed += old.len();
                     }
                 }
                 s.literals = lits;
@@ -430,8 +466,13 @@ impl TemplateMiner {
             s.cluster.last_seen = s.cluster.last_seen.max(now_ms);
             if s.cluster.samples.len() < max_samples {
                 s.cluster.samples.push(line.to_owned());
+                added = line.len() + PER_ITEM;
             }
             s.tick = tick;
+        }
+        self.bytes = (self.bytes + added).saturating_sub(freed);
+        if added > 0 {
+            self.evict_over_budget(slot);
         }
         if self.lru_head != slot {
             self.lru_unlink(slot);
@@ -485,15 +526,17 @@ impl TemplateMiner {
         if self.cfg.max_samples > 0 {
             samples.push(self.masker.truncate(line).to_owned());
         }
+        let cluster = Cluster {
+            id,
+            tokens,
+            count: 1,
+            first_seen: now_ms,
+            last_seen: now_ms,
+            samples,
+        };
+        self.bytes += weight(&cluster);
         let slot = Slot {
-            cluster: Cluster {
-                id,
-                tokens,
-                count: 1,
-                first_seen: now_ms,
-                last_seen: now_ms,
-                samples,
-            },
+            cluster,
             literals,
             node,
             newer: NONE,
@@ -516,7 +559,16 @@ impl TemplateMiner {
         self.ids.insert(id, si);
         self.lru_push_front(si);
         self.live += 1;
+        self.evict_over_budget(si);
         id
+    }
+
+    /// Evicts least recently used clusters other than `keep` while the clusters weigh more
+    /// than `max_bytes`.
+    fn evict_over_budget(&mut self, keep: u32) {
+        while self.bytes > self.cfg.max_bytes && self.lru_tail != keep && self.lru_tail != NONE {
+            self.evict(self.lru_tail);
+        }
     }
 
     fn alloc_node(&mut self, node: Node) -> u32 {
@@ -586,6 +638,9 @@ impl TemplateMiner {
         let (id, node) = (s.cluster.id, s.node);
         self.lru_unlink(slot);
         let removed = self.slots[slot as usize].take();
+        if let Some(s) = &removed {
+            self.bytes = self.bytes.saturating_sub(weight(&s.cluster));
+        }
         if let (Some(kept), Some(s)) = (&mut self.evicted, removed) {
             kept.push(s.cluster);
         }

@@ -107,6 +107,15 @@ impl RateWindow {
         false
     }
 
+    /// Takes the rule as firing with a hit at `at`: its incident is still open from an earlier
+    /// run, so it stops firing (and the incident resolves) after a whole window without a hit
+    /// from then on, as if the daemon had never stopped.
+    pub fn resume_firing(&mut self, at: DateTime<Utc>) {
+        self.firing = true;
+        self.hits.clear();
+        self.hits.push_back(at);
+    }
+
     /// True when the rule was firing and no hit came for a whole window before `clock`: it
     /// stops firing.
     pub fn quiet(&mut self, clock: DateTime<Utc>) -> bool {
@@ -178,6 +187,24 @@ mod tests {
         assert!(!w.quiet(at(5000)), "quiet only once");
         assert!(!live(&mut w, 5000), "old hits were forgotten");
         assert!(live(&mut w, 5500));
+    }
+
+    #[test]
+    fn a_resumed_rule_stops_firing_a_window_after_the_restart() {
+        let mut w = RateWindow::new(3, Duration::from_secs(1));
+        w.resume_firing(at(0));
+        assert!(w.firing());
+        assert!(
+            !w.quiet(at(1000)),
+            "a whole window must pass after the restart"
+        );
+        assert!(
+            !live(&mut w, 500),
+            "still firing: hits after the restart send nothing"
+        );
+        assert!(!w.quiet(at(1400)));
+        assert!(w.quiet(at(1501)));
+        assert!(!w.firing());
     }
 
     #[test]

@@ -118,7 +118,7 @@ impl LogSource {
         };
         let mut analyzer = Analyzer::new(classifier, MinerConfig::default());
         analyzer.miner_mut().keep_evicted();
-        let rules: Vec<Rule> = config
+        let mut rules: Vec<Rule> = config
             .rules(analyzer.classifier().categories())
             .into_iter()
             .map(|rule| Rule {
@@ -127,6 +127,14 @@ impl LogSource {
                 latest: String::new(),
             })
             .collect();
+        // A rule whose incident an earlier run left open fires on, so that a quiet window
+        // resolves it (the errors may have stopped while the daemon was down).
+        for rule in &mut rules {
+            let fingerprint = log_fingerprint(&name, &rule.rule.category);
+            if store.active_incident(&fingerprint).await?.is_some() {
+                rule.window.resume_firing(Utc::now());
+            }
+        }
         let rule_of = rules
             .iter()
             .enumerate()

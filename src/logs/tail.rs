@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -245,17 +245,26 @@ impl Tailer {
             None if first && self.start_at_end => len,
             None => 0,
         };
-        tracing::debug!(path = %path.display(), offset = start, "following log file");
+        // A stored offset is past a line's newline, except after a cut line whose rest had not
+        // arrived yet: that rest is skipped now, as it would have been without the restart.
+        let skipping = start > 0 && !follows_newline(&file, start);
+        tracing::debug!(path = %path.display(), offset = start, skipping, "following log file");
         Some(Followed {
             path: path.to_path_buf(),
             file,
             read_to: start,
             partial: Vec::new(),
-            skipping: false,
+            skipping,
             matched: true,
             grew_at: now,
         })
     }
+}
+
+/// True when the byte before `offset` in `file` is a newline (false when it cannot be read).
+fn follows_newline(file: &File, offset: u64) -> bool {
+    let mut byte = [0u8; 1];
+    file.read_exact_at(&mut byte, offset - 1).is_ok() && byte[0] == b'\n'
 }
 
 /// Reads one chunk of what was appended to `f` and splits it into lines.
@@ -397,6 +406,40 @@ mod tests {
         assert!(batch.lines[0].cut && !batch.lines[0].invalid);
         assert_eq!(batch.lines[0].text, "é".repeat(32));
         assert_eq!(batch.lines[1].text, "short");
+    }
+
+    #[test]
+    fn a_restart_inside_a_cut_line_skips_its_rest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("a.log");
+        append(&log, b"one\n0123456789abc");
+        let mut t = tailer(dir.path(), 8);
+        assert_eq!(texts(&t.read(Instant::now(), false)), ["one", "01234567"]);
+        // The cut line's end has not arrived: the stored offset is inside it.
+        let stored: HashMap<FileId, u64> = t.positions().iter().map(|p| (p.id, p.offset)).collect();
+        assert_eq!(stored.values().copied().collect::<Vec<_>>(), [17]);
+        drop(t);
+        append(&log, b"def\ntwo\n");
+        let mut again = Tailer::new(
+            &dir.path().join("*.log").to_string_lossy(),
+            8,
+            false,
+            stored,
+        );
+        // Not "def" (the rest of the cut line) as a line of its own.
+        assert_eq!(texts(&again.read(Instant::now(), false)), ["two"]);
+        // Resuming after a complete line reads the next one whole.
+        let at_line: HashMap<FileId, u64> = again.positions().iter().map(|p| (p.id, 4)).collect();
+        let mut third = Tailer::new(
+            &dir.path().join("*.log").to_string_lossy(),
+            8,
+            false,
+            at_line,
+        );
+        assert_eq!(
+            texts(&third.read(Instant::now(), false)),
+            ["01234567", "two"]
+        );
     }
 
     #[test]
