@@ -444,40 +444,57 @@ impl TemplateMiner {
         self.tick += 1;
         let tick = self.tick;
         let max_samples = self.cfg.max_samples;
-        let line = self.masker.truncate(line);
-        let (mut freed, mut added) = (0, 0);
-        if let Some(s) = self.slot_mut(slot) {
-            if let Some((toks, src)) = tokens {
-                let mut lits = 0;
-                for (t, l) in s.cluster.tokens.iter_mut().zip(toks) {
-                    let same = match (&*t, l) {
-                        (Some(t), Token::Lit { .. }) => t.as_bytes() == l.bytes(src.as_bytes()),
-                        _ => false,
-                    };
-                    if same {
-                        lits += 1;
-                    } else if let Some(old) = t.take() {
-                        freed += old.len();
-                    }
-                }
-                s.literals = lits;
-            }
-            s.cluster.count += 1;
-            s.cluster.last_seen = s.cluster.last_seen.max(now_ms);
-            if s.cluster.samples.len() < max_samples {
-                s.cluster.samples.push(line.to_owned());
-                added = line.len() + PER_ITEM;
-            }
-            s.tick = tick;
+        let Some(s) = self.slot_mut(slot) else {
+            return;
+        };
+        s.cluster.count += 1;
+        s.cluster.last_seen = s.cluster.last_seen.max(now_ms);
+        s.tick = tick;
+        let wants_sample = s.cluster.samples.len() < max_samples;
+        if let Some((toks, src)) = tokens {
+            self.generalize(slot, toks, src);
         }
-        self.bytes = (self.bytes + added).saturating_sub(freed);
-        if added > 0 {
-            self.evict_over_budget(slot);
+        if wants_sample {
+            self.add_sample(slot, line);
         }
         if self.lru_head != slot {
             self.lru_unlink(slot);
             self.lru_push_front(slot);
         }
+    }
+
+    /// Turns the template tokens of cluster `slot` that differ from the line's into variables.
+    fn generalize(&mut self, slot: u32, toks: &[Token], src: &str) {
+        let Some(s) = self.slots.get_mut(slot as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        let (mut lits, mut freed) = (0, 0);
+        for (t, l) in s.cluster.tokens.iter_mut().zip(toks) {
+            let same = match (&*t, l) {
+                (Some(t), Token::Lit { .. }) => t.as_bytes() == l.bytes(src.as_bytes()),
+                _ => false,
+            };
+            if same {
+                lits += 1;
+            } else if let Some(old) = t.take() {
+                freed += old.len();
+            }
+        }
+        s.literals = lits;
+        self.bytes = self.bytes.saturating_sub(freed);
+    }
+
+    /// Keeps `line` (cut to `max_bytes`) as a sample of cluster `slot`, within the byte budget.
+    /// Out of line: only a cluster's first few lines come here.
+    #[cold]
+    fn add_sample(&mut self, slot: u32, line: &str) {
+        let line = self.masker.truncate(line);
+        let Some(s) = self.slots.get_mut(slot as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        s.cluster.samples.push(line.to_owned());
+        self.bytes += line.len() + PER_ITEM;
+        self.evict_over_budget(slot);
     }
 
     /// Creates a cluster for a line, evicting as needed, and files it in the tree.
