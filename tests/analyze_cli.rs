@@ -71,6 +71,40 @@ fn assignments_cover_every_line_with_stable_cluster_ids() {
     );
 }
 
+/// More templates than the miner keeps (10,000): a line whose cluster was evicted still gets
+/// its template printed.
+#[test]
+fn assignments_name_the_template_of_evicted_clusters_too() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("many.log");
+    // 12,000 templates of letters only (nothing masked), no word shared by two lines.
+    let word = |mut n: usize| -> String {
+        let mut w = String::from("w");
+        for _ in 0..4 {
+            w.push(char::from(b'a' + (n % 26) as u8));
+            n /= 26;
+        }
+        w
+    };
+    let lines: Vec<String> = (0..12_000)
+        .map(|i| {
+            (0..4)
+                .map(|k| word(4 * i + k))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    std::fs::write(&path, lines.join("\n")).expect("write");
+    let (code, stdout, stderr) = analyze(&["--assignments", &path.display().to_string()]);
+    assert_eq!(code, 0, "{stderr}");
+    let rows: Vec<&str> = stdout.lines().collect();
+    assert_eq!(rows.len(), 12_000);
+    for (row, line) in rows.iter().zip(&lines) {
+        let template = row.splitn(3, '\t').nth(2).unwrap_or_default();
+        assert_eq!(template, line, "{row}");
+    }
+}
+
 #[test]
 fn json_summary_names_categories_with_advice() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -87,6 +87,11 @@ pub fn run(
 ) -> Result<()> {
     let started = Instant::now();
     let mut analyzer = Analyzer::new(classifier, MinerConfig::default());
+    if assignments {
+        // Every line's template is printed at the end: clusters evicted meanwhile are kept for
+        // it (so the memory of `--assignments` grows with the number of templates).
+        analyzer.miner_mut().keep_evicted();
+    }
     let mut per_line: Vec<ClusterId> = Vec::new();
     let mut hits: HashMap<usize, (u64, String)> = HashMap::new();
     let mut lines = 0u64;
@@ -117,13 +122,17 @@ pub fn run(
         },
     )?;
     if assignments {
-        let mut templates: HashMap<ClusterId, String> = HashMap::new();
+        let mut templates: HashMap<ClusterId, String> = analyzer
+            .miner_mut()
+            .drain_evicted()
+            .map(|c| (c.id, c.template()))
+            .collect();
         for (i, id) in per_line.iter().enumerate() {
             let template = templates.entry(*id).or_insert_with(|| {
                 analyzer
                     .miner()
                     .cluster(*id)
-                    .map_or_else(|| "<evicted>".to_string(), |c| c.template())
+                    .map_or_else(String::new, |c| c.template())
             });
             writeln!(out, "{}\t{id}\t{template}", i + 1)?;
         }
