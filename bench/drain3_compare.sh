@@ -115,7 +115,8 @@ median_wall() {
   done
   median_of "$TMP/$tag.walls" >"$TMP/$tag.wall"
 }
-median_of() { sort -g "$1" | awk '{ w[NR] = $1 } END { print (NR % 2) ? w[(NR + 1) / 2] : (w[NR / 2] + w[NR / 2 + 1]) / 2 }'; }
+# median_of FILE: the median of the numbers in FILE, one per line ("null" lines ignored; null if none).
+median_of() { { grep -v '^null$' "$1" || true; } | sort -g | awk '{ w[NR] = $1 } END { if (NR == 0) print "null"; else if (NR % 2) print w[(NR + 1) / 2]; else printf "%.6f\n", (w[NR / 2] + w[NR / 2 + 1]) / 2 }'; }
 
 # --- input: Content column of every *_structured.csv, repeated to >= MIN_LINES ------------------
 INPUT="$TMP/loghub_content.log"

@@ -270,21 +270,25 @@ async fn a_log_incident_left_open_at_a_stop_resolves_after_the_restart() {
     })
     .await;
     app.shutdown().await;
+    let stopped = chrono::Utc::now();
     let app = start_app_on(&url, &config).await;
-    let (_, body) = get_json(&app, &format!("/api/v1/incidents/{id}")).await;
-    assert_ne!(
-        body["state"], "resolved",
-        "resolved before the stop, so this test proves nothing: {body}"
-    );
-    eventually(
+    let resolved = eventually(
         DEADLINE,
-        "a quiet window after the restart resolves it",
+        "a quiet window resolves it after the restart",
         || async {
             let (_, body) = get_json(&app, &format!("/api/v1/incidents/{id}")).await;
-            (body["state"] == "resolved").then_some(())
+            (body["state"] == "resolved").then_some(body)
         },
     )
     .await;
+    let resolved_at = resolved["resolved_at"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .expect("resolved_at");
+    assert!(
+        resolved_at >= stopped,
+        "resolved before the stop, so this test proves nothing: {resolved}"
+    );
     app.shutdown().await;
 }
 

@@ -186,13 +186,18 @@ fn advice(
     cluster: &ClusterMatch,
     learned: &[crate::remedy::RunbookStats],
 ) -> String {
-    if let Some(category) = category {
+    if let Some(category) = category.filter(|c| !c.advice.is_empty()) {
         return category.advice.clone();
     }
-    match learned.first() {
+    match learned.iter().find(|r| r.successes > 0) {
         Some(best) => format!(
-            "No known failure category. Incidents that came with this template were fixed by {}",
+            "Incidents that came with this template were fixed by {}",
             best.why
+        ),
+        None if category.is_some() => format!(
+            "No advice written for this category, and no repair is known for this template yet \
+             ({} message(s) of it so far).",
+            cluster.count
         ),
         None => format!(
             "No known failure category, and no repair is known for this template yet \

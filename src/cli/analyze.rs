@@ -88,9 +88,9 @@ pub fn run(
     let started = Instant::now();
     let mut analyzer = Analyzer::new(classifier, MinerConfig::default());
     if assignments {
-        // Every line's template is printed at the end: clusters evicted meanwhile are kept for
-        // it (so the memory of `--assignments` grows with the number of templates).
-        analyzer.miner_mut().keep_evicted();
+        // Every line's template is printed at the end: the templates of clusters evicted
+        // meanwhile are kept for it (so `--assignments` memory grows with their number).
+        analyzer.miner_mut().keep_evicted_templates();
     }
     let mut per_line: Vec<ClusterId> = Vec::new();
     let mut hits: HashMap<usize, (u64, String)> = HashMap::new();

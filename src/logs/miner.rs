@@ -150,6 +150,8 @@ pub struct TemplateMiner {
     seed: RandomState,
     /// Clusters evicted and not yet drained; `None` (nothing kept) unless `keep_evicted`.
     evicted: Option<Vec<Cluster>>,
+    /// Whether the kept evicted clusters keep their samples.
+    evicted_samples: bool,
 }
 
 /// Entries kept in the sequence cache per allowed cluster (it is emptied when full).
@@ -209,6 +211,7 @@ impl TemplateMiner {
             seen: HashMap::default(),
             seed: RandomState::default(),
             evicted: None,
+            evicted_samples: true,
         }
     }
 
@@ -451,15 +454,17 @@ impl TemplateMiner {
         s.cluster.last_seen = s.cluster.last_seen.max(now_ms);
         s.tick = tick;
         let wants_sample = s.cluster.samples.len() < max_samples;
+        // Most recent first, so that a budget eviction for its new sample spares it and starts
+        // from the least recently used cluster.
+        if self.lru_head != slot {
+            self.lru_unlink(slot);
+            self.lru_push_front(slot);
+        }
         if let Some((toks, src)) = tokens {
             self.generalize(slot, toks, src);
         }
         if wants_sample {
             self.add_sample(slot, line);
-        }
-        if self.lru_head != slot {
-            self.lru_unlink(slot);
-            self.lru_push_front(slot);
         }
     }
 
@@ -658,7 +663,10 @@ impl TemplateMiner {
         if let Some(s) = &removed {
             self.bytes = self.bytes.saturating_sub(weight(&s.cluster));
         }
-        if let (Some(kept), Some(s)) = (&mut self.evicted, removed) {
+        if let (Some(kept), Some(mut s)) = (&mut self.evicted, removed) {
+            if !self.evicted_samples {
+                s.cluster.samples = Vec::new();
+            }
             kept.push(s.cluster);
         }
         self.free_slots.push(slot);
@@ -731,6 +739,13 @@ impl TemplateMiner {
         self.evicted.get_or_insert_with(Vec::new);
     }
 
+    /// [`Self::keep_evicted`] without the evicted clusters' samples: for a caller that only
+    /// needs their templates, at a fraction of the memory.
+    pub fn keep_evicted_templates(&mut self) {
+        self.keep_evicted();
+        self.evicted_samples = false;
+    }
+
     /// The clusters evicted since the last drain, in eviction order (none unless
     /// [`Self::keep_evicted`]).
     pub fn drain_evicted(&mut self) -> impl Iterator<Item = Cluster> + '_ {
@@ -741,6 +756,55 @@ impl TemplateMiner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A word of letters only for `n` (so nothing in it is masked).
+    fn word(mut n: usize) -> String {
+        let mut w = String::from("w");
+        loop {
+            w.push(char::from(b'a' + (n % 26) as u8));
+            n /= 26;
+            if n == 0 {
+                return w;
+            }
+        }
+    }
+
+    #[test]
+    fn the_byte_budget_is_kept_exactly_on_every_path() {
+        const BUDGET: usize = 16 * 1024;
+        let mut m = TemplateMiner::new(MinerConfig {
+            max_bytes: BUDGET,
+            max_clusters: 30,
+            ..MinerConfig::default()
+        });
+        let held = |m: &TemplateMiner| m.clusters().map(weight).sum::<usize>();
+        let (mut evicted, mut seen) = (0, std::collections::HashSet::new());
+        // Five hot families (they gather samples, and their templates generalise: the third
+        // word varies) between forty cold ones that cycle (evicted by count and by bytes).
+        for round in 0..5 {
+            for i in 0..80 {
+                for family in [i % 5, 5 + i % 40] {
+                    let line = format!(
+                        "{} event {} state {}",
+                        word(family),
+                        word(round * 7 + i % 3),
+                        "z".repeat(100 + (family * 37) % 400)
+                    );
+                    let (id, new) = m.add(&line, (round * 80 + i) as u64);
+                    if new {
+                        seen.insert(id);
+                    }
+                    assert!(m.cluster(id).is_some(), "the line's own cluster is live");
+                    assert_eq!(m.bytes(), held(&m), "round {round}, line {i}");
+                    assert!(m.bytes() <= BUDGET, "{} bytes", m.bytes());
+                }
+            }
+            evicted = seen.len() - m.len();
+        }
+        assert!(evicted > 100, "{evicted} evictions");
+        assert!(m.clusters().any(|c| c.samples.len() == 3));
+        assert!(m.clusters().any(|c| c.tokens.iter().any(Option::is_none)));
+    }
 
     #[test]
     fn groups_and_generalizes() {

@@ -127,12 +127,13 @@ impl LogSource {
                 latest: String::new(),
             })
             .collect();
-        // A rule whose incident an earlier run left open fires on, so that a quiet window
-        // resolves it (the errors may have stopped while the daemon was down).
+        // A rule whose incident an earlier run left open fires on, so that a whole window
+        // without a hit after its last failure resolves it (the errors may have stopped while
+        // the daemon was down).
         for rule in &mut rules {
             let fingerprint = log_fingerprint(&name, &rule.rule.category);
-            if store.active_incident(&fingerprint).await?.is_some() {
-                rule.window.resume_firing(Utc::now());
+            if let Some(open) = store.active_incident(&fingerprint).await? {
+                rule.window.resume_firing(open.last_signal_at);
             }
         }
         let rule_of = rules
