@@ -33,20 +33,28 @@ function fill(el, attrs, children) {
 
 /** Replaces the children of `container` with `nodes`, keeping keyboard focus on the element with
  *  the same `data-key` or `id` (live updates must not throw the user's focus away); with
- *  `keepValues`, form fields with an `id` keep what the user has entered. */
+ *  `keepValues`, form fields with an `id` keep what the user has entered and `<details>` with a
+ *  `data-key` that the user opened stay open. */
 export function replace(container, nodes, { keepValues = false } = {}) {
   const active = document.activeElement;
   const inside = active && container.contains(active);
   const key = inside ? active.getAttribute('data-key') : null;
   const activeId = inside ? active.id : '';
   const values = new Map();
+  const open = [];
   if (keepValues) {
     for (const field of container.querySelectorAll('input[id], select[id], textarea[id]')) values.set(field.id, field.value);
+    // What the user opened stays open when live data redraws the page.
+    for (const details of container.querySelectorAll('details[data-key][open]')) open.push(details.getAttribute('data-key'));
   }
   container.replaceChildren(...[nodes].flat(Infinity).filter((n) => n !== null && n !== undefined && n !== false));
   for (const [id, value] of values) {
     const field = document.getElementById(id);
     if (field && container.contains(field)) field.value = value;
+  }
+  for (const key of open) {
+    const details = container.querySelector(`details[data-key="${CSS.escape(key)}"]`);
+    if (details) details.open = true;
   }
   const again = key ? container.querySelector(`[data-key="${CSS.escape(key)}"]`)
     : activeId ? document.getElementById(activeId) : null;

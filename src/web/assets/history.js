@@ -92,7 +92,7 @@ export async function render({ query }) {
 
 function clusterRow(c) {
   return h('tr', { 'data-cluster': c.id },
-    h('th', { scope: 'row' }, h('details', {}, h('summary', {}, h('code', {}, c.template)),
+    h('th', { scope: 'row' }, h('details', { 'data-key': `cluster-${c.id}` }, h('summary', {}, h('code', {}, c.template)),
       h('ul', { class: 'samples' }, (c.samples || []).map((line) => h('li', {}, h('code', {}, line)))))),
     h('td', {}, c.source),
     h('td', {}, String(c.count_in_window)),
@@ -137,6 +137,6 @@ function row(r) {
     h('td', {}, time(r.created_at)),
     h('td', {}, duration(took)),
     h('td', {}, r.steps.length
-      ? h('details', {}, h('summary', {}, `${r.steps.length} step${r.steps.length === 1 ? '' : 's'}`), stepsTable(r.steps))
+      ? h('details', { 'data-key': `repair-${r.id}-steps` }, h('summary', {}, `${r.steps.length} step${r.steps.length === 1 ? '' : 's'}`), stepsTable(r.steps))
       : (r.error || '—')));
 }
