@@ -358,11 +358,16 @@ mod tests {
     use std::io::Write;
 
     fn tailer(dir: &Path, max: usize) -> Tailer {
+        resumed(dir, max, false, HashMap::new())
+    }
+
+    /// A tailer of `dir/*.log` as a restarted daemon makes it, with the offsets `stored`.
+    fn resumed(dir: &Path, max: usize, start_at_end: bool, stored: HashMap<FileId, u64>) -> Tailer {
         Tailer::new(
             &dir.join("*.log").to_string_lossy(),
             max,
-            false,
-            HashMap::new(),
+            start_at_end,
+            stored,
         )
     }
 
@@ -420,22 +425,12 @@ mod tests {
         assert_eq!(stored.values().copied().collect::<Vec<_>>(), [17]);
         drop(t);
         append(&log, b"def\ntwo\n");
-        let mut again = Tailer::new(
-            &dir.path().join("*.log").to_string_lossy(),
-            8,
-            false,
-            stored,
-        );
+        let mut again = resumed(dir.path(), 8, false, stored);
         // Not "def" (the rest of the cut line) as a line of its own.
         assert_eq!(texts(&again.read(Instant::now(), false)), ["two"]);
         // Resuming after a complete line reads the next one whole.
         let at_line: HashMap<FileId, u64> = again.positions().iter().map(|p| (p.id, 4)).collect();
-        let mut third = Tailer::new(
-            &dir.path().join("*.log").to_string_lossy(),
-            8,
-            false,
-            at_line,
-        );
+        let mut third = resumed(dir.path(), 8, false, at_line);
         assert_eq!(
             texts(&third.read(Instant::now(), false)),
             ["01234567", "two"]
@@ -463,12 +458,7 @@ mod tests {
         let stored: HashMap<FileId, u64> = t.positions().iter().map(|p| (p.id, 4)).collect();
         // Created while no tailer ran: new, so read whole even with `start_at_end`.
         append(&dir.path().join("b.log"), b"new\n");
-        let mut again = Tailer::new(
-            &dir.path().join("*.log").to_string_lossy(),
-            100,
-            true,
-            stored,
-        );
+        let mut again = resumed(dir.path(), 100, true, stored);
         let mut first = again.read(Instant::now(), false);
         first.lines.sort_by(|a, b| b.text.cmp(&a.text));
         assert_eq!(texts(&first), ["two", "new"]);
