@@ -5,7 +5,7 @@
 use crate::api::{self, AppState, Authenticator};
 use crate::checks::{self, Check, scheduler};
 use crate::config::Config;
-use crate::detect::{Detector, SignalSink};
+use crate::detect::{Detector, SignalSink, check_fingerprint, log_fingerprint};
 use crate::events::EventBus;
 use crate::incidents::IncidentService;
 use crate::logs::{LogSource, SourceContext};
@@ -16,6 +16,7 @@ use crate::security::secrets::{MASTER_KEY_ENV, MasterKey, SecretError};
 use crate::security::vault::Vault;
 use crate::store::{self, Store, StoreError};
 use crate::telemetry::Metrics;
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -135,9 +136,20 @@ impl App {
         // endpoint; without log sources the endpoint compiles it on its first request.
         let analyzer = Arc::new(std::sync::OnceLock::new());
         let mut sources = Vec::with_capacity(config.log.len());
+        // The incident fingerprints the config can still resolve (see `resolve_orphans`).
+        let mut configured: HashSet<String> = config
+            .check
+            .iter()
+            .map(|c| check_fingerprint(c.name.get_ref()))
+            .collect();
         if !config.log.is_empty() {
             let classifier = config.classifier()?;
             for log in &config.log {
+                configured.extend(
+                    log.rules(classifier.categories())
+                        .iter()
+                        .map(|rule| log_fingerprint(log.name.get_ref(), &rule.category)),
+                );
                 sources.push(LogSource::open(log, classifier.clone(), &store).await?);
             }
             let _ = analyzer.set(std::sync::Mutex::new(crate::logs::Analyzer::new(
@@ -159,6 +171,7 @@ impl App {
             Arc::clone(&metrics),
         )
         .with_repairs(repair_tx);
+        incidents.resolve_orphans(&configured).await?;
         let vault = open_vault(&config, &store).await?;
         let repairs = RepairEngine::new(EngineParts {
             store: store.clone(),

@@ -1,6 +1,7 @@
 //! Live log sources against real files and real time: rename and copytruncate rotation under a
 //! writer, restart without losing or repeating a line (SQLite and PostgreSQL), partial lines,
-//! garbage, an OOM burst that opens an incident whose runbook really runs, and a category of the
+//! garbage, top failure clusters that hold failures (not the busiest lines), an OOM burst that
+//! opens an incident whose runbook really runs, and a category of the
 //! user's own that opens its incident.
 
 mod common;
@@ -292,6 +293,69 @@ async fn a_log_incident_left_open_at_a_stop_resolves_after_the_restart() {
     app.shutdown().await;
 }
 
+/// `from = "end"` is for the files found at the very first start: a source whose glob matched
+/// nothing then reads a file created while the daemon was down from its start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_created_while_down_is_read_whole_though_the_first_run_found_none() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("homeostat.db").display());
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).expect("mkdir");
+    let config = format!(
+        "[[log]]\nname = \"app\"\npath = \"{}/*.log\"\nfrom = \"end\"\n",
+        logs.display()
+    );
+    let app = start_app_on(&url, &config).await;
+    app.shutdown().await;
+    append(
+        &logs.join("app.log"),
+        b"written while down 1\nwritten while down 2\nwritten while down 3\n",
+    );
+    let app = start_app_on(&url, &config).await;
+    wait_stored(&app, 3).await;
+    app.shutdown().await;
+}
+
+/// A log source renamed (or a rule removed) can never send the healthy signal that resolves
+/// the incident it opened: the next start resolves it, saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_incident_of_a_renamed_log_source_resolves_at_the_next_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("homeostat.db").display());
+    let log = dir.path().join("app.log");
+    append(&log, b"");
+    let rule = "[[log.alert]]\ncategory = \"disk_full\"\ncount = 2\nwithin = \"1h\"\n";
+    let app = start_app_on(&url, &source(&log, rule)).await;
+    append(
+        &log,
+        b"write failed: No space left on device\nwrite failed: No space left on device\n",
+    );
+    let id = eventually(DEADLINE, "the incident opens", || async {
+        let (_, body) = get_json(&app, "/api/v1/incidents").await;
+        let first = &body["incidents"][0];
+        (first["fingerprint"] == "log:app:disk_full")
+            .then(|| first["id"].as_str().map(str::to_string))
+            .flatten()
+    })
+    .await;
+    app.shutdown().await;
+    // The same config again: the incident stays open (its rule can still resolve it).
+    let app = start_app_on(&url, &source(&log, rule)).await;
+    let (_, body) = get_json(&app, &format!("/api/v1/incidents/{id}")).await;
+    assert_eq!(body["state"], "open", "{body}");
+    app.shutdown().await;
+    let renamed = source(&log, rule).replace("name = \"app\"", "name = \"web\"");
+    let app = start_app_on(&url, &renamed).await;
+    let (_, body) = get_json(&app, &format!("/api/v1/incidents/{id}")).await;
+    assert_eq!(body["state"], "resolved", "{body}");
+    let timeline = body.to_string();
+    assert!(
+        timeline.contains("nothing in the config produces `log:app:disk_full` any more"),
+        "{timeline}"
+    );
+    app.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_loses_no_line_and_reads_none_twice_on_sqlite() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -365,6 +429,65 @@ async fn garbage_binary_and_overlong_lines_are_counted_and_survived() {
 }
 
 #[tokio::test]
+async fn top_failure_clusters_hold_failure_lines_not_the_busiest_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("app.log");
+    let mut lines = String::new();
+    for i in 0..50 {
+        lines.push_str(&format!(
+            "{{\"level\":\"info\",\"message\":\"GET /index.html 200 {i}\"}}\n"
+        ));
+    }
+    for i in 0..4 {
+        // Failure words, but the line's own level says it is no failure.
+        lines.push_str(&format!(
+            "{{\"level\":\"info\",\"message\":\"primary failed over to replica {i}\"}}\n"
+        ));
+    }
+    for i in 0..3 {
+        lines.push_str(&format!(
+            "{{\"severity\":\"ERROR\",\"message\":\"cache refill slow on shard {i}\"}}\n"
+        ));
+    }
+    for i in 0..2 {
+        lines.push_str(&format!(
+            "{{\"message\":\"upstream connect error to backend {i}\"}}\n"
+        ));
+    }
+    append(&log, lines.as_bytes());
+    let app = start_app(dir.path(), &source(&log, "format = \"json\"")).await;
+    wait_stored(&app, 59).await;
+    let template_of = |c: &serde_json::Value| c["template"].as_str().unwrap_or("").to_string();
+    let (_, metrics) = get_json(&app, "/api/v1/error-monitoring/metrics").await;
+    let top: Vec<(String, serde_json::Value)> = metrics["top_clusters"]
+        .as_array()
+        .expect("top_clusters")
+        .iter()
+        .map(|c| (template_of(c), c["failures_in_window"].clone()))
+        .collect();
+    assert_eq!(
+        top,
+        [
+            ("cache refill slow on shard <*>".to_string(), 3.into()),
+            ("upstream connect error to backend <*>".to_string(), 2.into()),
+        ],
+        "{metrics}"
+    );
+    let (_, failing) = get_json(&app, "/api/v1/clusters?failures=true").await;
+    assert_eq!(failing["clusters"].as_array().map(Vec::len), Some(2), "{failing}");
+    assert_eq!(failing["clusters"][0]["failures"], 3, "{failing}");
+    assert_eq!(failing["clusters"][0]["count"], 3, "{failing}");
+    // Without `failures`, every cluster by lines: the access lines lead, with no failure.
+    let (_, all) = get_json(&app, "/api/v1/clusters").await;
+    let first = &all["clusters"][0];
+    assert_eq!(template_of(first), "GET <*>", "{all}");
+    assert_eq!(first["count_in_window"], 50);
+    assert_eq!(first["failures_in_window"], 0);
+    assert_eq!(all["clusters"].as_array().map(Vec::len), Some(4), "{all}");
+    app.shutdown().await;
+}
+
+#[tokio::test]
 async fn oom_burst_opens_an_incident_and_runs_its_runbook() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("app.log");
@@ -423,7 +546,9 @@ async fn oom_burst_opens_an_incident_and_runs_its_runbook() {
                         .as_str()
                         .is_some_and(|t| t.contains("Out of memory"))
                         && c["count"] == 5
+                        && c["failures"] == 5
                         && c["count_in_window"] == 5
+                        && c["failures_in_window"] == 5
                         && c["last_hour"] == 5
                         && c["previous_hour"] == 0
                         && c["trend"] == "rising"

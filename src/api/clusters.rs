@@ -25,6 +25,9 @@ pub struct ClusterQuery {
     pub source: Option<String>,
     /// Most clusters returned, 1–500 (default 20).
     pub limit: Option<u32>,
+    /// `true`: only clusters with failure lines in the window, most failure lines first (the
+    /// top failure clusters); default `false`: every cluster, most lines first.
+    pub failures: Option<bool>,
 }
 
 /// A cluster and what fixed the incidents it came with.
@@ -40,7 +43,7 @@ pub struct ClusterView {
 /// The top clusters of a window.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ClusterList {
-    /// Most lines in the window first.
+    /// Most lines (with `failures=true`: most failure lines) in the window first.
     pub clusters: Vec<ClusterView>,
     /// The window, in seconds.
     pub since_seconds: u64,
@@ -69,7 +72,10 @@ pub async fn list(
         .ok_or_else(|| ApiError::bad_request("`since` is too long"))?;
     let source = query.source.as_deref().filter(|s| !s.is_empty());
     let mut clusters = Vec::new();
-    for cluster in state.store.top_clusters(start, source, limit).await? {
+    for cluster in state
+        .store
+        .top_clusters(start, source, limit, query.failures.unwrap_or(false))
+        .await? {
         let suggested_runbooks =
             rank_history(state.store.cluster_runbook_history(&cluster.id).await?);
         clusters.push(ClusterView {

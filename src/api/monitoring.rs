@@ -119,7 +119,8 @@ pub struct MonitoringMetrics {
     pub mttr_seconds: Option<f64>,
     /// Median time to resolve, seconds.
     pub mttr_median_seconds: Option<f64>,
-    /// The tailed logs' template clusters with the most lines in the window (at most 10).
+    /// The top failure clusters: the tailed logs' template clusters with the most failure lines
+    /// in the window (at most 10).
     pub top_clusters: Vec<StoredCluster>,
 }
 
@@ -163,7 +164,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Json<MonitoringMet
         mttd_seconds: mean(&detect),
         mttr_seconds: mean(&resolve),
         mttr_median_seconds: median(&mut resolve),
-        top_clusters: state.store.top_clusters(since, None, TOP_CLUSTERS).await?,
+        top_clusters: state.store.top_clusters(since, None, TOP_CLUSTERS, true).await?,
     }))
 }
 

@@ -22,7 +22,9 @@ pub struct LogConfig {
     /// How a line holds its message: `"plain"` (the whole line; default), `"json"` (the string
     /// field `message_field`), or a regex with a named group `message`. Lines the format does not
     /// fit are skipped (and counted). A regex may also have a named group `time`: the line's
-    /// time (see `time_field` for the forms understood), which category rates then count by.
+    /// time (see `time_field` for the forms understood), which category rates then count by,
+    /// and a named group `level`: the line's level (`error` and worse make it a failure line;
+    /// json reads the first of `level`, `severity`, `lvl`, `loglevel`, `log.level` present).
     #[serde(default = "default_format")]
     pub format: Spanned<String>,
     /// json: the field holding the message. Default `"message"`.
@@ -36,7 +38,9 @@ pub struct LogConfig {
     /// `homeostat_log_lines_untimed_total`).
     pub time_field: Option<Spanned<String>>,
     /// Where to start in files found at the first start: `"end"` (default: only new lines) or
-    /// `"start"`. Later, stored offsets decide; files created later are read from their start.
+    /// `"start"`. Later, stored offsets decide; files created later are read from their start
+    /// (also after a restart: a source that started once, even with no file matched, never
+    /// applies `"end"` again).
     #[serde(default)]
     pub from: LogStart,
     /// Lines longer than this many bytes are cut to it (and counted). Default `65536`.
@@ -142,7 +146,8 @@ pub enum LogFormat {
         /// [`DEFAULT_TIME_FIELDS`](crate::logs::timestamp::DEFAULT_TIME_FIELDS) present.
         time_field: Option<String>,
     },
-    /// A regex; the message is its `message` group, the line time its `time` group (if any).
+    /// A regex; the message is its `message` group, the line time its `time` group and its
+    /// level its `level` group (if any).
     Regex(regex::Regex),
 }
 

@@ -9,6 +9,7 @@ use crate::events::{Event, EventBus};
 use crate::store::{FailureOutcome, FailureRecord, Store, StoreError, TransitionError};
 use crate::telemetry::Metrics;
 use chrono::Utc;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
@@ -199,6 +200,38 @@ impl IncidentService {
             .await?;
         self.announce(to.as_str(), &incident).await;
         Ok(incident)
+    }
+
+    /// Resolves the active incidents nothing configured can resolve any more: their check, log
+    /// source or log rule was removed from the config (or renamed), so no healthy signal of their
+    /// fingerprint will come. `configured` holds the check and log fingerprints in force.
+    /// Incidents being remediated are left to their repair. Returns how many were resolved.
+    pub async fn resolve_orphans(&self, configured: &HashSet<String>) -> Result<usize, StoreError> {
+        let mut resolved = 0;
+        for incident in self.store.active_incidents().await? {
+            let ours = incident.fingerprint.starts_with("check:")
+                || incident.fingerprint.starts_with("log:");
+            if !ours
+                || configured.contains(&incident.fingerprint)
+                || incident.state == IncidentState::Remediating
+            {
+                continue;
+            }
+            let message = format!(
+                "auto-resolved: nothing in the config produces `{}` any more (its check, log source \
+                 or log rule was removed or renamed)",
+                incident.fingerprint
+            );
+            if self
+                .automatic(&incident.id, IncidentState::Resolved, &message)
+                .await?
+                .is_some()
+            {
+                tracing::info!(incident = %incident.id, fingerprint = %incident.fingerprint, "resolved an incident whose source is no longer configured");
+                resolved += 1;
+            }
+        }
+        Ok(resolved)
     }
 
     async fn announce(&self, action: &'static str, incident: &Incident) {

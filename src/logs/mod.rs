@@ -1,9 +1,11 @@
 //! Log analysis: variable masking, online template mining (Drain-style clusters of the lines no
 //! category explains), classification of log lines into known failure categories, and live
-//! log sources (rotation-safe tailing, category-rate signals, stored clusters).
+//! log sources (rotation-safe tailing, category-rate signals, stored clusters with their failure
+//! lines).
 
 pub mod analyzer;
 pub mod category;
+pub mod failure;
 pub mod mask;
 pub mod memo;
 pub mod miner;

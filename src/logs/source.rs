@@ -2,6 +2,7 @@
 //! (category + template cluster), turns category rates into signals, and saves offsets and
 //! cluster counts to the store together, periodically and at shutdown.
 
+use super::failure::{self, LEVEL_FIELDS};
 use super::miner::{Cluster, ClusterId};
 use super::rate::{LineClock, RateWindow};
 use super::tail::{FileId, Line, Position, Tailer};
@@ -15,6 +16,7 @@ use crate::store::{ClusterDelta, LogProgress, Store, StoreError};
 use crate::telemetry::Metrics;
 use crate::telemetry::events::{LogAlertChanged, LogLinesRead};
 use chrono::{DateTime, Utc};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -58,6 +60,8 @@ struct Rule {
 /// New lines of one cluster since the last save.
 struct Pending {
     lines: i64,
+    /// Of those, lines that report a failure ([`failure::is_failure`]).
+    failures: i64,
     first_seen: DateTime<Utc>,
     last_seen: DateTime<Utc>,
 }
@@ -97,6 +101,8 @@ pub struct LogSource {
     forgotten: Vec<FileId>,
     /// The positions of the last save (an idle source does not write).
     saved: Vec<Position>,
+    /// Whether the store knows the source has started (its first save records it).
+    started: bool,
 }
 
 impl LogSource {
@@ -142,10 +148,11 @@ impl LogSource {
             .filter_map(|(i, r)| Some((analyzer.classifier().id_of(&r.rule.category)?, i)))
             .collect();
         let stored = store.log_offsets(&name).await?;
+        let started = store.log_source_started(&name).await?;
         let mut tailer = Tailer::new(
             config.path.get_ref(),
             config.max_line_bytes,
-            config.from == LogStart::End,
+            config.from == LogStart::End && !started,
             stored,
         );
         tailer.scan(Instant::now());
@@ -167,6 +174,7 @@ impl LogSource {
             rows: HashMap::new(),
             forgotten: Vec::new(),
             saved: Vec::new(),
+            started,
         })
     }
 
@@ -289,15 +297,16 @@ impl LogSource {
         }
         let wall = Utc::now();
         let json;
-        let (message, time) = match &self.format {
-            LogFormat::Plain => (Some(line.text.as_str()), None),
+        let (message, time, level) = match &self.format {
+            LogFormat::Plain => (Some(line.text.as_str()), None, None),
             LogFormat::Regex(re) => match re.captures(&line.text) {
                 Some(c) => (
                     c.name("message").map(|m| m.as_str()),
                     c.name("time")
                         .and_then(|t| timestamp::parse(t.as_str(), wall)),
+                    c.name("level").map(|l| Cow::Borrowed(l.as_str())),
                 ),
-                None => (None, None),
+                None => (None, None, None),
             },
             LogFormat::Json {
                 message_field,
@@ -309,9 +318,15 @@ impl LogSource {
                     Some(name) => field(name),
                     None => DEFAULT_TIME_FIELDS.iter().find_map(|name| field(name)),
                 };
+                let level = LEVEL_FIELDS.iter().find_map(|name| match field(name)? {
+                    serde_json::Value::String(s) => Some(Cow::Borrowed(s.as_str())),
+                    serde_json::Value::Number(n) => Some(Cow::Owned(n.to_string())),
+                    _ => None,
+                });
                 (
                     field(message_field).and_then(|v| v.as_str()),
                     time.and_then(|t| timestamp::from_json(t, wall)),
+                    level,
                 )
             }
         };
@@ -324,12 +339,19 @@ impl LogSource {
         // Clusters are seen at their lines' own times (a backlog read now happened earlier).
         let at_ms = u64::try_from(at.timestamp_millis()).unwrap_or(0);
         let result = self.analyzer.analyze_line(message, at_ms);
+        let severity = result
+            .category
+            .and_then(|c| self.analyzer.classifier().category(c))
+            .map(|c| c.severity);
+        let failure = failure::is_failure(message, severity, level.as_deref());
         let pending = self.pending.entry(result.cluster).or_insert(Pending {
             lines: 0,
+            failures: 0,
             first_seen: at,
             last_seen: at,
         });
         pending.lines += 1;
+        pending.failures += i64::from(failure);
         pending.first_seen = pending.first_seen.min(at);
         pending.last_seen = pending.last_seen.max(at);
         let Some(index) = result.category.and_then(|c| self.rule_of.get(&c).copied()) else {
@@ -442,6 +464,7 @@ impl LogSource {
             && self.evicted.is_empty()
             && self.forgotten.is_empty()
             && positions == self.saved
+            && self.started
         {
             return;
         }
@@ -458,6 +481,7 @@ impl LogSource {
                     row: self.rows.get(&cluster.id).copied(),
                     template: cluster.template(),
                     lines: p.lines,
+                    failures: p.failures,
                     first_seen: p.first_seen,
                     last_seen: p.last_seen,
                     samples: cluster.samples.clone(),
@@ -470,6 +494,7 @@ impl LogSource {
             positions: &positions,
             forgotten: &self.forgotten,
             clusters: &clusters,
+            mark_started: !self.started,
             at: Utc::now(),
         };
         match ctx.store.save_log_progress(&progress).await {
@@ -481,6 +506,7 @@ impl LogSource {
                 self.evicted.clear();
                 self.forgotten.clear();
                 self.saved = positions;
+                self.started = true;
             }
             Err(e) => {
                 ctx.metrics.store_errors.inc();

@@ -233,6 +233,18 @@ impl Store {
         row.as_ref().map(decode_incident).transpose()
     }
 
+    /// Every active incident (not resolved or closed), oldest first.
+    pub async fn active_incidents(&self) -> Result<Vec<Incident>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM incidents WHERE state NOT IN ('resolved', 'closed') ORDER BY id"
+        ))
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(decode_incident)
+        .collect()
+    }
+
     /// One incident.
     pub async fn incident(&self, id: &str) -> Result<Option<Incident>, StoreError> {
         let Ok(number) = id.parse::<i64>() else {

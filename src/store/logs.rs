@@ -21,6 +21,8 @@ pub struct ClusterDelta {
     pub template: String,
     /// Lines since the last save.
     pub lines: i64,
+    /// Of those, failure lines ([`crate::logs::failure::is_failure`]).
+    pub failures: i64,
     /// The time of the earliest of them (its own time when the source reads line times, else
     /// when it was read).
     pub first_seen: DateTime<Utc>,
@@ -41,6 +43,8 @@ pub struct LogProgress<'a> {
     pub forgotten: &'a [FileId],
     /// New lines per cluster.
     pub clusters: &'a [ClusterDelta],
+    /// Records that the source has started (once: see [`Store::log_source_started`]).
+    pub mark_started: bool,
     /// Now.
     pub at: DateTime<Utc>,
 }
@@ -56,8 +60,13 @@ pub struct StoredCluster {
     pub template: String,
     /// Lines since the cluster was first seen.
     pub count: i64,
+    /// Of those, failure lines: lines a category of severity `warning` or worse explained, of
+    /// level `error` or worse, or (without a level) with a failure word.
+    pub failures: i64,
     /// Lines in the requested window (by 10-minute buckets).
     pub count_in_window: i64,
+    /// Failure lines in the requested window.
+    pub failures_in_window: i64,
     /// Lines in the last hour (by 10-minute buckets).
     pub last_hour: i64,
     /// Lines in the hour before that.
@@ -78,6 +87,26 @@ fn id_bits(n: u64) -> i64 {
 
 fn bucket_of(ms: i64) -> i64 {
     ms.div_euclid(BUCKET_MS) * BUCKET_MS
+}
+
+/// Buckets before a window that [`rose`] compares it with: two hours.
+const BASELINE_BUCKETS: i64 = 12;
+
+/// Whether a cluster's failure lines rose in the window `from..=until` (Unix ms): it had some
+/// there, at least twice as many per 10-minute bucket as in the two hours before. `buckets`
+/// are (bucket start, failure lines), any order.
+pub(super) fn rose(buckets: &[(i64, i64)], from: i64, until: i64) -> bool {
+    let (mut during, mut before) = (0i64, 0i64);
+    let baseline_from = from.saturating_sub(BASELINE_BUCKETS * BUCKET_MS);
+    for &(bucket, failures) in buckets {
+        if bucket >= from && bucket <= until {
+            during += failures;
+        } else if bucket >= baseline_from && bucket < from {
+            before += failures;
+        }
+    }
+    let window_buckets = (until.saturating_sub(from) / BUCKET_MS + 1).max(1);
+    during > 0 && during * BASELINE_BUCKETS >= 2 * before * window_buckets
 }
 
 fn trend(last: i64, previous: i64) -> &'static str {
@@ -116,6 +145,19 @@ impl Store {
             .collect()
     }
 
+    /// Whether `source` has started before: saved its progress at least once. Until it has, its
+    /// `from = "end"` applies to the files it finds at start (even when a glob matched nothing
+    /// on an earlier run, whose later files are new and read whole once the source has started).
+    pub async fn log_source_started(&self, source: &str) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query("SELECT source FROM log_sources WHERE source = $1")
+                .bind(source.to_string())
+                .fetch_optional(self.pool())
+                .await?
+                .is_some(),
+        )
+    }
+
     /// Saves a source's offsets and cluster counts in one transaction, so what was counted and
     /// how far was read never disagree. Returns the cluster rows, in the order given.
     pub async fn save_log_progress(
@@ -125,6 +167,15 @@ impl Store {
         let source = progress.source.to_string();
         let at = progress.at.timestamp_millis();
         let mut tx = self.begin_write().await?;
+        if progress.mark_started {
+            sqlx::query(
+                "INSERT INTO log_sources (source, started_at) VALUES ($1, $2) ON CONFLICT (source) DO NOTHING",
+            )
+            .bind(source.clone())
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
         for p in progress.positions {
             sqlx::query(
                 "INSERT INTO log_offsets (source, dev, ino, path, file_offset, updated_at) \
@@ -175,7 +226,7 @@ impl Store {
                         "UPDATE log_clusters SET template = $1, line_count = line_count + $2, \
                          first_seen = CASE WHEN first_seen <= $3 THEN first_seen ELSE $3 END, \
                          last_seen = CASE WHEN last_seen >= $4 THEN last_seen ELSE $4 END, \
-                         samples = $5 WHERE id = $6",
+                         samples = $5, failure_count = failure_count + $7 WHERE id = $6",
                     )
                     .bind(c.template.clone())
                     .bind(c.lines)
@@ -183,13 +234,14 @@ impl Store {
                     .bind(c.last_seen.timestamp_millis())
                     .bind(samples)
                     .bind(row)
+                    .bind(c.failures)
                     .execute(&mut *tx)
                     .await?;
                     row
                 }
                 None => sqlx::query(
-                    "INSERT INTO log_clusters (source, template, line_count, first_seen, last_seen, samples) \
-                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                    "INSERT INTO log_clusters (source, template, line_count, first_seen, last_seen, samples, failure_count) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
                 )
                 .bind(source.clone())
                 .bind(c.template.clone())
@@ -197,17 +249,20 @@ impl Store {
                 .bind(c.first_seen.timestamp_millis())
                 .bind(c.last_seen.timestamp_millis())
                 .bind(samples)
+                .bind(c.failures)
                 .fetch_one(&mut *tx)
                 .await?
                 .try_get::<i64, _>("id")?,
             };
             sqlx::query(
-                "INSERT INTO log_cluster_counts (cluster_id, bucket, line_count) VALUES ($1, $2, $3) \
-                 ON CONFLICT (cluster_id, bucket) DO UPDATE SET line_count = log_cluster_counts.line_count + excluded.line_count",
+                "INSERT INTO log_cluster_counts (cluster_id, bucket, line_count, failure_count) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (cluster_id, bucket) DO UPDATE SET line_count = log_cluster_counts.line_count + excluded.line_count, \
+                 failure_count = log_cluster_counts.failure_count + excluded.failure_count",
             )
             .bind(row)
             .bind(bucket_of(c.last_seen.timestamp_millis()))
             .bind(c.lines)
+            .bind(c.failures)
             .execute(&mut *tx)
             .await?;
             rows.push(row);
@@ -229,27 +284,32 @@ impl Store {
     }
 
     /// The clusters with the most lines since `since` (optionally of one source), most first,
-    /// with their last-hour trend.
+    /// with their last-hour trend; with `failures`, only clusters with failure lines in the
+    /// window, most failure lines first (the top failure clusters).
     pub async fn top_clusters(
         &self,
         since: DateTime<Utc>,
         source: Option<&str>,
         limit: u32,
+        failures: bool,
     ) -> Result<Vec<StoredCluster>, StoreError> {
         let now = Utc::now().timestamp_millis();
         let since = bucket_of(since.timestamp_millis());
         let last_hour = bucket_of(now - 3_600_000);
         let previous_hour = last_hour - 3_600_000;
         let rows = sqlx::query(
-            "SELECT c.id, c.source, c.template, c.line_count, c.first_seen, c.last_seen, c.samples, \
+            "SELECT c.id, c.source, c.template, c.line_count, c.failure_count, c.first_seen, c.last_seen, c.samples, \
              CAST(SUM(CASE WHEN k.bucket >= $1 THEN k.line_count ELSE 0 END) AS BIGINT) AS in_window, \
+             CAST(SUM(CASE WHEN k.bucket >= $1 THEN k.failure_count ELSE 0 END) AS BIGINT) AS failures_in_window, \
              CAST(SUM(CASE WHEN k.bucket >= $2 THEN k.line_count ELSE 0 END) AS BIGINT) AS last_hour, \
              CAST(SUM(CASE WHEN k.bucket >= $3 AND k.bucket < $2 THEN k.line_count ELSE 0 END) AS BIGINT) AS previous_hour \
              FROM log_clusters c JOIN log_cluster_counts k ON k.cluster_id = c.id \
              WHERE k.bucket >= $4 AND ($5 = '' OR c.source = $5) \
-             GROUP BY c.id, c.source, c.template, c.line_count, c.first_seen, c.last_seen, c.samples \
+             GROUP BY c.id, c.source, c.template, c.line_count, c.failure_count, c.first_seen, c.last_seen, c.samples \
              HAVING SUM(CASE WHEN k.bucket >= $1 THEN k.line_count ELSE 0 END) > 0 \
-             ORDER BY in_window DESC, c.id LIMIT $6",
+             AND ($7 = 0 OR SUM(CASE WHEN k.bucket >= $1 THEN k.failure_count ELSE 0 END) > 0) \
+             ORDER BY (CASE WHEN $7 = 0 THEN 0 ELSE SUM(CASE WHEN k.bucket >= $1 THEN k.failure_count ELSE 0 END) END) DESC, \
+             in_window DESC, c.id LIMIT $6",
         )
         .bind(since)
         .bind(last_hour)
@@ -257,6 +317,7 @@ impl Store {
         .bind(since.min(previous_hour))
         .bind(source.unwrap_or_default().to_string())
         .bind(i64::from(limit))
+        .bind(i64::from(failures))
         .fetch_all(self.pool())
         .await?;
         rows.iter()
@@ -269,7 +330,9 @@ impl Store {
                     source: row.try_get("source")?,
                     template: row.try_get("template")?,
                     count: row.try_get("line_count")?,
+                    failures: row.try_get("failure_count")?,
                     count_in_window: row.try_get("in_window")?,
+                    failures_in_window: row.try_get("failures_in_window")?,
                     last_hour,
                     previous_hour,
                     trend: trend(last_hour, previous_hour),
@@ -309,7 +372,30 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::trend;
+    use super::{BUCKET_MS, rose, trend};
+
+    #[test]
+    fn a_rise_is_twice_the_failures_of_the_two_hours_before() {
+        let hour = 6 * BUCKET_MS;
+        let (from, until) = (10 * hour, 10 * hour + BUCKET_MS);
+        // New failures in the window: a rise.
+        assert!(rose(&[(from, 3)], from, until));
+        // None in the window: nothing to learn, whatever came before or after.
+        assert!(!rose(&[(from - BUCKET_MS, 30), (until + BUCKET_MS, 30)], from, until));
+        // The same 5 a bucket as always: no rise.
+        let steady: Vec<(i64, i64)> = (0..20).map(|i| (from - 12 * BUCKET_MS + i * BUCKET_MS, 5)).collect();
+        assert!(!rose(&steady, from, until));
+        // 10 a bucket in the window against 5 before: a rise (2×).
+        let mut doubled = steady.clone();
+        for b in &mut doubled {
+            if b.0 >= from && b.0 <= until {
+                b.1 = 10;
+            }
+        }
+        assert!(rose(&doubled, from, until));
+        // Failures older than the two-hour baseline do not count against the window.
+        assert!(rose(&[(from - 3 * hour, 500), (from, 1)], from, until));
+    }
 
     #[test]
     fn trend_ignores_small_changes() {

@@ -444,10 +444,12 @@ impl Store {
         tally(&rows)
     }
 
-    /// The same for incidents that co-occurred with log cluster `cluster_id`: the cluster had
-    /// lines from the 10 minutes before the incident opened until it was resolved (by the
-    /// cluster's 10-minute buckets). What fixed those incidents is what to suggest for the
-    /// cluster.
+    /// The same for incidents that came with a rise of log cluster `cluster_id`'s failure
+    /// lines: from 10 minutes before the incident opened until it was resolved, the cluster had
+    /// at least twice as many failure lines per 10-minute bucket as in the two hours before
+    /// (see [`super::logs::rose`]). What fixed those incidents is what to suggest for the
+    /// cluster. A cluster of benign lines, or one whose failures go on as always, learns nothing
+    /// from incidents that merely happened meanwhile.
     pub async fn cluster_runbook_history(
         &self,
         cluster_id: &str,
@@ -455,15 +457,37 @@ impl Store {
         let Ok(cluster) = cluster_id.parse::<i64>() else {
             return Ok(Vec::new());
         };
+        let buckets = sqlx::query(
+            "SELECT bucket, failure_count FROM log_cluster_counts \
+             WHERE cluster_id = $1 AND failure_count > 0 ORDER BY bucket",
+        )
+        .bind(cluster)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get::<i64, _>("bucket")?, r.try_get::<i64, _>("failure_count")?)))
+        .collect::<Result<Vec<(i64, i64)>, StoreError>>()?;
+        if buckets.is_empty() {
+            return Ok(Vec::new());
+        }
         let rows = sqlx::query(&format!(
-            "SELECT r.runbook, r.state, r.started_at, r.finished_at FROM repairs r JOIN incidents i ON i.id = r.incident_id \
-             WHERE {RAN} AND EXISTS (SELECT 1 FROM log_cluster_counts k WHERE k.cluster_id = $1 \
+            "SELECT r.runbook, r.state, r.started_at, r.finished_at, i.opened_at, \
+             COALESCE(i.resolved_at, i.last_signal_at) AS until FROM repairs r JOIN incidents i ON i.id = r.incident_id \
+             WHERE {RAN} AND EXISTS (SELECT 1 FROM log_cluster_counts k WHERE k.cluster_id = $1 AND k.failure_count > 0 \
              AND k.bucket >= i.opened_at - 600000 AND k.bucket <= COALESCE(i.resolved_at, i.last_signal_at))"
         ))
         .bind(cluster)
         .fetch_all(self.pool())
         .await?;
-        tally(&rows)
+        let mut came_with = Vec::with_capacity(rows.len());
+        for row in rows {
+            let opened: i64 = row.try_get("opened_at")?;
+            let until: i64 = row.try_get("until")?;
+            if super::logs::rose(&buckets, opened - 600_000, until) {
+                came_with.push(row);
+            }
+        }
+        tally(&came_with)
     }
 }
 

@@ -26,7 +26,7 @@ export async function render({ query }) {
     Promise.all(STATES.map((s) => fetchJson(`/api/v1/repairs?state=${s}&limit=1`).then((p) => p.total))),
     fetchJson('/api/v1/error-monitoring/metrics'),
     fetchJson(`/api/v1/checks?limit=${LATENCY_CHECKS}`),
-    fetchJson(`/api/v1/clusters?since=24h&limit=${CLUSTERS}`),
+    fetchJson(`/api/v1/clusters?since=24h&failures=true&limit=${CLUSTERS}`),
     fetchJson(`/api/v1/incidents?limit=${TREND_INCIDENTS}`),
   ]);
   const byTime = (a, b) => a.t - b.t;
@@ -76,9 +76,9 @@ export async function render({ query }) {
       checks.total > LATENCY_CHECKS ? h('p', { class: 'muted' }, `First ${LATENCY_CHECKS} of ${checks.total} checks.`) : null),
     section('Failure clusters (24 h)',
       clusters.clusters.length === 0
-        ? h('p', { class: 'muted' }, 'No log lines clustered in the last 24 h (no [[log]] source, or all quiet).')
+        ? h('p', { class: 'muted' }, 'No failure lines in the tailed logs in the last 24 h (no [[log]] source, or no line with an error level, a failure word or a failure category).')
         : h('div', { class: 'scroll' }, h('table', { class: 'clusters' },
-          h('thead', {}, h('tr', {}, ['Template', 'Source', 'Lines (24 h)', 'Last hour', 'Trend', 'Last seen'].map((c) => h('th', { scope: 'col' }, c)))),
+          h('thead', {}, h('tr', {}, ['Template', 'Source', 'Failure lines (24 h)', 'Lines (24 h)', 'Last hour', 'Trend', 'Last seen'].map((c) => h('th', { scope: 'col' }, c)))),
           h('tbody', {}, clusters.clusters.map(clusterRow))))),
     section('Repairs',
       filters(state, runbook),
@@ -95,6 +95,7 @@ function clusterRow(c) {
     h('th', { scope: 'row' }, h('details', { 'data-key': `cluster-${c.id}` }, h('summary', {}, h('code', {}, c.template)),
       h('ul', { class: 'samples' }, (c.samples || []).map((line) => h('li', {}, h('code', {}, line)))))),
     h('td', {}, c.source),
+    h('td', {}, String(c.failures_in_window)),
     h('td', {}, String(c.count_in_window)),
     h('td', {}, `${c.last_hour} (before: ${c.previous_hour})`),
     h('td', {}, TREND[c.trend] || c.trend),
