@@ -1,5 +1,6 @@
 //! Live log sources against real files and real time: rename and copytruncate rotation under a
-//! writer, restart without losing or repeating a line (SQLite and PostgreSQL), partial lines,
+//! writer, restart without losing or repeating a line (SQLite and PostgreSQL) or a stored
+//! cluster, partial lines,
 //! garbage, top failure clusters that hold failures (not the busiest lines), an OOM burst that
 //! opens an incident whose runbook really runs, and a category of the
 //! user's own that opens its incident.
@@ -316,6 +317,40 @@ async fn a_file_created_while_down_is_read_whole_though_the_first_run_found_none
     app.shutdown().await;
 }
 
+/// The miner starts empty at a restart: a line of a template stored before joins its row
+/// (the template generalised then stays general) instead of being stored beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_source_adds_to_its_stored_clusters_instead_of_repeating_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("homeostat.db").display());
+    let log = dir.path().join("app.log");
+    append(
+        &log,
+        b"session opened for user alice by sshd\nsession opened for user bob by sshd\n",
+    );
+    let config = source(&log, "");
+    let app = start_app_on(&url, &config).await;
+    wait_stored(&app, 2).await;
+    app.shutdown().await;
+    append(&log, b"session opened for user carol by sshd\n");
+    let app = start_app_on(&url, &config).await;
+    wait_stored(&app, 3).await;
+    let (_, body) = stored_lines(&app).await;
+    let clusters = body["clusters"].as_array().expect("clusters");
+    assert_eq!(clusters.len(), 1, "{body}");
+    assert_eq!(
+        clusters[0]["template"],
+        "session opened for user <*> by sshd"
+    );
+    assert_eq!(clusters[0]["count"], 3);
+    // The template's first lines stay its samples.
+    assert_eq!(
+        clusters[0]["samples"][0],
+        "session opened for user alice by sshd"
+    );
+    app.shutdown().await;
+}
+
 /// A log source renamed (or a rule removed) can never send the healthy signal that resolves
 /// the incident it opened: the next start resolves it, saying why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -469,12 +504,19 @@ async fn top_failure_clusters_hold_failure_lines_not_the_busiest_ones() {
         top,
         [
             ("cache refill slow on shard <*>".to_string(), 3.into()),
-            ("upstream connect error to backend <*>".to_string(), 2.into()),
+            (
+                "upstream connect error to backend <*>".to_string(),
+                2.into()
+            ),
         ],
         "{metrics}"
     );
     let (_, failing) = get_json(&app, "/api/v1/clusters?failures=true").await;
-    assert_eq!(failing["clusters"].as_array().map(Vec::len), Some(2), "{failing}");
+    assert_eq!(
+        failing["clusters"].as_array().map(Vec::len),
+        Some(2),
+        "{failing}"
+    );
     assert_eq!(failing["clusters"][0]["failures"], 3, "{failing}");
     assert_eq!(failing["clusters"][0]["count"], 3, "{failing}");
     // Without `failures`, every cluster by lines: the access lines lead, with no failure.

@@ -75,7 +75,8 @@ pub async fn list(
     for cluster in state
         .store
         .top_clusters(start, source, limit, query.failures.unwrap_or(false))
-        .await? {
+        .await?
+    {
         let suggested_runbooks =
             rank_history(state.store.cluster_runbook_history(&cluster.id).await?);
         clusters.push(ClusterView {

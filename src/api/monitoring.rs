@@ -164,7 +164,10 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Json<MonitoringMet
         mttd_seconds: mean(&detect),
         mttr_seconds: mean(&resolve),
         mttr_median_seconds: median(&mut resolve),
-        top_clusters: state.store.top_clusters(since, None, TOP_CLUSTERS, true).await?,
+        top_clusters: state
+            .store
+            .top_clusters(since, None, TOP_CLUSTERS, true)
+            .await?,
     }))
 }
 

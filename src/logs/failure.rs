@@ -64,7 +64,9 @@ mod tests {
 
     #[test]
     fn levels_are_read_in_any_case_and_as_numbers() {
-        for level in ["ERROR", "error", "Err", "FATAL", "crit", "50", "60", "3", " panic "] {
+        for level in [
+            "ERROR", "error", "Err", "FATAL", "crit", "50", "60", "3", " panic ",
+        ] {
             assert_eq!(level_is_failure(level), Some(true), "{level}");
         }
         for level in ["INFO", "warn", "Warning", "debug", "30", "40", "6"] {

@@ -13,6 +13,7 @@ pub mod pipeline;
 pub mod prefilter;
 pub mod rate;
 pub mod source;
+pub mod stored;
 pub mod tail;
 pub mod timestamp;
 pub mod triage;

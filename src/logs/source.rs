@@ -5,6 +5,7 @@
 use super::failure::{self, LEVEL_FIELDS};
 use super::miner::{Cluster, ClusterId};
 use super::rate::{LineClock, RateWindow};
+use super::stored::StoredTemplates;
 use super::tail::{FileId, Line, Position, Tailer};
 use super::timestamp::{self, DEFAULT_TIME_FIELDS};
 use super::{Analyzer, Classifier, MinerConfig};
@@ -96,8 +97,11 @@ pub struct LogSource {
     pending: HashMap<ClusterId, Pending>,
     /// Clusters the miner evicted (LRU or per node) with lines not saved yet, and those lines.
     evicted: Vec<(Cluster, Pending)>,
-    /// Stored row of each cluster saved before.
-    rows: HashMap<ClusterId, i64>,
+    /// Stored row of each cluster saved before, and whether the cluster joined a row stored
+    /// before it (that row keeps its own sample lines: those of the template's first lines).
+    rows: HashMap<ClusterId, (i64, bool)>,
+    /// The stored rows' templates, which the clusters of a restarted source join.
+    stored: StoredTemplates,
     forgotten: Vec<FileId>,
     /// The positions of the last save (an idle source does not write).
     saved: Vec<Position>,
@@ -149,6 +153,7 @@ impl LogSource {
             .collect();
         let stored = store.log_offsets(&name).await?;
         let started = store.log_source_started(&name).await?;
+        let stored_templates = StoredTemplates::new(store.log_cluster_templates(&name).await?);
         let mut tailer = Tailer::new(
             config.path.get_ref(),
             config.max_line_bytes,
@@ -172,6 +177,7 @@ impl LogSource {
             pending: HashMap::new(),
             evicted: Vec::new(),
             rows: HashMap::new(),
+            stored: stored_templates,
             forgotten: Vec::new(),
             saved: Vec::new(),
             started,
@@ -474,19 +480,33 @@ impl LogSource {
             .iter()
             .filter_map(|(id, p)| Some((miner.cluster(*id)?, p)));
         let evicted = self.evicted.iter().map(|(cluster, p)| (cluster, p));
-        let (ids, clusters): (Vec<ClusterId>, Vec<ClusterDelta>) = live
+        let (ids, clusters): (Vec<(ClusterId, bool)>, Vec<ClusterDelta>) = live
             .chain(evicted)
             .map(|(cluster, p)| {
+                let template = cluster.template();
+                // A cluster saved before keeps its row; a new one joins a stored row it fits
+                // (one its template had before a restart, or before an eviction).
+                let (row, joined, template) = match self.rows.get(&cluster.id) {
+                    Some(&(row, joined)) => (Some(row), joined, self.stored.joined(row, &template)),
+                    None => match self.stored.find(&template) {
+                        Some((row, template)) => (Some(row), true, template),
+                        None => (None, false, template),
+                    },
+                };
                 let delta = ClusterDelta {
-                    row: self.rows.get(&cluster.id).copied(),
-                    template: cluster.template(),
+                    row,
+                    template,
                     lines: p.lines,
                     failures: p.failures,
                     first_seen: p.first_seen,
                     last_seen: p.last_seen,
-                    samples: cluster.samples.clone(),
+                    samples: if joined {
+                        Vec::new()
+                    } else {
+                        cluster.samples.clone()
+                    },
                 };
-                (cluster.id, delta)
+                ((cluster.id, joined), delta)
             })
             .unzip();
         let progress = LogProgress {
@@ -499,7 +519,14 @@ impl LogSource {
         };
         match ctx.store.save_log_progress(&progress).await {
             Ok(rows) => {
-                self.rows.extend(ids.into_iter().zip(rows));
+                for (delta, &row) in clusters.iter().zip(&rows) {
+                    self.stored.remember(row, &delta.template);
+                }
+                self.rows.extend(
+                    ids.into_iter()
+                        .zip(rows)
+                        .map(|((id, joined), row)| (id, (row, joined))),
+                );
                 let miner = self.analyzer.miner();
                 self.rows.retain(|id, _| miner.cluster(*id).is_some());
                 self.pending.clear();

@@ -28,7 +28,7 @@ pub struct ClusterDelta {
     pub first_seen: DateTime<Utc>,
     /// The time of the latest of them (likewise).
     pub last_seen: DateTime<Utc>,
-    /// Sample lines.
+    /// Sample lines (none: the stored row keeps those it has).
     pub samples: Vec<String>,
 }
 
@@ -226,7 +226,7 @@ impl Store {
                         "UPDATE log_clusters SET template = $1, line_count = line_count + $2, \
                          first_seen = CASE WHEN first_seen <= $3 THEN first_seen ELSE $3 END, \
                          last_seen = CASE WHEN last_seen >= $4 THEN last_seen ELSE $4 END, \
-                         samples = $5, failure_count = failure_count + $7 WHERE id = $6",
+                         samples = CASE WHEN $5 = '[]' THEN samples ELSE $5 END, failure_count = failure_count + $7 WHERE id = $6",
                     )
                     .bind(c.template.clone())
                     .bind(c.lines)
@@ -269,6 +269,24 @@ impl Store {
         }
         tx.commit().await?;
         Ok(rows)
+    }
+
+    /// The stored clusters of `source` (the 20,000 seen last), as (row, template), oldest first.
+    pub async fn log_cluster_templates(
+        &self,
+        source: &str,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, template FROM log_clusters WHERE source = $1 \
+             ORDER BY last_seen DESC, id DESC LIMIT 20000",
+        )
+        .bind(source.to_string())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .rev()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("template")?)))
+            .collect()
     }
 
     /// Ids of the stored clusters (of any source) with exactly this template.
@@ -381,9 +399,15 @@ mod tests {
         // New failures in the window: a rise.
         assert!(rose(&[(from, 3)], from, until));
         // None in the window: nothing to learn, whatever came before or after.
-        assert!(!rose(&[(from - BUCKET_MS, 30), (until + BUCKET_MS, 30)], from, until));
+        assert!(!rose(
+            &[(from - BUCKET_MS, 30), (until + BUCKET_MS, 30)],
+            from,
+            until
+        ));
         // The same 5 a bucket as always: no rise.
-        let steady: Vec<(i64, i64)> = (0..20).map(|i| (from - 12 * BUCKET_MS + i * BUCKET_MS, 5)).collect();
+        let steady: Vec<(i64, i64)> = (0..20)
+            .map(|i| (from - 12 * BUCKET_MS + i * BUCKET_MS, 5))
+            .collect();
         assert!(!rose(&steady, from, until));
         // 10 a bucket in the window against 5 before: a rise (2×).
         let mut doubled = steady.clone();

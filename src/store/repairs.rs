@@ -465,7 +465,12 @@ impl Store {
         .fetch_all(self.pool())
         .await?
         .iter()
-        .map(|r| Ok((r.try_get::<i64, _>("bucket")?, r.try_get::<i64, _>("failure_count")?)))
+        .map(|r| {
+            Ok((
+                r.try_get::<i64, _>("bucket")?,
+                r.try_get::<i64, _>("failure_count")?,
+            ))
+        })
         .collect::<Result<Vec<(i64, i64)>, StoreError>>()?;
         if buckets.is_empty() {
             return Ok(Vec::new());

@@ -1,0 +1,203 @@
+//! The stored clusters of one log source, by template. A source's miner starts empty at every
+//! start, so without this each restart would store every template again beside its old row.
+//! A cluster saved for the first time joins the stored row whose template it fits word by word
+//! (the row's literal words are the cluster's, or variables in it; `<*>` stands for any word,
+//! or for the rest of a word after its `key=`), and the row keeps the generalisation of both.
+
+use super::mask::WILDCARD;
+use std::collections::HashMap;
+
+/// Rows remembered at most; beyond, the older half of each template length is forgotten.
+const MAX_ROWS: usize = 20_000;
+/// Rows of one template length compared with a new template at most (the newest ones).
+const SCAN: usize = 256;
+
+/// Stored rows of one source and their templates, split into words.
+#[derive(Default)]
+pub struct StoredTemplates {
+    /// Row → template words.
+    words: HashMap<i64, Box<[Box<str>]>>,
+    /// Word count → rows, oldest first.
+    by_len: HashMap<usize, Vec<i64>>,
+}
+
+/// How `general` stands for `word`: the same word, a variable, or `key=<*>` for `key=...`.
+fn fits(general: &str, word: &str) -> bool {
+    general == word
+        || general == WILDCARD
+        || general
+            .strip_suffix(WILDCARD)
+            .is_some_and(|key| key.ends_with('=') && word.starts_with(key))
+}
+
+/// Whether `word` holds a variable.
+fn variable(word: &str) -> bool {
+    word.ends_with(WILDCARD)
+}
+
+/// The template of a row (`stored`) and of a new cluster (`new`) joined: `None` when a literal
+/// word of the row is neither the cluster's word nor a variable in it, or when an all-variable
+/// row would take a template with literals (as the miner matches lines to templates); else the
+/// more general word at each place, and how many literal words the two share.
+fn join(stored: &[Box<str>], new: &[&str]) -> Option<(String, usize)> {
+    if stored.len() != new.len() {
+        return None;
+    }
+    let all_variable = stored.iter().all(|w| variable(w));
+    if all_variable && !new.iter().all(|w| variable(w)) {
+        return None;
+    }
+    let mut joined = String::new();
+    let mut shared = 0;
+    for (s, n) in stored.iter().zip(new) {
+        let word = if fits(s, n) {
+            shared += usize::from(!variable(s));
+            &**s
+        } else if fits(n, s) {
+            n
+        } else {
+            return None;
+        };
+        if !joined.is_empty() {
+            joined.push(' ');
+        }
+        joined.push_str(word);
+    }
+    Some((joined, shared))
+}
+
+impl StoredTemplates {
+    /// The rows of a source, oldest first.
+    pub fn new(rows: impl IntoIterator<Item = (i64, String)>) -> StoredTemplates {
+        let mut stored = StoredTemplates::default();
+        for (row, template) in rows {
+            stored.remember(row, &template);
+        }
+        stored
+    }
+
+    /// The row a cluster saved for the first time joins, and the row's template then: the
+    /// fitting row sharing the most literal words (the newest on a tie).
+    pub fn find(&self, template: &str) -> Option<(i64, String)> {
+        let new: Vec<&str> = template.split(' ').collect();
+        let rows = self.by_len.get(&new.len())?;
+        let mut best: Option<(usize, i64, String)> = None;
+        for &row in rows.iter().rev().take(SCAN) {
+            let Some((joined, shared)) = self.words.get(&row).and_then(|w| join(w, &new)) else {
+                continue;
+            };
+            if best.as_ref().is_none_or(|b| shared > b.0) {
+                best = Some((shared, row, joined));
+            }
+        }
+        best.map(|(_, row, joined)| (row, joined))
+    }
+
+    /// The template row `row` gets when a cluster of `template` is saved into it: the two
+    /// joined, or `template` when they do not fit (or the row is not remembered).
+    pub fn joined(&self, row: i64, template: &str) -> String {
+        let new: Vec<&str> = template.split(' ').collect();
+        self.words
+            .get(&row)
+            .and_then(|w| join(w, &new))
+            .map_or_else(|| template.to_string(), |(joined, _)| joined)
+    }
+
+    /// Remembers the template a row has now.
+    pub fn remember(&mut self, row: i64, template: &str) {
+        let words: Box<[Box<str>]> = template.split(' ').map(Box::from).collect();
+        let len = words.len();
+        match self.words.insert(row, words) {
+            Some(old) if old.len() == len => return,
+            Some(old) => {
+                if let Some(rows) = self.by_len.get_mut(&old.len()) {
+                    rows.retain(|&r| r != row);
+                }
+            }
+            None => {}
+        }
+        self.by_len.entry(len).or_default().push(row);
+        if self.words.len() > MAX_ROWS {
+            for rows in self.by_len.values_mut() {
+                for row in rows.drain(..rows.len() / 2) {
+                    self.words.remove(&row);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_cluster_joins_the_row_whose_template_fits_it() {
+        let stored = StoredTemplates::new([
+            (1, "connection from <*> closed after <*> ms".to_string()),
+            (2, "user=<*> logged in".to_string()),
+            (3, "<*> <*>".to_string()),
+        ]);
+        // More specific than the row: joins it, the row keeps its template.
+        assert_eq!(
+            stored.find("connection from alice closed after <*> ms"),
+            Some((1, "connection from <*> closed after <*> ms".to_string()))
+        );
+        assert_eq!(
+            stored.find("user=bob logged in"),
+            Some((2, "user=<*> logged in".to_string()))
+        );
+        // More general in one place than the row: joins it, and the row generalises.
+        assert_eq!(
+            stored.find("connection <*> <*> closed after <*> ms"),
+            Some((1, "connection <*> <*> closed after <*> ms".to_string()))
+        );
+        // A different literal, another length, or literals against an all-variable row: none.
+        assert_eq!(
+            stored.find("connection from alice opened after <*> ms"),
+            None
+        );
+        assert_eq!(stored.find("user=bob logged in twice"), None);
+        assert_eq!(stored.find("hello world"), None);
+        assert_eq!(stored.find("<*> <*>"), Some((3, "<*> <*>".to_string())));
+        // `key=<*>` stands for the value of that key only.
+        assert_eq!(stored.find("group=bob logged in"), None);
+    }
+
+    #[test]
+    fn the_row_sharing_most_words_wins_and_saves_generalise_it() {
+        let mut stored = StoredTemplates::new([
+            (1, "job <*> <*> done".to_string()),
+            (2, "job <*> nightly done".to_string()),
+        ]);
+        assert_eq!(
+            stored.find("job 7 nightly done").map(|f| f.0),
+            Some(2),
+            "three shared literal words beat two"
+        );
+        assert_eq!(stored.joined(2, "job <*> <*> done"), "job <*> <*> done");
+        assert_eq!(
+            stored.joined(9, "job <*> weekly done"),
+            "job <*> weekly done"
+        );
+        stored.remember(2, "job <*> <*> done <*>");
+        assert_eq!(stored.words.len(), 2);
+        assert_eq!(stored.find("job 7 nightly done").map(|f| f.0), Some(1));
+    }
+
+    #[test]
+    fn memory_stays_bounded() {
+        let mut stored = StoredTemplates::default();
+        for row in 0..(MAX_ROWS as i64 * 3) {
+            stored.remember(row, &format!("event {row} happened"));
+        }
+        let kept = stored.words.len();
+        assert!(kept <= MAX_ROWS && kept > 0, "{kept}");
+        let last = MAX_ROWS as i64 * 3 - 1;
+        assert_eq!(
+            stored.find(&format!("event {last} happened")).map(|f| f.0),
+            Some(last),
+            "the newest rows are kept"
+        );
+    }
+}
