@@ -278,11 +278,14 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let written = homeostat::cli::analyze::run(
                 &files,
                 classifier,
-                format,
-                assignments,
-                top,
-                threads,
+                homeostat::cli::analyze::Options {
+                    format,
+                    assignments,
+                    top,
+                    threads,
+                },
                 &mut out,
+                &mut std::io::stderr().lock(),
             )
             .and_then(|()| std::io::Write::flush(&mut out).map_err(anyhow::Error::from));
             match written {

@@ -71,6 +71,27 @@ fn assignments_cover_every_line_with_stable_cluster_ids() {
     );
 }
 
+/// With `--assignments`, stdout holds nothing but the rows; the summary goes to stderr, in
+/// either format.
+#[test]
+fn assignments_keep_stdout_to_the_rows_and_the_summary_goes_to_stderr() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = sample_log(dir.path());
+    let (code, stdout, stderr) = analyze(&["--assignments", "--format", "json", &log]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.lines().count(), 25, "{stdout}");
+    assert!(
+        stdout.lines().all(|l| l.split('\t').count() == 3),
+        "{stdout}"
+    );
+    let summary: serde_json::Value = serde_json::from_str(&stderr).expect("JSON summary on stderr");
+    assert_eq!(summary["lines"], 25, "{summary}");
+    let (code, stdout, stderr) = analyze(&["--assignments", &log]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.lines().count(), 25, "{stdout}");
+    assert!(stderr.contains("worker"), "the table on stderr: {stderr}");
+}
+
 /// More templates than the miner keeps (10,000): a line whose cluster was evicted still gets
 /// its template printed.
 #[test]

@@ -73,18 +73,36 @@ const MAX_LINE: usize = 1024 * 1024;
 /// Bytes asked for per read.
 const READ: usize = 64 * 1024;
 
-/// Analyses `files` with `classifier`'s categories (the config's, or the built-in pack) on
-/// `threads` threads (2: reading and classifying on one, clustering on the other; the results
-/// are the same); writes the assignments (when asked) and then the summary to `out`.
+/// How `homeostat analyze` runs and what it prints.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// The summary's format.
+    pub format: Format,
+    /// Print `line_no<TAB>cluster_id<TAB>template` for every line.
+    pub assignments: bool,
+    /// Clusters in the summary at most.
+    pub top: usize,
+    /// 1, or 2: reading and classifying on one thread, clustering on the other (the results
+    /// are the same).
+    pub threads: usize,
+}
+
+/// Analyses `files` with `classifier`'s categories (the config's, or the built-in pack); writes
+/// the summary to `out`, or with `assignments` the assignments to `out` and the summary to
+/// `summary` (so that `out` holds nothing but assignment rows).
 pub fn run(
     files: &[PathBuf],
     classifier: Classifier,
-    format: Format,
-    assignments: bool,
-    top: usize,
-    threads: usize,
+    options: Options,
     out: &mut dyn Write,
+    summary: &mut dyn Write,
 ) -> Result<()> {
+    let Options {
+        format,
+        assignments,
+        top,
+        threads,
+    } = options;
     let started = Instant::now();
     let mut analyzer = Analyzer::new(classifier, MinerConfig::default());
     if assignments {
@@ -145,12 +163,15 @@ pub fn run(
         top,
         started.elapsed().as_secs_f64(),
     );
-    match format {
-        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
-        Format::Table if !assignments => print_table(&report, out)?,
-        Format::Table => {}
+    let print = |to: &mut dyn Write| match format {
+        Format::Json => Ok(writeln!(to, "{}", serde_json::to_string_pretty(&report)?)?),
+        Format::Table => print_table(&report, to),
+    };
+    if assignments {
+        print(summary)
+    } else {
+        print(out)
     }
-    Ok(())
 }
 
 /// Calls `f` with every line of `file` (without its line break), using `buf` (at least one
