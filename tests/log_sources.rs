@@ -509,6 +509,38 @@ async fn garbage_binary_and_overlong_lines_are_counted_and_survived() {
     app.shutdown().await;
 }
 
+/// A JSON line cut at `max_line_bytes` no longer parses; its message (ahead of a long stack
+/// trace) and level are still read, up to the cut.
+#[tokio::test]
+async fn a_cut_json_line_keeps_its_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("app.log");
+    let stack = "\\n\\tat com.example.Worker.run(Worker.java:42)".repeat(200);
+    append(
+        &log,
+        format!(
+            "{{\"level\":\"error\",\"message\":\"payment worker crashed on order 17\",\"stack\":\"{stack}\"}}\n"
+        )
+        .as_bytes(),
+    );
+    let app = start_app(
+        dir.path(),
+        &source(&log, "format = \"json\"\nmax_line_bytes = 1024"),
+    )
+    .await;
+    wait_stored(&app, 1).await;
+    assert_eq!(counter(&app, "log_lines_cut_total").await, 1);
+    assert_eq!(counter(&app, "log_lines_skipped_total").await, 0);
+    let (_, body) = stored_lines(&app).await;
+    let cluster = &body["clusters"][0];
+    assert_eq!(
+        cluster["template"], "payment worker crashed on order <*>",
+        "{body}"
+    );
+    assert_eq!(cluster["failures"], 1, "level error: {body}");
+    app.shutdown().await;
+}
+
 #[tokio::test]
 async fn top_failure_clusters_hold_failure_lines_not_the_busiest_ones() {
     let dir = tempfile::tempdir().expect("tempdir");

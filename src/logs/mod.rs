@@ -5,6 +5,7 @@
 
 pub mod analyzer;
 pub mod category;
+pub mod cut_json;
 pub mod failure;
 pub mod mask;
 pub mod memo;

@@ -2,6 +2,7 @@
 //! (category + template cluster), turns category rates into signals, and saves offsets and
 //! cluster counts to the store together, periodically and at shutdown.
 
+use super::cut_json;
 use super::failure::{self, LEVEL_FIELDS};
 use super::miner::{Cluster, ClusterId};
 use super::rate::{LineClock, RateWindow};
@@ -302,7 +303,7 @@ impl LogSource {
             return;
         }
         let wall = Utc::now();
-        let json;
+        let (json, cut_message);
         let (message, time, level) = match &self.format {
             LogFormat::Plain => (Some(line.text.as_str()), None, None),
             LogFormat::Regex(re) => match re.captures(&line.text) {
@@ -319,21 +320,39 @@ impl LogSource {
                 time_field,
             } => {
                 json = serde_json::from_str::<serde_json::Value>(&line.text).ok();
-                let field = |name: &str| json.as_ref()?.get(name).filter(|v| !v.is_null());
-                let time = match time_field {
-                    Some(name) => field(name),
-                    None => DEFAULT_TIME_FIELDS.iter().find_map(|name| field(name)),
-                };
-                let level = LEVEL_FIELDS.iter().find_map(|name| match field(name)? {
-                    serde_json::Value::String(s) => Some(Cow::Borrowed(s.as_str())),
-                    serde_json::Value::Number(n) => Some(Cow::Owned(n.to_string())),
-                    _ => None,
-                });
-                (
-                    field(message_field).and_then(|v| v.as_str()),
-                    time.and_then(|t| timestamp::from_json(t, wall)),
-                    level,
-                )
+                if json.is_none() && line.cut {
+                    // A cut line no longer parses: its string fields are read up to the cut.
+                    let field = |name: &str| cut_json::string_field(&line.text, name);
+                    cut_message = field(message_field);
+                    let time = match time_field {
+                        Some(name) => field(name),
+                        None => DEFAULT_TIME_FIELDS.iter().find_map(|name| field(name)),
+                    };
+                    (
+                        cut_message.as_deref(),
+                        time.and_then(|t| timestamp::parse(&t, wall)),
+                        LEVEL_FIELDS
+                            .iter()
+                            .find_map(|name| field(name))
+                            .map(Cow::Owned),
+                    )
+                } else {
+                    let field = |name: &str| json.as_ref()?.get(name).filter(|v| !v.is_null());
+                    let time = match time_field {
+                        Some(name) => field(name),
+                        None => DEFAULT_TIME_FIELDS.iter().find_map(|name| field(name)),
+                    };
+                    let level = LEVEL_FIELDS.iter().find_map(|name| match field(name)? {
+                        serde_json::Value::String(s) => Some(Cow::Borrowed(s.as_str())),
+                        serde_json::Value::Number(n) => Some(Cow::Owned(n.to_string())),
+                        _ => None,
+                    });
+                    (
+                        field(message_field).and_then(|v| v.as_str()),
+                        time.and_then(|t| timestamp::from_json(t, wall)),
+                        level,
+                    )
+                }
             }
         };
         let Some(message) = message.filter(|m| !m.trim().is_empty()) else {
