@@ -78,6 +78,10 @@ struct Writer {
     rotate: Arc<AtomicBool>,
     /// Lines written before each rotation.
     rotated_at: Arc<Mutex<Vec<u64>>>,
+    /// Set by a copytruncate writer a few lines after the truncation; it waits while set (so
+    /// that the truncated file does not outgrow the old offset before the tailer looks: the
+    /// known limit of copytruncate, see README).
+    held: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -100,6 +104,8 @@ impl Writer {
         let stop = Arc::new(AtomicBool::new(false));
         let rotate = Arc::new(AtomicBool::new(false));
         let rotated_at = Arc::new(Mutex::new(Vec::new()));
+        let held = Arc::new(AtomicBool::new(false));
+        let hold = Arc::clone(&held);
         let (w, s, r) = (Arc::clone(&written), Arc::clone(&stop), Arc::clone(&rotate));
         let at = Arc::clone(&rotated_at);
         let thread = std::thread::spawn(move || {
@@ -113,6 +119,8 @@ impl Writer {
             let mut file = open(&path);
             let mut rotations = 0;
             let mut lagging = 0;
+            // Lines until a copytruncate writer holds.
+            let mut until_hold = 0;
             while !s.load(Ordering::SeqCst) && w.load(Ordering::SeqCst) < limit {
                 let n = w.load(Ordering::SeqCst);
                 writeln!(
@@ -124,6 +132,15 @@ impl Writer {
                 )
                 .expect("write");
                 w.fetch_add(1, Ordering::SeqCst);
+                if until_hold > 0 {
+                    until_hold -= 1;
+                    if until_hold == 0 {
+                        hold.store(true, Ordering::SeqCst);
+                        while hold.load(Ordering::SeqCst) && !s.load(Ordering::SeqCst) {
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
+                    }
+                }
                 if lagging > 0 {
                     lagging -= 1;
                     if lagging == 0 {
@@ -142,6 +159,7 @@ impl Writer {
                         Rotation::CopyTruncate => {
                             std::fs::copy(&path, rotated).expect("copy");
                             file.set_len(0).expect("truncate");
+                            until_hold = 5;
                         }
                     }
                 }
@@ -155,6 +173,7 @@ impl Writer {
             stop,
             rotate,
             rotated_at,
+            held,
             thread: Some(thread),
         }
     }
@@ -216,13 +235,20 @@ async fn copytruncate_under_a_writer_reads_the_truncated_file_from_its_start() {
     append(&log, b"");
     let app = start_app(dir.path(), &source(&log, "")).await;
     let writer = Writer::start(log.clone(), 3000, Rotation::CopyTruncate);
-    for at in [1000, 2000] {
+    for (at, truncations) in [(1000, 1), (2000, 2)] {
         eventually(DEADLINE, "the writer progresses", || {
             let n = writer.written();
             async move { (n >= at).then_some(()) }
         })
         .await;
         writer.rotate();
+        // The writer goes on for a few lines, then holds until the truncation is seen.
+        eventually(DEADLINE, "the truncation is seen", || async {
+            let seen = counter(&app, "log_truncations_total").await == truncations;
+            (seen && writer.held.load(Ordering::SeqCst)).then_some(())
+        })
+        .await;
+        writer.held.store(false, Ordering::SeqCst);
     }
     let rotated_at = Arc::clone(&writer.rotated_at);
     let total = writer.finish(false);

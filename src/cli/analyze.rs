@@ -168,6 +168,8 @@ pub fn run(
         Format::Table => print_table(&report, to),
     };
     if assignments {
+        // The rows first, also where stdout and stderr are one terminal.
+        out.flush()?;
         print(summary)
     } else {
         print(out)

@@ -207,14 +207,17 @@ impl IncidentService {
     /// fingerprint will come. `configured` holds the check and log fingerprints in force.
     /// Incidents being remediated are left to their repair. Returns how many were resolved.
     pub async fn resolve_orphans(&self, configured: &HashSet<String>) -> Result<usize, StoreError> {
+        // Not from `remediating`: a repair (of another node, in a cluster) owns it.
+        const FROM: [IncidentState; 3] = [
+            IncidentState::Open,
+            IncidentState::Acknowledged,
+            IncidentState::Escalated,
+        ];
         let mut resolved = 0;
         for incident in self.store.active_incidents().await? {
             let ours = incident.fingerprint.starts_with("check:")
                 || incident.fingerprint.starts_with("log:");
-            if !ours
-                || configured.contains(&incident.fingerprint)
-                || incident.state == IncidentState::Remediating
-            {
+            if !ours || configured.contains(&incident.fingerprint) {
                 continue;
             }
             let message = format!(
@@ -222,13 +225,25 @@ impl IncidentService {
                  or log rule was removed or renamed)",
                 incident.fingerprint
             );
-            if self
-                .automatic(&incident.id, IncidentState::Resolved, &message)
-                .await?
-                .is_some()
-            {
-                tracing::info!(incident = %incident.id, fingerprint = %incident.fingerprint, "resolved an incident whose source is no longer configured");
-                resolved += 1;
+            let done = self
+                .store
+                .transition_incident(
+                    &incident.id,
+                    &FROM,
+                    IncidentState::Resolved,
+                    Utc::now(),
+                    "homeostat",
+                    &message,
+                )
+                .await;
+            match done {
+                Ok(incident) => {
+                    tracing::info!(incident = %incident.id, fingerprint = %incident.fingerprint, "resolved an incident whose source is no longer configured");
+                    self.announce("resolved", &incident).await;
+                    resolved += 1;
+                }
+                Err(TransitionError::Conflict { .. } | TransitionError::NotFound(_)) => {}
+                Err(TransitionError::Store(e)) => return Err(e),
             }
         }
         Ok(resolved)

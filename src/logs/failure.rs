@@ -22,12 +22,20 @@ static FAILURE_WORDS: LazyLock<Option<Regex>> = LazyLock::new(|| {
 });
 
 /// What a level name says: `Some(true)` for `error` and worse (`err`, `fatal`, `critical`,
-/// `alert`, `emerg`, `panic`, `severe`; syslog numbers 0–3; pino/bunyan numbers 50 and up),
+/// `alert`, `emerg`, `panic`, `severe`; syslog numbers 0–3; pino/bunyan/Python numbers 50 and
+/// up; 40 is a warning to pino and an error to Python, so it says nothing),
 /// `Some(false)` for a milder level it knows, `None` for text that is no level it knows.
 pub fn level_is_failure(level: &str) -> Option<bool> {
     let level = level.trim();
     if let Ok(n) = level.parse::<u32>() {
-        return Some(n <= 3 || n >= 50);
+        // Syslog 0-7; pino/bunyan 10-60 and Python 10-50 in steps of ten, which disagree at
+        // 40 (warn, or error): that one and numbers of neither scheme say nothing.
+        return match n {
+            0..=3 => Some(true),
+            4..=7 | 10 | 20 | 30 => Some(false),
+            50.. => Some(true),
+            _ => None,
+        };
     }
     let mut lower = [0u8; 16];
     let word = lower.get_mut(..level.len())?;
@@ -69,10 +77,16 @@ mod tests {
         ] {
             assert_eq!(level_is_failure(level), Some(true), "{level}");
         }
-        for level in ["INFO", "warn", "Warning", "debug", "30", "40", "6"] {
+        for level in ["INFO", "warn", "Warning", "debug", "30", "20", "6"] {
             assert_eq!(level_is_failure(level), Some(false), "{level}");
         }
-        for level in ["", "loud", "a level name far too long to be one"] {
+        for level in [
+            "",
+            "loud",
+            "a level name far too long to be one",
+            "40",
+            "17",
+        ] {
             assert_eq!(level_is_failure(level), None, "{level}");
         }
     }

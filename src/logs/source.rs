@@ -322,12 +322,9 @@ impl LogSource {
                 json = serde_json::from_str::<serde_json::Value>(&line.text).ok();
                 if json.is_none() && line.cut {
                     // A cut line no longer parses: its string fields are read up to the cut.
-                    let field = |name: &str| cut_json::string_field(&line.text, name);
+                    let field = |name: &str| cut_json::field(&line.text, name);
                     cut_message = field(message_field);
-                    let time = match time_field {
-                        Some(name) => field(name),
-                        None => DEFAULT_TIME_FIELDS.iter().find_map(|name| field(name)),
-                    };
+                    let time = time_of(time_field.as_deref(), field);
                     (
                         cut_message.as_deref(),
                         time.and_then(|t| timestamp::parse(&t, wall)),
@@ -338,10 +335,7 @@ impl LogSource {
                     )
                 } else {
                     let field = |name: &str| json.as_ref()?.get(name).filter(|v| !v.is_null());
-                    let time = match time_field {
-                        Some(name) => field(name),
-                        None => DEFAULT_TIME_FIELDS.iter().find_map(|name| field(name)),
-                    };
+                    let time = time_of(time_field.as_deref(), field);
                     let level = LEVEL_FIELDS.iter().find_map(|name| match field(name)? {
                         serde_json::Value::String(s) => Some(Cow::Borrowed(s.as_str())),
                         serde_json::Value::Number(n) => Some(Cow::Owned(n.to_string())),
@@ -512,6 +506,10 @@ impl LogSource {
                         None => (None, false, template),
                     },
                 };
+                // At once: another cluster of this flush may join the same row.
+                if let Some(row) = row {
+                    self.stored.remember(row, &template);
+                }
                 let delta = ClusterDelta {
                     row,
                     template,
@@ -559,6 +557,15 @@ impl LogSource {
                 tracing::warn!(source = %self.name, error = %e, "saving log offsets and clusters failed; will retry");
             }
         }
+    }
+}
+
+/// A json line's time field: `time_field`, or the first of [`DEFAULT_TIME_FIELDS`] present;
+/// `field` reads a field.
+fn time_of<T>(time_field: Option<&str>, field: impl Fn(&str) -> Option<T>) -> Option<T> {
+    match time_field {
+        Some(name) => field(name),
+        None => DEFAULT_TIME_FIELDS.iter().find_map(|name| field(name)),
     }
 }
 

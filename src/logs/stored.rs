@@ -7,8 +7,9 @@
 use super::mask::WILDCARD;
 use std::collections::HashMap;
 
-/// Rows remembered at most; beyond, the older half of each template length is forgotten.
-const MAX_ROWS: usize = 20_000;
+/// Rows remembered at most (and loaded at start); beyond, the older half of each template
+/// length is forgotten.
+pub const MAX_ROWS: usize = 20_000;
 /// Rows of one template length compared with a new template at most (the newest ones).
 const SCAN: usize = 256;
 

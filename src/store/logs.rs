@@ -2,6 +2,7 @@
 //! 10-minute line counts (windows and trends), and their retention.
 
 use super::{Store, StoreError, time};
+use crate::logs::stored::MAX_ROWS;
 use crate::logs::tail::{FileId, Position};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -92,10 +93,13 @@ fn bucket_of(ms: i64) -> i64 {
 /// Buckets before a window that [`rose`] compares it with: two hours.
 const BASELINE_BUCKETS: i64 = 12;
 
-/// Whether a cluster's failure lines rose in the window `from..=until` (Unix ms): it had some
-/// there, at least twice as many per 10-minute bucket as in the two hours before. `buckets`
-/// are (bucket start, failure lines), any order.
-pub(super) fn rose(buckets: &[(i64, i64)], from: i64, until: i64) -> bool {
+/// Whether a cluster's failure lines rose with an incident opened at `opened` and resolved
+/// (or last seen failing) at `until` (Unix ms): the window runs from the 10-minute bucket that
+/// holds the moment 10 minutes before it opened (the lines that led to it) to `until`; the
+/// cluster had failure lines there, at least twice as many per bucket as in the two hours
+/// before. `buckets` are (bucket start, failure lines), any order.
+pub(super) fn rose(buckets: &[(i64, i64)], opened: i64, until: i64) -> bool {
+    let from = bucket_of(opened.saturating_sub(BUCKET_MS));
     let (mut during, mut before) = (0i64, 0i64);
     let baseline_from = from.saturating_sub(BASELINE_BUCKETS * BUCKET_MS);
     for &(bucket, failures) in buckets {
@@ -271,15 +275,16 @@ impl Store {
         Ok(rows)
     }
 
-    /// The stored clusters of `source` (the 20,000 seen last), as (row, template), oldest first.
+    /// The stored clusters of `source` (the [`MAX_ROWS`] seen last), as (row, template), oldest
+    /// first.
     pub async fn log_cluster_templates(
         &self,
         source: &str,
     ) -> Result<Vec<(i64, String)>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(&format!(
             "SELECT id, template FROM log_clusters WHERE source = $1 \
-             ORDER BY last_seen DESC, id DESC LIMIT 20000",
-        )
+             ORDER BY last_seen DESC, id DESC LIMIT {MAX_ROWS}"
+        ))
         .bind(source.to_string())
         .fetch_all(self.pool())
         .await?;
@@ -395,20 +400,22 @@ mod tests {
     #[test]
     fn a_rise_is_twice_the_failures_of_the_two_hours_before() {
         let hour = 6 * BUCKET_MS;
-        let (from, until) = (10 * hour, 10 * hour + BUCKET_MS);
+        // Opened 10 minutes after a bucket starts: the window starts with that bucket.
+        let (from, opened) = (10 * hour, 10 * hour + BUCKET_MS);
+        let until = opened + BUCKET_MS;
         // New failures in the window: a rise.
-        assert!(rose(&[(from, 3)], from, until));
+        assert!(rose(&[(opened, 3)], opened, until));
         // None in the window: nothing to learn, whatever came before or after.
         assert!(!rose(
             &[(from - BUCKET_MS, 30), (until + BUCKET_MS, 30)],
-            from,
+            opened,
             until
         ));
         // The same 5 a bucket as always: no rise.
         let steady: Vec<(i64, i64)> = (0..20)
             .map(|i| (from - 12 * BUCKET_MS + i * BUCKET_MS, 5))
             .collect();
-        assert!(!rose(&steady, from, until));
+        assert!(!rose(&steady, opened, until));
         // 10 a bucket in the window against 5 before: a rise (2×).
         let mut doubled = steady.clone();
         for b in &mut doubled {
@@ -416,9 +423,21 @@ mod tests {
                 b.1 = 10;
             }
         }
-        assert!(rose(&doubled, from, until));
+        assert!(rose(&doubled, opened, until));
         // Failures older than the two-hour baseline do not count against the window.
-        assert!(rose(&[(from - 3 * hour, 500), (from, 1)], from, until));
+        assert!(rose(&[(from - 3 * hour, 500), (opened, 1)], opened, until));
+    }
+
+    #[test]
+    fn the_lines_that_led_to_an_incident_count_for_its_window() {
+        // Four failures at 11:52-11:59, one at 12:00:10 when the incident opens; resolved
+        // 12:30; nothing before. The 11:50 bucket starts before "10 minutes before it opened"
+        // (11:50:10) but holds the burst that opened it.
+        let minute = 60_000;
+        let noon = 12 * 60 * minute;
+        let opened = noon + 10_000;
+        let buckets = [(noon - 10 * minute, 4), (noon, 1)];
+        assert!(rose(&buckets, opened, noon + 30 * minute));
     }
 
     #[test]

@@ -479,7 +479,7 @@ impl Store {
             "SELECT r.runbook, r.state, r.started_at, r.finished_at, i.opened_at, \
              COALESCE(i.resolved_at, i.last_signal_at) AS until FROM repairs r JOIN incidents i ON i.id = r.incident_id \
              WHERE {RAN} AND EXISTS (SELECT 1 FROM log_cluster_counts k WHERE k.cluster_id = $1 AND k.failure_count > 0 \
-             AND k.bucket >= i.opened_at - 600000 AND k.bucket <= COALESCE(i.resolved_at, i.last_signal_at))"
+             AND k.bucket >= i.opened_at - 1200000 AND k.bucket <= COALESCE(i.resolved_at, i.last_signal_at))"
         ))
         .bind(cluster)
         .fetch_all(self.pool())
@@ -488,7 +488,7 @@ impl Store {
         for row in rows {
             let opened: i64 = row.try_get("opened_at")?;
             let until: i64 = row.try_get("until")?;
-            if super::logs::rose(&buckets, opened - 600_000, until) {
+            if super::logs::rose(&buckets, opened, until) {
                 came_with.push(row);
             }
         }
