@@ -500,19 +500,27 @@ impl LogSource {
                 // A cluster saved before keeps its row; a new one joins a stored row it fits
                 // (one its template had before a restart, or before an eviction).
                 let (row, joined, template) = match self.rows.get(&cluster.id) {
-                    Some(&(row, joined)) => (Some(row), joined, self.stored.joined(row, &template)),
+                    Some(&(row, joined)) => (
+                        Some(row),
+                        joined,
+                        self.stored.joined(row, &template).ok_or(template),
+                    ),
                     None => match self.stored.find(&template) {
-                        Some((row, template)) => (Some(row), true, template),
-                        None => (None, false, template),
+                        Some((row, template)) => (Some(row), true, Ok(template)),
+                        None => (None, false, Ok(template)),
                     },
                 };
+                // `Err`: a known row no longer remembered keeps its stored template.
+                let keep_template = template.is_err();
+                let template = template.unwrap_or_else(|own| own);
                 // At once: another cluster of this flush may join the same row.
-                if let Some(row) = row {
+                if let (Some(row), false) = (row, keep_template) {
                     self.stored.remember(row, &template);
                 }
                 let delta = ClusterDelta {
                     row,
                     template,
+                    keep_template,
                     lines: p.lines,
                     failures: p.failures,
                     first_seen: p.first_seen,
@@ -537,7 +545,9 @@ impl LogSource {
         match ctx.store.save_log_progress(&progress).await {
             Ok(rows) => {
                 for (delta, &row) in clusters.iter().zip(&rows) {
-                    self.stored.remember(row, &delta.template);
+                    if !delta.keep_template {
+                        self.stored.remember(row, &delta.template);
+                    }
                 }
                 self.rows.extend(
                     ids.into_iter()

@@ -95,13 +95,14 @@ impl StoredTemplates {
     }
 
     /// The template row `row` gets when a cluster of `template` is saved into it: the two
-    /// joined, or `template` when they do not fit (or the row is not remembered).
-    pub fn joined(&self, row: i64, template: &str) -> String {
+    /// joined; `None` when the row is not remembered (any more) or they do not fit, and the row
+    /// keeps the template it has.
+    pub fn joined(&self, row: i64, template: &str) -> Option<String> {
         let new: Vec<&str> = template.split(' ').collect();
         self.words
             .get(&row)
             .and_then(|w| join(w, &new))
-            .map_or_else(|| template.to_string(), |(joined, _)| joined)
+            .map(|(joined, _)| joined)
     }
 
     /// Remembers the template a row has now.
@@ -176,10 +177,14 @@ mod tests {
             Some(2),
             "three shared literal words beat two"
         );
-        assert_eq!(stored.joined(2, "job <*> <*> done"), "job <*> <*> done");
+        assert_eq!(
+            stored.joined(2, "job <*> <*> done").as_deref(),
+            Some("job <*> <*> done")
+        );
         assert_eq!(
             stored.joined(9, "job <*> weekly done"),
-            "job <*> weekly done"
+            None,
+            "a row not remembered keeps its template"
         );
         stored.remember(2, "job <*> <*> done <*>");
         assert_eq!(stored.words.len(), 2);

@@ -20,6 +20,8 @@ pub struct ClusterDelta {
     pub row: Option<i64>,
     /// The current template.
     pub template: String,
+    /// Leave a known row's stored template as it is (it may be more general than `template`).
+    pub keep_template: bool,
     /// Lines since the last save.
     pub lines: i64,
     /// Of those, failure lines ([`crate::logs::failure::is_failure`]).
@@ -227,7 +229,8 @@ impl Store {
             let row = match known {
                 Some(row) => {
                     sqlx::query(
-                        "UPDATE log_clusters SET template = $1, line_count = line_count + $2, \
+                        "UPDATE log_clusters SET template = CASE WHEN $8 = 1 THEN template ELSE $1 END, \
+                         line_count = line_count + $2, \
                          first_seen = CASE WHEN first_seen <= $3 THEN first_seen ELSE $3 END, \
                          last_seen = CASE WHEN last_seen >= $4 THEN last_seen ELSE $4 END, \
                          samples = CASE WHEN $5 = '[]' THEN samples ELSE $5 END, failure_count = failure_count + $7 WHERE id = $6",
@@ -239,6 +242,7 @@ impl Store {
                     .bind(samples)
                     .bind(row)
                     .bind(c.failures)
+                    .bind(i64::from(c.keep_template))
                     .execute(&mut *tx)
                     .await?;
                     row
