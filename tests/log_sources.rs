@@ -318,21 +318,18 @@ async fn restart_continues_where_it_stopped(store_url: &str, dir: &Path) {
     app.shutdown().await;
 }
 
-/// The errors stop while the daemon is down: the restarted daemon still resolves the incident
-/// that the first run opened, once a whole quiet window has passed since it started.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_log_incident_left_open_at_a_stop_resolves_after_the_restart() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("homeostat.db").display());
-    let log = dir.path().join("app.log");
-    append(&log, b"");
-    let config = source(
-        &log,
-        "[[log.alert]]\ncategory = \"disk_full\"\ncount = 2\nwithin = \"4s\"\n",
-    );
-    let app = start_app_on(&url, &config).await;
+/// A `[[log.alert]]` on two `disk_full` lines within `within`.
+fn disk_full_rule(within: &str) -> String {
+    format!("[[log.alert]]\ncategory = \"disk_full\"\ncount = 2\nwithin = \"{within}\"\n")
+}
+
+/// Starts the app on `url` with `config` (whose source `app` follows `log`), writes two
+/// disk-full lines and waits for the `log:app:disk_full` incident; returns the app and its id.
+async fn open_disk_full_incident(url: &str, log: &Path, config: &str) -> (App, String) {
+    append(log, b"");
+    let app = start_app_on(url, config).await;
     append(
-        &log,
+        log,
         b"write failed: No space left on device\nwrite failed: No space left on device\n",
     );
     let id = eventually(DEADLINE, "the incident opens", || async {
@@ -343,6 +340,18 @@ async fn a_log_incident_left_open_at_a_stop_resolves_after_the_restart() {
             .flatten()
     })
     .await;
+    (app, id)
+}
+
+/// The errors stop while the daemon is down: the restarted daemon still resolves the incident
+/// that the first run opened, once a whole quiet window has passed since it started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_incident_left_open_at_a_stop_resolves_after_the_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("homeostat.db").display());
+    let log = dir.path().join("app.log");
+    let config = source(&log, &disk_full_rule("4s"));
+    let (app, id) = open_disk_full_incident(&url, &log, &config).await;
     app.shutdown().await;
     let stopped = chrono::Utc::now();
     let app = start_app_on(&url, &config).await;
@@ -430,28 +439,15 @@ async fn the_incident_of_a_renamed_log_source_resolves_at_the_next_start() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("homeostat.db").display());
     let log = dir.path().join("app.log");
-    append(&log, b"");
-    let rule = "[[log.alert]]\ncategory = \"disk_full\"\ncount = 2\nwithin = \"1h\"\n";
-    let app = start_app_on(&url, &source(&log, rule)).await;
-    append(
-        &log,
-        b"write failed: No space left on device\nwrite failed: No space left on device\n",
-    );
-    let id = eventually(DEADLINE, "the incident opens", || async {
-        let (_, body) = get_json(&app, "/api/v1/incidents").await;
-        let first = &body["incidents"][0];
-        (first["fingerprint"] == "log:app:disk_full")
-            .then(|| first["id"].as_str().map(str::to_string))
-            .flatten()
-    })
-    .await;
+    let rule = disk_full_rule("1h");
+    let (app, id) = open_disk_full_incident(&url, &log, &source(&log, &rule)).await;
     app.shutdown().await;
     // The same config again: the incident stays open (its rule can still resolve it).
-    let app = start_app_on(&url, &source(&log, rule)).await;
+    let app = start_app_on(&url, &source(&log, &rule)).await;
     let (_, body) = get_json(&app, &format!("/api/v1/incidents/{id}")).await;
     assert_eq!(body["state"], "open", "{body}");
     app.shutdown().await;
-    let renamed = source(&log, rule).replace("name = \"app\"", "name = \"web\"");
+    let renamed = source(&log, &rule).replace("name = \"app\"", "name = \"web\"");
     let app = start_app_on(&url, &renamed).await;
     let (_, body) = get_json(&app, &format!("/api/v1/incidents/{id}")).await;
     assert_eq!(body["state"], "resolved", "{body}");
