@@ -209,9 +209,10 @@ async fn command_check_that_cannot_start_is_unknown() {
 async fn process_check_by_pidfile_and_by_match_sees_a_killed_process() {
     let dir = tempfile::tempdir().expect("tempdir");
     let tag = format!("homeostat-test-sleeper-{}", std::process::id());
-    // exec -a gives the process a command line we can match on.
+    // The shell waits a moment, then `exec -a` gives the same pid a command line we can match
+    // on: a probe that kept the first command line it read would never see the match.
     let mut child = std::process::Command::new("bash")
-        .args(["-c", &format!("exec -a {tag} sleep 300")])
+        .args(["-c", &format!("sleep 0.5; exec -a {tag} sleep 300")])
         .spawn()
         .expect("spawn");
     let pidfile = dir.path().join("worker.pid");
@@ -223,6 +224,8 @@ async fn process_check_by_pidfile_and_by_match_sees_a_killed_process() {
     let by_match = build(&format!(
         "[[check]]\nname = \"w\"\ntype = \"process\"\nmatch = \"^{tag}\"\n"
     ));
+    let before_exec = run(&by_match).await;
+    assert_eq!(before_exec.status, Status::Critical, "{before_exec:?}");
 
     let alive = common::eventually(Duration::from_secs(5), "process visible", || async {
         let o = run(&by_match).await;

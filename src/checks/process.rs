@@ -58,10 +58,12 @@ fn sample(settings: &ProcessSettings, system: &mut System) -> Outcome {
             (found, format!("pid {pid}"))
         }
         ProcessSelector::Match(regex) => {
+            // The command line is read again every time: a process that `exec`s (a wrapper
+            // script's `exec java ...`) keeps its pid but changes its command line.
             system.refresh_processes_specifics(
                 ProcessesToUpdate::All,
                 true,
-                kind.with_cmd(UpdateKind::OnlyIfNotSet),
+                kind.with_cmd(UpdateKind::Always),
             );
             let own = std::process::id();
             let found = system
