@@ -2,7 +2,7 @@
 //! writer, restart without losing or repeating a line (SQLite and PostgreSQL) or a stored
 //! cluster, partial lines,
 //! garbage, top failure clusters that hold failures (not the busiest lines), an OOM burst that
-//! opens an incident whose runbook really runs, and a category of the
+//! opens an incident whose runbook really runs, learning tied by the source's labels, and a category of the
 //! user's own that opens its incident.
 
 mod common;
@@ -738,6 +738,96 @@ async fn oom_burst_opens_an_incident_and_runs_its_runbook() {
     assert_eq!(
         analyzed["learned_runbooks"][0]["runbook"], "restart-app",
         "{analyzed}"
+    );
+    app.shutdown().await;
+}
+
+/// The cluster of source `name` whose template contains `word`, from `/api/v1/clusters`.
+async fn cluster_of(app: &App, name: &str, word: &str) -> Option<serde_json::Value> {
+    let (_, body) = get_json(app, &format!("/api/v1/clusters?source={name}&limit=500")).await;
+    body["clusters"]
+        .as_array()?
+        .iter()
+        .find(|c| c["template"].as_str().is_some_and(|t| t.contains(word)))
+        .cloned()
+}
+
+#[tokio::test]
+async fn a_cluster_learns_only_from_incidents_that_carry_its_sources_labels() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (app_log, worker_log, db_log) = (
+        dir.path().join("app.log"),
+        dir.path().join("worker.log"),
+        dir.path().join("db.log"),
+    );
+    let marker = dir.path().join("restarted");
+    for log in [&app_log, &worker_log, &db_log] {
+        append(log, b"service started\n");
+    }
+    let tail = |name: &str, path: &Path, service: &str, extra: &str| {
+        format!(
+            "[[log]]\nname = \"{name}\"\npath = \"{}\"\nfrom = \"start\"\nlabels = {{ service = \"{service}\" }}\n{extra}\n",
+            path.display()
+        )
+    };
+    let config = format!(
+        "[[runbook]]\nname = \"restart-app\"\nsteps = [ {{ run = [\"touch\", \"{}\"] }} ]\n{}{}{}",
+        marker.display(),
+        tail(
+            "app",
+            &app_log,
+            "app",
+            "remedy = [\"restart-app\"]\n[[log.alert]]\ncategory = \"out_of_memory\"\ncount = 5\nwithin = \"1m\"\n"
+        ),
+        tail("worker", &worker_log, "app", ""),
+        tail("db", &db_log, "db", ""),
+    );
+    let app = start_app(dir.path(), &config).await;
+    // Failure lines rise in the worker (same service) and in the database (another service)
+    // just as the app runs out of memory; only the app's incident happens, and a runbook
+    // repairs it.
+    for shard in 0..3 {
+        append(
+            &worker_log,
+            format!("job {shard} failed: heap exhausted\n").as_bytes(),
+        );
+        append(
+            &db_log,
+            format!("replica sync failed on shard {shard}\n").as_bytes(),
+        );
+    }
+    for pid in 0..5 {
+        append(
+            &app_log,
+            format!("kernel: Out of memory: Killed process {pid} (java)\n").as_bytes(),
+        );
+    }
+    eventually(DEADLINE, "the runbook ran", || {
+        let done = marker.exists();
+        async move { done.then_some(()) }
+    })
+    .await;
+    let (_, incidents) = get_json(&app, "/api/v1/incidents").await;
+    assert_eq!(incidents["total"], 1, "{incidents}");
+    eventually(
+        DEADLINE,
+        "the worker's cluster learns restart-app",
+        || async {
+            let worker = cluster_of(&app, "worker", "heap exhausted").await?;
+            (worker["suggested_runbooks"][0]["runbook"] == "restart-app").then_some(())
+        },
+    )
+    .await;
+    let db = eventually(DEADLINE, "the database's cluster is stored", || async {
+        cluster_of(&app, "db", "replica sync")
+            .await
+            .filter(|c| c["failures"] == 3)
+    })
+    .await;
+    assert_eq!(
+        db["suggested_runbooks"],
+        serde_json::json!([]),
+        "the database's cluster rose with an incident of another service: {db}"
     );
     app.shutdown().await;
 }

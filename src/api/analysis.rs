@@ -147,13 +147,14 @@ pub async fn analyze_error(
         .unwrap_or_default();
     // What fixed incidents that came with stored clusters of the same template (tailed logs).
     let mut history = Vec::new();
-    for id in state
+    for (id, source) in state
         .store
         .clusters_with_template(&cluster.template)
         .await?
     {
+        let ties = state.config.log_labels(&source);
         for (runbook, attempts, successes, times) in
-            state.store.cluster_runbook_history(&id).await?
+            state.store.cluster_runbook_history(&id, ties).await?
         {
             match history
                 .iter_mut()

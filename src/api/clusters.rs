@@ -77,8 +77,13 @@ pub async fn list(
         .top_clusters(start, source, limit, query.failures.unwrap_or(false))
         .await?
     {
-        let suggested_runbooks =
-            rank_history(state.store.cluster_runbook_history(&cluster.id).await?);
+        let ties = state.config.log_labels(&cluster.source);
+        let suggested_runbooks = rank_history(
+            state
+                .store
+                .cluster_runbook_history(&cluster.id, ties)
+                .await?,
+        );
         clusters.push(ClusterView {
             cluster,
             suggested_runbooks,

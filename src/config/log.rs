@@ -56,7 +56,8 @@ pub struct LogConfig {
     /// Candidate runbooks for incidents of this source, in preference order.
     #[serde(default)]
     pub remedy: Vec<Spanned<String>>,
-    /// Extra labels attached to this source's signals.
+    /// Extra labels attached to this source's signals. They also tie the source's clusters to
+    /// incidents in learning: a cluster learns only from incidents that carry all of them.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     /// `high`, `medium` or `low`: with the category's severity, sets the incident priority.

@@ -32,7 +32,7 @@ pub use step::{
 pub use store::StoreConfig;
 
 use serde::Deserialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -123,6 +123,16 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The labels of log source `name` (none when no `[[log]]` has that name, say after a
+    /// rename): what ties its clusters to incidents in learning.
+    pub fn log_labels(&self, name: &str) -> &BTreeMap<String, String> {
+        static NONE: BTreeMap<String, String> = BTreeMap::new();
+        self.log
+            .iter()
+            .find(|l| l.name.get_ref() == name)
+            .map_or(&NONE, |l| &l.labels)
+    }
+
     /// Reads and validates the config file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

@@ -298,15 +298,24 @@ impl Store {
             .collect()
     }
 
-    /// Ids of the stored clusters (of any source) with exactly this template.
-    pub async fn clusters_with_template(&self, template: &str) -> Result<Vec<String>, StoreError> {
-        let rows =
-            sqlx::query("SELECT id FROM log_clusters WHERE template = $1 ORDER BY id LIMIT 20")
-                .bind(template.to_string())
-                .fetch_all(self.pool())
-                .await?;
+    /// Ids and sources of the stored clusters (of any source) with exactly this template.
+    pub async fn clusters_with_template(
+        &self,
+        template: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, source FROM log_clusters WHERE template = $1 ORDER BY id LIMIT 20",
+        )
+        .bind(template.to_string())
+        .fetch_all(self.pool())
+        .await?;
         rows.iter()
-            .map(|r| Ok(r.try_get::<i64, _>("id")?.to_string()))
+            .map(|r| {
+                Ok((
+                    r.try_get::<i64, _>("id")?.to_string(),
+                    r.try_get::<String, _>("source")?,
+                ))
+            })
             .collect()
     }
 

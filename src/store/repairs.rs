@@ -7,6 +7,7 @@ use crate::security::redact::redact;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use std::collections::BTreeMap;
 
 const COLUMNS: &str = "id, incident_id, runbook, target, state, attempt, dry_run, steps, error, requested_by, created_at, started_at, finished_at";
 
@@ -449,10 +450,14 @@ impl Store {
     /// at least twice as many failure lines per 10-minute bucket as in the two hours before
     /// (see [`super::logs::rose`]). What fixed those incidents is what to suggest for the
     /// cluster. A cluster of benign lines, or one whose failures go on as always, learns nothing
-    /// from incidents that merely happened meanwhile.
+    /// from incidents that merely happened meanwhile. `ties` are the labels of the cluster's
+    /// log source: only incidents that carry every one of them count (the source's own
+    /// incidents always do; a check labelled like the source does too), so a source labelled
+    /// `service = "db"` learns nothing from an incident of `service = "api"`.
     pub async fn cluster_runbook_history(
         &self,
         cluster_id: &str,
+        ties: &BTreeMap<String, String>,
     ) -> Result<RunbookHistory, StoreError> {
         let Ok(cluster) = cluster_id.parse::<i64>() else {
             return Ok(Vec::new());
@@ -476,7 +481,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let rows = sqlx::query(&format!(
-            "SELECT r.runbook, r.state, r.started_at, r.finished_at, i.opened_at, \
+            "SELECT r.runbook, r.state, r.started_at, r.finished_at, i.opened_at, i.labels, \
              COALESCE(i.resolved_at, i.last_signal_at) AS until FROM repairs r JOIN incidents i ON i.id = r.incident_id \
              WHERE {RAN} AND EXISTS (SELECT 1 FROM log_cluster_counts k WHERE k.cluster_id = $1 AND k.failure_count > 0 \
              AND k.bucket >= i.opened_at - 1200000 AND k.bucket <= COALESCE(i.resolved_at, i.last_signal_at))"
@@ -488,7 +493,11 @@ impl Store {
         for row in rows {
             let opened: i64 = row.try_get("opened_at")?;
             let until: i64 = row.try_get("until")?;
-            if super::logs::rose(&buckets, opened, until) {
+            let labels: String = row.try_get("labels")?;
+            let labels: BTreeMap<String, String> = serde_json::from_str(&labels)
+                .map_err(|e| StoreError::Corrupt(format!("incident labels: {e}")))?;
+            let tied = ties.iter().all(|(k, v)| labels.get(k) == Some(v));
+            if tied && super::logs::rose(&buckets, opened, until) {
                 came_with.push(row);
             }
         }
