@@ -10,8 +10,13 @@ use std::collections::HashMap;
 /// Rows remembered at most (and loaded at start); beyond, the older half of each template
 /// length is forgotten.
 pub const MAX_ROWS: usize = 20_000;
-/// Rows of one template length compared with a new template at most (the newest ones).
+/// Rows of one list ([`StoredTemplates::by_first`] or, for a template that starts with a
+/// variable, [`StoredTemplates::by_len`]) compared with a new template at most (the newest ones).
 const SCAN: usize = 256;
+
+/// Where a template is filed: its word count, and its first word when that is a literal
+/// (`None` when it holds a variable: `<*>`, `key=<*>`).
+type FirstWord = (usize, Option<Box<str>>);
 
 /// Stored rows of one source and their templates, split into words.
 #[derive(Default)]
@@ -20,6 +25,20 @@ pub struct StoredTemplates {
     words: HashMap<i64, Box<[Box<str>]>>,
     /// Word count → rows, oldest first.
     by_len: HashMap<usize, Vec<i64>>,
+    /// Word count and literal first word → rows, oldest first. A template that starts with a
+    /// literal fits only rows that start with the same word or with a variable, so these two
+    /// lists are all it needs to look through, however many rows share its length.
+    by_first: HashMap<FirstWord, Vec<i64>>,
+}
+
+/// Where the template `words` is filed in [`StoredTemplates::by_first`].
+fn first_word(words: &[impl AsRef<str>]) -> FirstWord {
+    let first = words
+        .first()
+        .map(AsRef::as_ref)
+        .filter(|w| !variable(w))
+        .map(Box::from);
+    (words.len(), first)
 }
 
 /// How `general` stands for `word`: the same word, a variable, or `key=<*>` for `key=...`.
@@ -78,16 +97,28 @@ impl StoredTemplates {
     }
 
     /// The row a cluster saved for the first time joins, and the row's template then: the
-    /// fitting row sharing the most literal words (the newest on a tie).
+    /// fitting row sharing the most literal words (on a tie, the one created last).
     pub fn find(&self, template: &str) -> Option<(i64, String)> {
         let new: Vec<&str> = template.split(' ').collect();
-        let rows = self.by_len.get(&new.len())?;
+        let (len, first) = first_word(&new);
+        let lists: [Option<&Vec<i64>>; 2] = match first {
+            Some(word) => [
+                self.by_first.get(&(len, Some(word))),
+                self.by_first.get(&(len, None)),
+            ],
+            // A variable first word fits any first word: every row of the length may fit.
+            None => [self.by_len.get(&len), None],
+        };
         let mut best: Option<(usize, i64, String)> = None;
-        for &row in rows.iter().rev().take(SCAN) {
+        for &row in lists
+            .into_iter()
+            .flatten()
+            .flat_map(|l| l.iter().rev().take(SCAN))
+        {
             let Some((joined, shared)) = self.words.get(&row).and_then(|w| join(w, &new)) else {
                 continue;
             };
-            if best.as_ref().is_none_or(|b| shared > b.0) {
+            if best.as_ref().is_none_or(|b| (shared, row) > (b.0, b.1)) {
                 best = Some((shared, row, joined));
             }
         }
@@ -108,23 +139,38 @@ impl StoredTemplates {
     /// Remembers the template a row has now.
     pub fn remember(&mut self, row: i64, template: &str) {
         let words: Box<[Box<str>]> = template.split(' ').map(Box::from).collect();
+        let filed = first_word(&words);
         let len = words.len();
-        match self.words.insert(row, words) {
-            Some(old) if old.len() == len => return,
-            Some(old) => {
-                if let Some(rows) = self.by_len.get_mut(&old.len()) {
-                    rows.retain(|&r| r != row);
-                }
+        let mut new_len = true;
+        if let Some(old) = self.words.insert(row, words) {
+            let old_filed = first_word(&old);
+            if old_filed == filed {
+                return;
             }
-            None => {}
+            if let Some(rows) = self.by_first.get_mut(&old_filed) {
+                rows.retain(|&r| r != row);
+            }
+            new_len = old.len() != len;
+            if new_len && let Some(rows) = self.by_len.get_mut(&old.len()) {
+                rows.retain(|&r| r != row);
+            }
         }
-        self.by_len.entry(len).or_default().push(row);
+        self.by_first.entry(filed).or_default().push(row);
+        if new_len {
+            self.by_len.entry(len).or_default().push(row);
+        }
         if self.words.len() > MAX_ROWS {
             for rows in self.by_len.values_mut() {
                 for row in rows.drain(..rows.len() / 2) {
                     self.words.remove(&row);
                 }
             }
+            let words = &self.words;
+            self.by_first.retain(|_, rows| {
+                rows.retain(|row| words.contains_key(row));
+                !rows.is_empty()
+            });
+            self.by_len.retain(|_, rows| !rows.is_empty());
         }
     }
 }
@@ -192,6 +238,29 @@ mod tests {
     }
 
     #[test]
+    fn any_number_of_rows_of_one_length_is_searched_by_first_word() {
+        // 1,000 templates of three words, far more than one scan looks at: the oldest one is
+        // still found, and one with a variable first word (filed apart) too.
+        let mut stored =
+            StoredTemplates::new((0..1000).map(|row| (row, format!("step{row} finished <*>"))));
+        stored.remember(1000, "<*> started late");
+        assert_eq!(
+            stored.find("step0 finished quickly"),
+            Some((0, "step0 finished <*>".to_string()))
+        );
+        assert_eq!(stored.find("step7 started late").map(|f| f.0), Some(1000));
+        // A template starting with a variable may fit a row starting with any word.
+        assert_eq!(
+            stored.find("<*> finished <*>").map(|f| f.1),
+            Some("<*> finished <*>".to_string())
+        );
+        // A row whose first word becomes a variable is filed anew.
+        stored.remember(0, "<*> finished <*>");
+        assert_eq!(stored.find("step0 finished quickly").map(|f| f.0), Some(0));
+        assert_eq!(stored.find("stepX started late").map(|f| f.0), Some(1000));
+    }
+
+    #[test]
     fn memory_stays_bounded() {
         let mut stored = StoredTemplates::default();
         for row in 0..(MAX_ROWS as i64 * 3) {
@@ -199,6 +268,8 @@ mod tests {
         }
         let kept = stored.words.len();
         assert!(kept <= MAX_ROWS && kept > 0, "{kept}");
+        let filed: usize = stored.by_first.values().map(Vec::len).sum();
+        assert_eq!(filed, kept, "the first-word lists hold no forgotten rows");
         let last = MAX_ROWS as i64 * 3 - 1;
         assert_eq!(
             stored.find(&format!("event {last} happened")).map(|f| f.0),
