@@ -375,6 +375,112 @@ async fn a_log_incident_left_open_at_a_stop_resolves_after_the_restart() {
     app.shutdown().await;
 }
 
+/// The errors go on through a restart, for longer than the rule's window: the restarted
+/// daemon keeps the incident open (it used to take the time the rule fired as the last error,
+/// resolve the incident at once, and reopen it at the next line).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_incident_whose_errors_go_on_through_a_restart_stays_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("homeostat.db").display());
+    let log = dir.path().join("app.log");
+    let config = source(&log, &disk_full_rule("5s"));
+    let (app, id) = open_disk_full_incident(&url, &log, &config).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (log, stop) = (log.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                append(&log, b"write failed: No space left on device\n");
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        })
+    };
+    // Longer than the window since the rule fired.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    app.shutdown().await;
+    let app = start_app_on(&url, &config).await;
+    // The errors go on for a while after the restart.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::SeqCst);
+    writer.join().expect("writer");
+    let (_, body) = get_json(&app, &format!("/api/v1/incidents/{id}")).await;
+    app.shutdown().await;
+    let kinds: Vec<&str> = body["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["opened"], "the errors never stopped: {body}");
+}
+
+/// Retention removes the stored row of a cluster whose lines are stamped long ago while the
+/// source still holds the row: the cluster's next lines go into a new row, and the source goes
+/// on saving (before, every later save failed on the removed row and the offsets stood still).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_row_removed_by_retention_is_stored_anew_and_saving_goes_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("homeostat.db").display());
+    let log = dir.path().join("app.log");
+    let now = chrono::Utc::now();
+    let old = (now - chrono::TimeDelta::days(30)).to_rfc3339();
+    let now = now.to_rfc3339();
+    let line = |message: &str, ts: &str| {
+        format!("{}\n", serde_json::json!({ "message": message, "ts": ts }))
+    };
+    append(
+        &log,
+        format!(
+            "{}{}",
+            line("job finished in 1 ms", &old),
+            line("job finished in 2 ms", &old)
+        )
+        .as_bytes(),
+    );
+    // `prune_interval` lands in the helper's `[store]` table.
+    let config = format!(
+        "prune_interval = \"200ms\"\n[[log]]\nname = \"app\"\npath = \"{}\"\nfrom = \"start\"\nformat = \"json\"\n",
+        log.display()
+    );
+    let app = start_app_on(&url, &config).await;
+    let store = homeostat::store::Store::connect(&url).await.expect("store");
+    let saved_to_the_end = || async {
+        let len = std::fs::metadata(&log).expect("log").len();
+        let offsets = store.log_offsets("app").await.expect("offsets");
+        offsets.values().all(|&o| o == len) && !offsets.is_empty()
+    };
+    eventually(DEADLINE, "the old lines saved, then pruned", || async {
+        let rows = store.log_cluster_templates("app").await.expect("rows");
+        (saved_to_the_end().await && rows.is_empty()).then_some(())
+    })
+    .await;
+    append(
+        &log,
+        format!(
+            "{}{}",
+            line("job finished in 3 ms", &old),
+            line("something else entirely happened", &now)
+        )
+        .as_bytes(),
+    );
+    let (_, clusters) = eventually(DEADLINE, "the new lines saved", || async {
+        let (_, body) = get_json(&app, "/api/v1/clusters?source=app&limit=500").await;
+        let fresh = body["clusters"].as_array().is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["template"] == "something else entirely happened")
+        });
+        (fresh && saved_to_the_end().await).then_some(((), body))
+    })
+    .await;
+    let errors = metrics_text(&app)
+        .await
+        .lines()
+        .find_map(|l| l.strip_prefix("homeostat_store_errors_total "))
+        .map(|v| v.trim().to_string());
+    assert_eq!(errors.as_deref(), Some("0"), "{clusters}");
+    app.shutdown().await;
+}
+
 /// `from = "end"` is for the files found at the very first start: a source whose glob matched
 /// nothing then reads a file created while the daemon was down from its start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

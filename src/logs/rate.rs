@@ -107,9 +107,9 @@ impl RateWindow {
         false
     }
 
-    /// Takes the rule as firing with a hit at `at` (the last failure its incident, still open
-    /// from an earlier run, recorded): it stops firing, and the incident resolves, after a
-    /// whole window without a hit from then on, as if the daemon had never stopped.
+    /// Takes the rule as firing with a hit at `at` (for an incident an earlier run left open:
+    /// the restart): it stops firing, and the incident resolves, after a whole window without a
+    /// hit from then on.
     pub fn resume_firing(&mut self, at: DateTime<Utc>) {
         self.firing = true;
         self.hits.clear();

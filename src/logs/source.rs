@@ -138,13 +138,15 @@ impl LogSource {
                 latest: String::new(),
             })
             .collect();
-        // A rule whose incident an earlier run left open fires on, so that a whole window
-        // without a hit after its last failure resolves it (the errors may have stopped while
-        // the daemon was down).
+        // A rule whose incident an earlier run left open fires on, as if it had a hit now: a
+        // whole window without a hit from now on resolves it (the errors may have stopped while
+        // the daemon was down), and hits that go on keep it open. The last hit before the stop
+        // is not known: a firing rule signals once, so the incident's last signal is when it
+        // fired, and errors that never stopped would resolve it at once.
         for rule in &mut rules {
             let fingerprint = log_fingerprint(&name, &rule.rule.category);
-            if let Some(open) = store.active_incident(&fingerprint).await? {
-                rule.window.resume_firing(open.last_signal_at);
+            if store.active_incident(&fingerprint).await?.is_some() {
+                rule.window.resume_firing(Utc::now());
             }
         }
         let rule_of = rules
@@ -545,8 +547,14 @@ impl LogSource {
         match ctx.store.save_log_progress(&progress).await {
             Ok(rows) => {
                 for (delta, &row) in clusters.iter().zip(&rows) {
-                    if !delta.keep_template {
-                        self.stored.remember(row, &delta.template);
+                    match delta.row {
+                        // Retention removed the row: the cluster got a new one.
+                        Some(gone) if gone != row => {
+                            self.stored.forget(gone);
+                            self.stored.remember(row, &delta.template);
+                        }
+                        _ if !delta.keep_template => self.stored.remember(row, &delta.template),
+                        _ => {}
                     }
                 }
                 self.rows.extend(

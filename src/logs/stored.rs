@@ -136,6 +136,18 @@ impl StoredTemplates {
             .map(|(joined, _)| joined)
     }
 
+    /// Forgets row `row` (the store no longer has it).
+    pub fn forget(&mut self, row: i64) {
+        if let Some(words) = self.words.remove(&row) {
+            if let Some(rows) = self.by_first.get_mut(&first_word(&words)) {
+                rows.retain(|&r| r != row);
+            }
+            if let Some(rows) = self.by_len.get_mut(&words.len()) {
+                rows.retain(|&r| r != row);
+            }
+        }
+    }
+
     /// Remembers the template a row has now.
     pub fn remember(&mut self, row: i64, template: &str) {
         let words: Box<[Box<str>]> = template.split(' ').map(Box::from).collect();
@@ -258,6 +270,10 @@ mod tests {
         stored.remember(0, "<*> finished <*>");
         assert_eq!(stored.find("step0 finished quickly").map(|f| f.0), Some(0));
         assert_eq!(stored.find("stepX started late").map(|f| f.0), Some(1000));
+        // A forgotten row is found no more.
+        stored.forget(0);
+        assert_eq!(stored.find("step0 finished quickly"), None);
+        assert_eq!(stored.find("<*> finished <*>").map(|f| f.0), Some(999));
     }
 
     #[test]

@@ -165,7 +165,8 @@ impl Store {
     }
 
     /// Saves a source's offsets and cluster counts in one transaction, so what was counted and
-    /// how far was read never disagree. Returns the cluster rows, in the order given.
+    /// how far was read never disagree. Returns the cluster rows, in the order given: a
+    /// cluster's own row, or a new one when retention removed its row meanwhile.
     pub async fn save_log_progress(
         &self,
         progress: &LogProgress<'_>,
@@ -182,6 +183,16 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        // Forgotten files first: a file forgotten and followed again (its id reused) keeps the
+        // offset it is followed at.
+        for id in progress.forgotten {
+            sqlx::query("DELETE FROM log_offsets WHERE source = $1 AND dev = $2 AND ino = $3")
+                .bind(source.clone())
+                .bind(id_bits(id.dev))
+                .bind(id_bits(id.ino))
+                .execute(&mut *tx)
+                .await?;
+        }
         for p in progress.positions {
             sqlx::query(
                 "INSERT INTO log_offsets (source, dev, ino, path, file_offset, updated_at) \
@@ -196,14 +207,6 @@ impl Store {
             .bind(at)
             .execute(&mut *tx)
             .await?;
-        }
-        for id in progress.forgotten {
-            sqlx::query("DELETE FROM log_offsets WHERE source = $1 AND dev = $2 AND ino = $3")
-                .bind(source.clone())
-                .bind(id_bits(id.dev))
-                .bind(id_bits(id.ino))
-                .execute(&mut *tx)
-                .await?;
         }
         let mut rows = Vec::with_capacity(progress.clusters.len());
         for c in progress.clusters {
@@ -226,9 +229,10 @@ impl Store {
                 .map(|r| r.try_get::<i64, _>("id"))
                 .transpose()?,
             };
-            let row = match known {
+            // A known row that retention removed meanwhile is inserted anew (with a new id).
+            let updated = match known {
                 Some(row) => {
-                    sqlx::query(
+                    let done = sqlx::query(
                         "UPDATE log_clusters SET template = CASE WHEN $8 = 1 THEN template ELSE $1 END, \
                          line_count = line_count + $2, \
                          first_seen = CASE WHEN first_seen <= $3 THEN first_seen ELSE $3 END, \
@@ -239,14 +243,19 @@ impl Store {
                     .bind(c.lines)
                     .bind(c.first_seen.timestamp_millis())
                     .bind(c.last_seen.timestamp_millis())
-                    .bind(samples)
+                    .bind(samples.clone())
                     .bind(row)
                     .bind(c.failures)
                     .bind(i64::from(c.keep_template))
                     .execute(&mut *tx)
-                    .await?;
-                    row
+                    .await?
+                    .rows_affected();
+                    (done > 0).then_some(row)
                 }
+                None => None,
+            };
+            let row = match updated {
+                Some(row) => row,
                 None => sqlx::query(
                     "INSERT INTO log_clusters (source, template, line_count, first_seen, last_seen, samples, failure_count) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
