@@ -180,8 +180,8 @@ impl Tailer {
         positions
     }
 
-    /// Files no longer followed (rotated away, or stored but not found at start) since the last
-    /// call: their stored offsets can go.
+    /// Files no longer followed (rotated away, or stored but not found by the first scan that
+    /// listed everything) since the last call: their stored offsets can go.
     pub fn take_forgotten(&mut self) -> Vec<FileId> {
         std::mem::take(&mut self.forgotten)
     }
@@ -190,19 +190,46 @@ impl Tailer {
     /// ones that no longer match. `read` does this first; call it alone to fix the start of
     /// `from = "end"` sources at start-up.
     pub fn scan(&mut self, now: Instant) {
-        for f in self.files.values_mut() {
-            f.matched = false;
-        }
-        let paths: Vec<PathBuf> = match glob::glob(&self.glob) {
-            Ok(paths) => paths.filter_map(Result::ok).collect(),
+        let found: Vec<Result<PathBuf, PathBuf>> = match glob::glob(&self.glob) {
+            Ok(paths) => paths
+                .map(|found| {
+                    found.map_err(|e| {
+                        tracing::warn!(path = %e.path().display(), error = %e.error(), "cannot list log directory");
+                        e.path().to_path_buf()
+                    })
+                })
+                .collect(),
             Err(e) => {
                 tracing::warn!(glob = %self.glob, error = %e, "invalid log glob");
                 Vec::new()
             }
         };
+        self.scan_found(now, found);
+    }
+
+    /// [`Tailer::scan`] with what the glob found: paths, or (`Err`) directories that could not
+    /// be listed. A file under such a directory counts as still matching (a failed listing,
+    /// say out of file descriptors or a flaky network mount, must not make every file look
+    /// rotated away and read again from its start). Offsets stored by an earlier run that no
+    /// file found claims are dropped at the first scan that lists everything and opens every
+    /// file it finds, not before.
+    fn scan_found(&mut self, now: Instant, found: Vec<Result<PathBuf, PathBuf>>) {
+        for f in self.files.values_mut() {
+            f.matched = false;
+        }
         let first = self.scanned_at.is_none();
         self.scanned_at = Some(now);
-        for path in paths {
+        let mut unlisted = Vec::new();
+        let mut complete = true;
+        for found in found {
+            let path = match found {
+                Ok(path) => path,
+                Err(dir) => {
+                    unlisted.push(dir);
+                    complete = false;
+                    continue;
+                }
+            };
             let Ok(meta) = std::fs::metadata(&path) else {
                 continue;
             };
@@ -215,11 +242,19 @@ impl Tailer {
                 f.path = path;
                 continue;
             }
-            if let Some(followed) = self.open(&path, id, first, now) {
-                self.files.insert(id, followed);
+            match self.open(&path, id, first, now) {
+                Some(followed) => {
+                    self.files.insert(id, followed);
+                }
+                None => complete = false,
             }
         }
-        if first {
+        for f in self.files.values_mut() {
+            if !f.matched && unlisted.iter().any(|dir| f.path.starts_with(dir)) {
+                f.matched = true;
+            }
+        }
+        if complete {
             // Offsets of files that are gone will never be used.
             self.forgotten.extend(self.stored.drain().map(|(id, _)| id));
         }
@@ -466,5 +501,35 @@ mod tests {
         let batch = again.read(Instant::now(), false);
         assert_eq!(texts(&batch), ["x"]);
         assert_eq!(batch.truncations, 1);
+    }
+
+    #[test]
+    fn a_directory_that_cannot_be_listed_forgets_no_file_and_no_stored_offset() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("a.log");
+        append(&log, b"one\ntwo\n");
+        let start = Instant::now();
+        let mut t = tailer(dir.path(), 100);
+        assert_eq!(texts(&t.read(start, false)), ["one", "two"]);
+        let id = t.positions()[0].id;
+        // Long after the file last grew, its directory cannot be listed (out of file
+        // descriptors, a network mount): the file is still followed, its offset kept.
+        let later = start + ROTATE_WAIT * 2;
+        t.scan_found(later, vec![Err(dir.path().to_path_buf())]);
+        assert!(t.read(later, false).lines.is_empty());
+        assert_eq!(t.take_forgotten(), []);
+        assert_eq!(t.positions().len(), 1);
+        // Listed, and gone from the listing: rotated away, forgotten.
+        let later = later + SCAN_EVERY;
+        t.scan_found(later, Vec::new());
+        t.read(later, false);
+        assert_eq!(t.take_forgotten(), [id]);
+
+        // A restart whose first listing fails keeps the stored offsets for the next one.
+        let stored = HashMap::from([(id, 4)]);
+        let mut again = resumed(dir.path(), 100, false, stored);
+        again.scan_found(start, vec![Err(dir.path().to_path_buf())]);
+        assert_eq!(again.take_forgotten(), []);
+        assert_eq!(texts(&again.read(start + SCAN_EVERY, false)), ["two"]);
     }
 }
