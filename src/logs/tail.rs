@@ -28,6 +28,11 @@ pub const SCAN_EVERY: Duration = Duration::from_millis(250);
 /// Bytes read per file per `read` call, so one busy file cannot starve the others.
 const READ_CHUNK: usize = 256 * 1024;
 
+/// Bytes read per `read` call from all files together, so that catching up on many files at
+/// once (a first start, a long stop) holds a bounded batch in memory. The files take turns at
+/// going first.
+const READ_BUDGET: usize = 4 * READ_CHUNK;
+
 /// The identity of a file: device and inode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FileId {
@@ -62,7 +67,8 @@ pub struct Line {
 pub struct Batch {
     /// Complete lines, in file order per file.
     pub lines: Vec<Line>,
-    /// True when a file had more to read than one chunk: call `read` again soon.
+    /// True when a file had more to read than one chunk, or the read budget left files unread:
+    /// call `read` again soon.
     pub more: bool,
     /// Files found truncated (copytruncate) and read again from the start.
     pub truncations: u64,
@@ -113,6 +119,8 @@ pub struct Tailer {
     forgotten: Vec<FileId>,
     /// When the glob was last scanned; `None` before the first scan.
     scanned_at: Option<Instant>,
+    /// Which file goes first at the next `read` (counts reads).
+    turn: usize,
     buf: Vec<u8>,
 }
 
@@ -134,6 +142,7 @@ impl Tailer {
             files: HashMap::new(),
             forgotten: Vec::new(),
             scanned_at: None,
+            turn: 0,
             buf: vec![0; READ_CHUNK],
         }
     }
@@ -150,12 +159,31 @@ impl Tailer {
         }
         let mut batch = Batch::default();
         let max = self.max_line_bytes;
-        for followed in self.files.values_mut() {
-            read_file(followed, &mut self.buf, max, now, &mut batch);
+        let mut ids: Vec<FileId> = self.files.keys().copied().collect();
+        ids.sort_unstable();
+        if let Some(first) = self.turn.checked_rem(ids.len()) {
+            ids.rotate_left(first);
+        }
+        self.turn = self.turn.wrapping_add(1);
+        let mut budget = READ_BUDGET;
+        // Files the budget left unread this time: not forgotten, whatever their age.
+        let mut unread = Vec::new();
+        for id in ids {
+            if budget == 0 {
+                batch.more = true;
+                unread.push(id);
+                continue;
+            }
+            if let Some(followed) = self.files.get_mut(&id) {
+                let chunk = &mut self.buf[..READ_CHUNK.min(budget)];
+                budget -= read_file(followed, chunk, max, now, &mut batch);
+            }
         }
         let forgotten = &mut self.forgotten;
         self.files.retain(|id, f| {
-            let keep = f.matched || now.saturating_duration_since(f.grew_at) < ROTATE_WAIT;
+            let keep = f.matched
+                || now.saturating_duration_since(f.grew_at) < ROTATE_WAIT
+                || unread.contains(id);
             if !keep {
                 tracing::debug!(path = %f.path.display(), "stopped following a rotated file");
                 forgotten.push(*id);
@@ -302,10 +330,17 @@ fn follows_newline(file: &File, offset: u64) -> bool {
     file.read_exact_at(&mut byte, offset - 1).is_ok() && byte[0] == b'\n'
 }
 
-/// Reads one chunk of what was appended to `f` and splits it into lines.
-fn read_file(f: &mut Followed, buf: &mut [u8], max: usize, now: Instant, batch: &mut Batch) {
+/// Reads one chunk (at most `buf.len()` bytes) of what was appended to `f` and splits it into
+/// lines; returns the bytes read.
+fn read_file(
+    f: &mut Followed,
+    buf: &mut [u8],
+    max: usize,
+    now: Instant,
+    batch: &mut Batch,
+) -> usize {
     let Ok(meta) = f.file.metadata() else {
-        return;
+        return 0;
     };
     let len = meta.len();
     if len < f.read_to {
@@ -316,10 +351,10 @@ fn read_file(f: &mut Followed, buf: &mut [u8], max: usize, now: Instant, batch: 
         batch.truncations += 1;
     }
     if len == f.read_to {
-        return;
+        return 0;
     }
     if f.file.seek(SeekFrom::Start(f.read_to)).is_err() {
-        return;
+        return 0;
     }
     let want = usize::try_from(len - f.read_to)
         .unwrap_or(usize::MAX)
@@ -328,16 +363,17 @@ fn read_file(f: &mut Followed, buf: &mut [u8], max: usize, now: Instant, batch: 
         Ok(n) => n,
         Err(e) => {
             tracing::warn!(path = %f.path.display(), error = %e, "reading log file failed");
-            return;
+            return 0;
         }
     };
     if n == 0 {
-        return;
+        return 0;
     }
     f.read_to += u64::try_from(n).unwrap_or(0);
     f.grew_at = now;
     batch.more |= f.read_to < len;
     split_lines(f, &buf[..n], max, &mut batch.lines);
+    n
 }
 
 /// Appends the complete lines in `data` (after `f.partial`) to `out`; keeps the rest.
@@ -531,5 +567,41 @@ mod tests {
         again.scan_found(start, vec![Err(dir.path().to_path_buf())]);
         assert_eq!(again.take_forgotten(), []);
         assert_eq!(texts(&again.read(start + SCAN_EVERY, false)), ["two"]);
+    }
+
+    #[test]
+    fn one_read_of_many_files_holds_a_bounded_batch_and_every_file_gets_its_turn() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // 12 files of 300 KiB each: 3.5 MiB in all, more than three reads' budget.
+        let line = "x".repeat(1023);
+        for file in 0..12 {
+            let text: String = (0..300).map(|i| format!("{file} {i} {line}\n")).collect();
+            append(&dir.path().join(format!("{file}.log")), text.as_bytes());
+        }
+        let mut t = tailer(dir.path(), 4096);
+        let start = Instant::now();
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut reads = 0;
+        loop {
+            let batch = t.read(start, false);
+            reads += 1;
+            let bytes: usize = batch.lines.iter().map(|l| l.text.len() + 1).sum();
+            // The budget, plus the starts of lines cut by an earlier read's chunk.
+            assert!(
+                bytes <= READ_BUDGET + 12 * 4096,
+                "read {reads} held {bytes} bytes"
+            );
+            for l in &batch.lines {
+                let key = l.text.split(' ').take(2).collect::<Vec<_>>().join(" ");
+                *seen.entry(key).or_default() += 1;
+            }
+            if !batch.more {
+                break;
+            }
+            assert!(reads < 100, "never done");
+        }
+        assert_eq!(seen.len(), 12 * 300, "every line read");
+        assert!(seen.values().all(|&n| n == 1), "no line read twice");
+        assert!(reads >= 4, "{reads} reads");
     }
 }
