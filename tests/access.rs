@@ -20,7 +20,7 @@ fn users_toml() -> String {
 [security]
 max_login_attempts = 3
 login_window = "1m"
-lockout = "2s"
+lockout = "5s"
 
 [[user]]
 name = "alice"
@@ -261,6 +261,8 @@ async fn login_sessions_csrf_lockout_and_disabled_users() {
     );
 
     // Lockout per user: 3 failures lock alice, even the right password gets 429 meanwhile.
+    // (The lock starts with the third attempt; the lockout is long enough for a slow machine
+    // to send the next request well within it.)
     for _ in 0..3 {
         assert_eq!(
             login(&app, "alice", "wrong").await.status(),
@@ -274,8 +276,8 @@ async fn login_sessions_csrf_lockout_and_disabled_users() {
         .expect("ascii")
         .parse()
         .expect("secs");
-    assert!((1..=2).contains(&retry), "Retry-After {retry}");
-    eventually(Duration::from_secs(5), "the lockout expires", || async {
+    assert!((1..=5).contains(&retry), "Retry-After {retry}");
+    eventually(Duration::from_secs(30), "the lockout expires", || async {
         (login(&app, "alice", "correct horse battery").await.status() == StatusCode::OK)
             .then_some(())
     })
@@ -300,7 +302,15 @@ async fn login_sessions_csrf_lockout_and_disabled_users() {
         metrics.contains("homeostat_login_lockouts_total 2"),
         "{metrics}"
     );
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    eventually(
+        Duration::from_secs(30),
+        "the address lockout expires",
+        || async {
+            (login(&app, "alice", "correct horse battery").await.status() == StatusCode::OK)
+                .then_some(())
+        },
+    )
+    .await;
 
     // A stored user added by the API, logged in, then disabled: its session stops at once.
     let added = client()
@@ -333,18 +343,9 @@ async fn login_sessions_csrf_lockout_and_disabled_users() {
         StatusCode::UNAUTHORIZED
     );
 
-    // The audit log has the logins, the lockout and the admin actions, and verifies.
-    let audit: Value = client()
-        .get(format!("{base}/api/admin/audit?limit=1000"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .expect("audit")
-        .json()
-        .await
-        .expect("json");
-    let entries = audit.as_array().expect("array");
-    let has = |action: &str, outcome: &str| {
+    // The audit log has the logins, the lockout and the admin actions, and verifies. An API
+    // action's entry is written after its response (by a task of its own): wait for the last.
+    let has = |entries: &[Value], action: &str, outcome: &str| {
         entries.iter().any(|e| {
             e["action"] == action
                 && e["outcome"]
@@ -352,12 +353,34 @@ async fn login_sessions_csrf_lockout_and_disabled_users() {
                     .is_some_and(|o| o.starts_with(outcome))
         })
     };
-    assert!(has("auth.login", "ok") && has("auth.login", "failed") && has("auth.login", "locked"));
+    let entries = eventually(
+        Duration::from_secs(30),
+        "the audit entries are written",
+        || async {
+            let audit: Value = client()
+                .get(format!("{base}/api/admin/audit?limit=1000"))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            let entries = audit.as_array()?.clone();
+            has(&entries, "user.disable", "ok").then_some(entries)
+        },
+    )
+    .await;
     assert!(
-        has("monitoring.stop", "403") && has("monitoring.stop", "ok"),
+        has(&entries, "auth.login", "ok")
+            && has(&entries, "auth.login", "failed")
+            && has(&entries, "auth.login", "locked")
+    );
+    assert!(
+        has(&entries, "monitoring.stop", "403") && has(&entries, "monitoring.stop", "ok"),
         "refused attempts are recorded too"
     );
-    assert!(has("user.add", "ok") && has("user.disable", "ok"));
+    assert!(has(&entries, "user.add", "ok") && has(&entries, "user.disable", "ok"));
     let verify: Value = client()
         .get(format!("{base}/api/admin/audit/verify"))
         .bearer_auth(TOKEN)
@@ -422,6 +445,29 @@ async fn tamper_and_verify(app: homeostat::app::App, tamper: &str) {
         )
         .await;
     }
+    // Each stop's entry is written after its response: entry 2 must exist before it is edited.
+    eventually(
+        Duration::from_secs(30),
+        "the three stops are in the audit log",
+        || async {
+            let audit: Value = client()
+                .get(format!("{base}/api/admin/audit?limit=100"))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            let stops = audit
+                .as_array()?
+                .iter()
+                .filter(|e| e["action"] == "monitoring.stop")
+                .count();
+            (stops == 3).then_some(())
+        },
+    )
+    .await;
     let verify = |base: String| async move {
         client()
             .get(format!("{base}/api/admin/audit/verify"))

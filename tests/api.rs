@@ -202,8 +202,11 @@ async fn checks_health_and_status_follow_a_failing_service() {
 async fn flap_control_waits_for_consecutive_failures_and_a_flapping_service_stays_ok() {
     let target = Target::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
+    // Between the test seeing the first failure of a flap and making the target healthy again,
+    // the check must not fail `failures_before_critical` times: five more runs, a second at
+    // this interval, a margin a stalled CI machine does not eat.
     let checks = format!(
-        "[[check]]\nname = \"api\"\ntype = \"http\"\nurl = \"{}\"\ninterval = \"50ms\"\nfailures_before_critical = 4\n",
+        "[[check]]\nname = \"api\"\ntype = \"http\"\nurl = \"{}\"\ninterval = \"200ms\"\nfailures_before_critical = 6\n",
         target.url()
     );
     let app = start_app(dir.path(), &checks).await;
@@ -232,13 +235,13 @@ async fn flap_control_waits_for_consecutive_failures_and_a_flapping_service_stay
         );
     }
     target.set(Behaviour::Error);
-    let body = eventually(WAIT, "api critical after 4 failures", || async {
+    let body = eventually(WAIT, "api critical after 6 failures", || async {
         let (_, body) = get_json(&app, "/api/v1/checks/api?limit=1").await;
         (body["check"]["status"] == "critical").then_some(body)
     })
     .await;
     assert!(
-        body["check"]["consecutive_failures"].as_u64() >= Some(4),
+        body["check"]["consecutive_failures"].as_u64() >= Some(6),
         "{body}"
     );
     app.shutdown().await;
@@ -247,17 +250,19 @@ async fn flap_control_waits_for_consecutive_failures_and_a_flapping_service_stay
 #[tokio::test]
 async fn a_hung_check_does_not_delay_the_others() {
     let target = Target::start().await;
-    target.set(Behaviour::Slow(60_000));
+    target.set(Behaviour::Slow(300_000));
     let dir = tempfile::tempdir().expect("tempdir");
+    // The hung checks' timeouts are far longer than the wait for the fast one (20 runs, 2 s at
+    // least; up to 30 s on a slow machine): their first run cannot have ended by then.
     let checks = format!(
-        "[[check]]\nname = \"hung\"\ntype = \"http\"\nurl = \"{}\"\ninterval = \"100ms\"\ntimeout = \"30s\"\n\n\
-         [[check]]\nname = \"hung-plugin\"\ntype = \"command\"\ncommand = [\"sleep\", \"30\"]\ninterval = \"100ms\"\ntimeout = \"30s\"\n\n\
+        "[[check]]\nname = \"hung\"\ntype = \"http\"\nurl = \"{}\"\ninterval = \"100ms\"\ntimeout = \"120s\"\n\n\
+         [[check]]\nname = \"hung-plugin\"\ntype = \"command\"\ncommand = [\"sleep\", \"300\"]\ninterval = \"100ms\"\ntimeout = \"120s\"\n\n\
          [[check]]\nname = \"fast\"\ntype = \"command\"\ncommand = [\"true\"]\ninterval = \"100ms\"\n",
         target.url()
     );
     let app = start_app(dir.path(), &checks).await;
     eventually(
-        Duration::from_secs(5),
+        Duration::from_secs(30),
         "fast check ran 20 times while the others hang",
         || async {
             let (_, body) = get_json(&app, "/api/v1/checks/fast?limit=1").await;
@@ -307,14 +312,14 @@ async fn stop_pauses_every_check_and_start_resumes() {
         .await
         .expect("json");
     assert_eq!(stopped["running"], false);
-    // A run already in flight may finish; after that nothing runs.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A run already in flight may still finish (one per check, however slow the machine);
+    // nothing else runs: two checks at 100 ms would run about 30 times in this window.
+    let at_stop = runs(&app).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let frozen = runs(&app).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        runs(&app).await,
-        frozen,
-        "checks ran while monitoring was stopped"
+    assert!(
+        frozen <= at_stop + 2,
+        "checks ran while monitoring was stopped: {at_stop} runs at the stop, {frozen} later"
     );
     let started: Value = c
         .post(format!(

@@ -22,7 +22,7 @@ async fn run(check: &Check) -> Outcome {
 
 fn http_check(target: &Target, extra: &str) -> Check {
     build(&format!(
-        "[[check]]\nname = \"api\"\ntype = \"http\"\nurl = \"{}\"\ntimeout = \"1s\"\n{extra}",
+        "[[check]]\nname = \"api\"\ntype = \"http\"\nurl = \"{}\"\ntimeout = \"2s\"\n{extra}",
         target.url()
     ))
 }
@@ -30,23 +30,27 @@ fn http_check(target: &Target, extra: &str) -> Check {
 #[tokio::test]
 async fn http_check_follows_the_server_through_slow_error_and_down() {
     let mut target = Target::start().await;
+    // Each delay is at least 250 ms away from the limit it must not cross (a slow CI machine
+    // adds latency to every request): healthy well under `latency_warn`, the warning delay
+    // well under `latency_crit`, the hung one past the 2 s timeout.
     let check = http_check(
         &target,
-        "body_contains = \"ok\"\nlatency_warn = \"100ms\"\nlatency_crit = \"400ms\"\n",
+        "body_contains = \"ok\"\nlatency_warn = \"250ms\"\nlatency_crit = \"1s\"\n",
     );
 
     let healthy = run(&check).await;
     assert_eq!(healthy.status, Status::Ok, "{healthy:?}");
     assert_eq!(healthy.metrics["status_code"], 200.0);
 
-    target.set(Behaviour::Slow(200));
-    assert_eq!(run(&check).await.status, Status::Warning);
     target.set(Behaviour::Slow(500));
+    let warning = run(&check).await;
+    assert_eq!(warning.status, Status::Warning, "{warning:?}");
+    target.set(Behaviour::Slow(1200));
     let slow = run(&check).await;
     assert_eq!(slow.status, Status::Critical);
     assert!(slow.message.contains("slow"), "{slow:?}");
 
-    target.set(Behaviour::Slow(1500));
+    target.set(Behaviour::Slow(3000));
     let hung = run(&check).await;
     assert_eq!(hung.status, Status::Critical);
     assert!(hung.message.contains("no response within"), "{hung:?}");
@@ -176,12 +180,15 @@ async fn command_check_timeout_is_unknown_and_kills_the_whole_process_group() {
         "hang",
         &format!("sleep 300 &\necho $! > {}\nwait", marker.display()),
     );
+    // The timeout leaves a slow machine time to start the plugin and its grandchild; the bound
+    // on the run is far below the grandchild's 300 s (which a run that waited for it, or for
+    // the pipe it holds open, would take).
     let started = std::time::Instant::now();
-    let outcome = run(&command_check(&[&script], "500ms")).await;
+    let outcome = run(&command_check(&[&script], "2s")).await;
     assert_eq!(outcome.status, Status::Unknown, "{outcome:?}");
     assert!(outcome.message.contains("timed out"), "{outcome:?}");
     assert!(
-        started.elapsed() < Duration::from_secs(3),
+        started.elapsed() < Duration::from_secs(30),
         "took {:?}",
         started.elapsed()
     );
@@ -190,11 +197,15 @@ async fn command_check_timeout_is_unknown_and_kills_the_whole_process_group() {
         .trim()
         .parse()
         .expect("pid");
-    common::eventually(Duration::from_secs(5), "grandchild killed", || async move {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        // Gone, or a zombie waiting for its (also killed) parent's reaper.
-        (status.is_empty() || status.contains(") Z ")).then_some(())
-    })
+    common::eventually(
+        Duration::from_secs(20),
+        "grandchild killed",
+        || async move {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // Gone, or a zombie waiting for its (also killed) parent's reaper.
+            (status.is_empty() || status.contains(") Z ")).then_some(())
+        },
+    )
     .await;
 }
 
@@ -209,10 +220,19 @@ async fn command_check_that_cannot_start_is_unknown() {
 async fn process_check_by_pidfile_and_by_match_sees_a_killed_process() {
     let dir = tempfile::tempdir().expect("tempdir");
     let tag = format!("homeostat-test-sleeper-{}", std::process::id());
-    // The shell waits a moment, then `exec -a` gives the same pid a command line we can match
-    // on: a probe that kept the first command line it read would never see the match.
+    // The shell waits until the test has probed it once, then `exec -a` gives the same pid a
+    // command line we can match on: a probe that kept the first command line it read would
+    // never see the match. (A file, not a delay, says when: a slow machine can take longer
+    // than any delay to reach the first probe.)
+    let go = dir.path().join("go");
     let mut child = std::process::Command::new("bash")
-        .args(["-c", &format!("sleep 0.5; exec -a {tag} sleep 300")])
+        .args([
+            "-c",
+            &format!(
+                "while [ ! -e '{}' ]; do sleep 0.02; done; exec -a {tag} sleep 300",
+                go.display()
+            ),
+        ])
         .spawn()
         .expect("spawn");
     let pidfile = dir.path().join("worker.pid");
@@ -226,8 +246,9 @@ async fn process_check_by_pidfile_and_by_match_sees_a_killed_process() {
     ));
     let before_exec = run(&by_match).await;
     assert_eq!(before_exec.status, Status::Critical, "{before_exec:?}");
+    std::fs::write(&go, "").expect("go");
 
-    let alive = common::eventually(Duration::from_secs(5), "process visible", || async {
+    let alive = common::eventually(Duration::from_secs(20), "process visible", || async {
         let o = run(&by_match).await;
         (o.status == Status::Ok).then_some(o)
     })

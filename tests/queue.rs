@@ -193,12 +193,13 @@ async fn claim_returns_nothing_while_max_concurrent_jobs_hold_live_leases(db: Db
         .expect("batch");
     assert_eq!(batch.len(), 1, "only one job left");
 
-    // Running jobs whose lease expired (a dead worker) do not hold a slot.
+    // Running jobs whose lease expired (a dead worker) do not hold a slot. (The lease outlasts
+    // the next claim however slow the store is.)
     let short = JobQueue::new(db.store.clone());
     short.enqueue(job("short", 0)).await.expect("enqueue");
     short.enqueue(job("short", 1)).await.expect("enqueue");
     let _held = short
-        .claim("short", "x", Duration::from_secs(1), 1)
+        .claim("short", "x", Duration::from_secs(3), 1)
         .await
         .expect("claim")
         .expect("a job");
@@ -209,14 +210,10 @@ async fn claim_returns_nothing_while_max_concurrent_jobs_hold_live_leases(db: Db
             .expect("claim")
             .is_none()
     );
-    common::eventually(
-        Duration::from_secs(10),
-        "the expired lease frees the slot",
-        || {
-            let q = short.clone();
-            async move { q.claim("short", "y", LONG, 1).await.expect("claim") }
-        },
-    )
+    common::eventually(DEADLINE, "the expired lease frees the slot", || {
+        let q = short.clone();
+        async move { q.claim("short", "y", LONG, 1).await.expect("claim") }
+    })
     .await;
 }
 
@@ -301,8 +298,10 @@ async fn dedup_key_returns_the_unfinished_job(db: Db) {
 }
 
 async fn failed_job_waits_its_backoff_and_dies_after_max_attempts(db: Db) {
+    // A backoff long enough that the claim right after a failure comes before it ends, however
+    // slow the store is.
     let queue = JobQueue::new(db.store.clone()).with_retry(RetryPolicy {
-        base: Duration::from_millis(500),
+        base: Duration::from_secs(2),
         cap: Duration::from_secs(10),
         jitter: 0.0,
     });
@@ -359,7 +358,7 @@ async fn failed_job_waits_its_backoff_and_dies_after_max_attempts(db: Db) {
             assert!(failed.finished_at.is_some());
         }
     }
-    assert_eq!(delays, [500, 1000], "exponential backoff from base");
+    assert_eq!(delays, [2000, 4000], "exponential backoff from base");
     assert!(
         claim(&queue, "w", 10).await.is_none(),
         "dead jobs are not claimed"
@@ -432,7 +431,9 @@ async fn expired_lease_is_reaped_back_to_queued_then_dead(db: Db) {
 async fn heartbeat_keeps_the_lease_and_a_lost_lease_refuses_the_outcome(db: Db) {
     let queue = JobQueue::new(db.store.clone());
     let id = queue.enqueue(job("q", 0)).await.expect("enqueue").id();
-    let lease = Duration::from_secs(1);
+    // Heartbeats come every quarter lease: a slow store or machine may delay one by most of a
+    // lease before it is lost.
+    let lease = Duration::from_secs(3);
     let claimed = queue
         .claim("q", "w", lease, 10)
         .await

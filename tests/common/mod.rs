@@ -101,7 +101,7 @@ impl Target {
 }
 
 async fn bind_retrying(address: SocketAddr) -> tokio::net::TcpListener {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         match tokio::net::TcpListener::bind(address).await {
             Ok(l) => return l,
