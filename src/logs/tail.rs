@@ -180,12 +180,17 @@ impl Tailer {
             }
         }
         let forgotten = &mut self.forgotten;
+        let lines = &mut batch.lines;
         self.files.retain(|id, f| {
             let keep = f.matched
                 || now.saturating_duration_since(f.grew_at) < ROTATE_WAIT
                 || unread.contains(id);
             if !keep {
                 tracing::debug!(path = %f.path.display(), "stopped following a rotated file");
+                // Its writer is done with it: a last line without a newline is complete.
+                if !f.partial.is_empty() {
+                    lines.push(decode(&f.partial, false));
+                }
                 forgotten.push(*id);
             }
             keep
@@ -537,6 +542,23 @@ mod tests {
         let batch = again.read(Instant::now(), false);
         assert_eq!(texts(&batch), ["x"]);
         assert_eq!(batch.truncations, 1);
+    }
+
+    #[test]
+    fn a_rotated_files_last_line_without_newline_is_read_when_it_is_closed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("a.log");
+        append(&log, b"one\nlast words");
+        let start = Instant::now();
+        let mut t = tailer(dir.path(), 100);
+        assert_eq!(texts(&t.read(start, false)), ["one"]);
+        std::fs::rename(&log, dir.path().join("a.log.1")).expect("rotate");
+        // Still growing, perhaps: held.
+        assert!(t.read(start + SCAN_EVERY, true).lines.is_empty());
+        // Not grown for a while and no longer matched: closed, and its last line read.
+        let batch = t.read(start + ROTATE_WAIT * 2, true);
+        assert_eq!(texts(&batch), ["last words"]);
+        assert_eq!(t.take_forgotten().len(), 1);
     }
 
     #[test]
