@@ -2,29 +2,53 @@
 //! longer parses, but a field that starts before the cut — the message, typically, ahead of a
 //! long stack trace — can still be read, up to its end or to the cut.
 
-/// The value of the field `name` in the cut JSON text `text`, as text: the first
-/// `"name": "..."` found, decoded, up to its closing quote or, when the cut came first, to the
-/// cut; or the first `"name": 123` (a number, as written: levels and epoch times can be
-/// numbers). `None` when no such field starts in `text`.
+/// The value of the top-level field `name` in the cut JSON text `text`, as text: the first
+/// `"name": "..."` of the outer object, decoded, up to its closing quote or, when the cut came
+/// first, to the cut; or the first `"name": 123` (a number, as written: levels and epoch times
+/// can be numbers). Fields of nested objects (`{"ctx":{"level":"debug"},"level":"error"}`) and
+/// text inside strings are passed over. `None` when no such field starts in `text`.
 pub fn field(text: &str, name: &str) -> Option<String> {
-    let key = format!("\"{name}\"");
-    let mut from = 0;
-    while let Some(at) = text.get(from..)?.find(&key) {
-        let after = from + at + key.len();
-        from = after;
-        let rest = text.get(after..)?.trim_start();
-        let Some(value) = rest.strip_prefix(':').map(str::trim_start) else {
-            continue;
-        };
-        if let Some(body) = value.strip_prefix('"') {
-            return Some(decode(body));
-        }
-        let number: String = value
-            .chars()
-            .take_while(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E'))
-            .collect();
-        if number.starts_with(|c: char| c.is_ascii_digit() || c == '-') {
-            return Some(number);
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        i += 1;
+        match b {
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b'"' => {
+                // A string: to its closing quote (escapes skipped); cut inside it, nothing more.
+                let start = i;
+                loop {
+                    match bytes.get(i) {
+                        None => return None,
+                        Some(b'\\') => i += 2,
+                        Some(b'"') => break,
+                        Some(_) => i += 1,
+                    }
+                }
+                let string = text.get(start..i)?;
+                i += 1;
+                if depth != 1 || string != name {
+                    continue;
+                }
+                // A key when a colon follows (a value that reads like the name is not).
+                let rest = text.get(i..)?.trim_start();
+                let Some(value) = rest.strip_prefix(':').map(str::trim_start) else {
+                    continue;
+                };
+                if let Some(body) = value.strip_prefix('"') {
+                    return Some(decode(body));
+                }
+                let number: String = value
+                    .chars()
+                    .take_while(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E'))
+                    .collect();
+                if number.starts_with(|c: char| c.is_ascii_digit() || c == '-') {
+                    return Some(number);
+                }
+            }
+            _ => {}
         }
     }
     None
@@ -159,6 +183,16 @@ mod tests {
             field(r#"{"x":"message","message":[7],"message":"yes"#, "message").as_deref(),
             Some("yes")
         );
+        // Only the outer object's fields: not a nested object's, nor text inside a string.
+        assert_eq!(
+            field(
+                r#"{"ctx":{"level":"debug","a":[{"level":"info"}]},"m":""level":"x"","level":"error","#,
+                "level"
+            )
+            .as_deref(),
+            Some("error")
+        );
+        assert_eq!(field(r#"{"ctx":{"level":"debug"#, "level"), None);
         for text in [
             "",
             "\"",
