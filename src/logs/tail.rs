@@ -25,6 +25,14 @@ pub const ROTATE_WAIT: Duration = Duration::from_secs(5);
 /// need not be looked for on every write.
 pub const SCAN_EVERY: Duration = Duration::from_millis(250);
 
+/// With more files followed than this, files that have not grown for [`PARK_IDLE`] are closed
+/// ("parked": their offset kept) and opened again when a scan finds them changed, so that a
+/// glob over thousands of dated files does not hold a file descriptor for each.
+const PARK_ABOVE: usize = 256;
+
+/// How long a file must not have grown before it may be parked.
+const PARK_IDLE: Duration = Duration::from_secs(60);
+
 /// Bytes read per file per `read` call, so one busy file cannot starve the others.
 const READ_CHUNK: usize = 256 * 1024;
 
@@ -107,6 +115,15 @@ impl Followed {
     }
 }
 
+/// A matched file closed while idle (see [`PARK_ABOVE`]).
+struct Parked {
+    path: PathBuf,
+    /// Offset just past the last line read.
+    offset: u64,
+    /// Matched by the glob at the last scan.
+    matched: bool,
+}
+
 /// Follows the files matching one glob.
 pub struct Tailer {
     glob: String,
@@ -115,6 +132,8 @@ pub struct Tailer {
     /// Offsets stored by an earlier run, used when their file is first seen.
     stored: HashMap<FileId, u64>,
     files: HashMap<FileId, Followed>,
+    /// Files followed but closed while idle.
+    parked: HashMap<FileId, Parked>,
     /// Files stopped being followed since the last `take_forgotten`.
     forgotten: Vec<FileId>,
     /// When the glob was last scanned; `None` before the first scan.
@@ -140,6 +159,7 @@ impl Tailer {
             start_at_end: start_at_end && stored.is_empty(),
             stored,
             files: HashMap::new(),
+            parked: HashMap::new(),
             forgotten: Vec::new(),
             scanned_at: None,
             turn: 0,
@@ -195,7 +215,36 @@ impl Tailer {
             }
             keep
         });
+        if self.files.len() > PARK_ABOVE {
+            self.park_idle(now);
+        }
         batch
+    }
+
+    /// Closes the files that still match, hold no partial line and have not grown for
+    /// [`PARK_IDLE`].
+    fn park_idle(&mut self, now: Instant) {
+        let idle: Vec<FileId> = self
+            .files
+            .iter()
+            .filter(|(_, f)| {
+                f.matched
+                    && f.partial.is_empty()
+                    && !f.skipping
+                    && now.saturating_duration_since(f.grew_at) >= PARK_IDLE
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in idle {
+            if let Some(f) = self.files.remove(&id) {
+                let parked = Parked {
+                    offset: f.committed(),
+                    path: f.path,
+                    matched: true,
+                };
+                self.parked.insert(id, parked);
+            }
+        }
     }
 
     /// Every followed file's position, for persisting.
@@ -208,6 +257,11 @@ impl Tailer {
                 path: f.path.clone(),
                 offset: f.committed(),
             })
+            .chain(self.parked.iter().map(|(id, p)| Position {
+                id: *id,
+                path: p.path.clone(),
+                offset: p.offset,
+            }))
             .collect();
         positions.sort_by_key(|p| p.id);
         positions
@@ -250,6 +304,9 @@ impl Tailer {
         for f in self.files.values_mut() {
             f.matched = false;
         }
+        for p in self.parked.values_mut() {
+            p.matched = false;
+        }
         let first = self.scanned_at.is_none();
         self.scanned_at = Some(now);
         let mut unlisted = Vec::new();
@@ -275,6 +332,26 @@ impl Tailer {
                 f.path = path;
                 continue;
             }
+            if let Some(p) = self.parked.get_mut(&id) {
+                p.matched = true;
+                p.path.clone_from(&path);
+                if meta.len() == p.offset {
+                    continue;
+                }
+                // Grown (or truncated): followed again from its offset, as a stored one.
+                self.stored.insert(id, p.offset);
+                match self.open(&path, id, first, now) {
+                    Some(followed) => {
+                        self.parked.remove(&id);
+                        self.files.insert(id, followed);
+                    }
+                    None => {
+                        self.stored.remove(&id);
+                        complete = false;
+                    }
+                }
+                continue;
+            }
             match self.open(&path, id, first, now) {
                 Some(followed) => {
                     self.files.insert(id, followed);
@@ -287,6 +364,15 @@ impl Tailer {
                 f.matched = true;
             }
         }
+        // A parked file no longer matched was rotated away while idle: nothing more to read.
+        let forgotten = &mut self.forgotten;
+        self.parked.retain(|id, p| {
+            let keep = p.matched || unlisted.iter().any(|dir| p.path.starts_with(dir));
+            if !keep {
+                forgotten.push(*id);
+            }
+            keep
+        });
         if complete {
             // Offsets of files that are gone will never be used.
             self.forgotten.extend(self.stored.drain().map(|(id, _)| id));
@@ -559,6 +645,35 @@ mod tests {
         let batch = t.read(start + ROTATE_WAIT * 2, true);
         assert_eq!(texts(&batch), ["last words"]);
         assert_eq!(t.take_forgotten().len(), 1);
+    }
+
+    #[test]
+    fn idle_files_beyond_the_open_limit_are_parked_and_followed_again_when_they_change() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let count = PARK_ABOVE + 20;
+        for file in 0..count {
+            append(&dir.path().join(format!("{file}.log")), b"first\n");
+        }
+        let start = Instant::now();
+        let mut t = tailer(dir.path(), 100);
+        assert_eq!(t.read(start, false).lines.len(), count);
+        // A minute later, all idle: closed, their offsets kept.
+        let later = start + PARK_IDLE;
+        assert!(t.read(later, true).lines.is_empty());
+        assert_eq!((t.files.len(), t.parked.len()), (0, count));
+        assert_eq!(t.positions().len(), count);
+        assert!(t.positions().iter().all(|p| p.offset == 6));
+        // One grows: found changed by the next scan, followed again from its offset.
+        append(&dir.path().join("7.log"), b"second\n");
+        assert_eq!(texts(&t.read(later + SCAN_EVERY, true)), ["second"]);
+        assert_eq!((t.files.len(), t.parked.len()), (1, count - 1));
+        // One is rotated away while parked: forgotten at the next scan.
+        let gone = dir.path().join("9.log");
+        let id = FileId::of(&std::fs::metadata(&gone).expect("meta"));
+        std::fs::rename(&gone, dir.path().join("9.old")).expect("rotate");
+        assert!(t.read(later + SCAN_EVERY * 2, true).lines.is_empty());
+        assert_eq!(t.take_forgotten(), [id]);
+        assert_eq!(t.positions().len(), count - 1);
     }
 
     #[test]
