@@ -78,9 +78,13 @@ struct Writer {
     rotate: Arc<AtomicBool>,
     /// Lines written before each rotation.
     rotated_at: Arc<Mutex<Vec<u64>>>,
-    /// Set by a copytruncate writer a few lines after the truncation; it waits while set (so
-    /// that the truncated file does not outgrow the old offset before the tailer looks: the
-    /// known limit of copytruncate, see README).
+    /// Set by the writer when it waits for the test, which clears it to let the writer go on.
+    /// A rename writer waits after its first line in the reopened file (rotations then come no
+    /// faster than the tailer finds the new file: one renamed away before any scan saw it would
+    /// be lost). A copytruncate writer waits before it copies and truncates (so the tailer can
+    /// get past the first lines of the file), and a few lines after (so that the truncated file
+    /// does not outgrow the old offset before the tailer looks: the known limit of copytruncate,
+    /// see README).
     held: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -119,8 +123,14 @@ impl Writer {
             let mut file = open(&path);
             let mut rotations = 0;
             let mut lagging = 0;
-            // Lines until a copytruncate writer holds.
+            // Lines until the writer holds.
             let mut until_hold = 0;
+            let wait_while_held = || {
+                hold.store(true, Ordering::SeqCst);
+                while hold.load(Ordering::SeqCst) && !s.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            };
             while !s.load(Ordering::SeqCst) && w.load(Ordering::SeqCst) < limit {
                 let n = w.load(Ordering::SeqCst);
                 writeln!(
@@ -135,16 +145,14 @@ impl Writer {
                 if until_hold > 0 {
                     until_hold -= 1;
                     if until_hold == 0 {
-                        hold.store(true, Ordering::SeqCst);
-                        while hold.load(Ordering::SeqCst) && !s.load(Ordering::SeqCst) {
-                            std::thread::sleep(Duration::from_millis(1));
-                        }
+                        wait_while_held();
                     }
                 }
                 if lagging > 0 {
                     lagging -= 1;
                     if lagging == 0 {
                         file = open(&path);
+                        until_hold = 1;
                     }
                 } else if r.swap(false, Ordering::SeqCst) {
                     rotations += 1;
@@ -157,6 +165,7 @@ impl Writer {
                             lagging = 25;
                         }
                         Rotation::CopyTruncate => {
+                            wait_while_held();
                             std::fs::copy(&path, rotated).expect("copy");
                             file.set_len(0).expect("truncate");
                             until_hold = 5;
@@ -212,6 +221,16 @@ async fn rename_rotation_under_a_writer_counts_every_line_once() {
         })
         .await;
         writer.rotate();
+        // The rotated files hold every line up to 25 after the rotation (written to the old
+        // handle); the writer holds after one line in the new file, until the tailer read it.
+        eventually(DEADLINE, "the new file is followed", || async {
+            let rotated = writer.rotated_at.lock().expect("rotations").last().copied();
+            let in_rotated_files = rotated? + 25;
+            let read = counter(&app, "log_lines_total").await;
+            (writer.held.load(Ordering::SeqCst) && read > in_rotated_files).then_some(())
+        })
+        .await;
+        writer.held.store(false, Ordering::SeqCst);
     }
     let total = writer.finish(false);
     assert_eq!(total, 4000);
@@ -235,6 +254,9 @@ async fn copytruncate_under_a_writer_reads_the_truncated_file_from_its_start() {
     append(&log, b"");
     let app = start_app(dir.path(), &source(&log, "")).await;
     let writer = Writer::start(log.clone(), 3000, Rotation::CopyTruncate);
+    // Lines read when the file was last seen truncated (every line read since is of the
+    // truncated file).
+    let mut read_at_truncation = 0;
     for (at, truncations) in [(1000, 1), (2000, 2)] {
         eventually(DEADLINE, "the writer progresses", || {
             let n = writer.written();
@@ -242,12 +264,22 @@ async fn copytruncate_under_a_writer_reads_the_truncated_file_from_its_start() {
         })
         .await;
         writer.rotate();
+        // The writer holds before it copies and truncates until the tailer has read 10 lines
+        // of the file (over 400 bytes): past the 5 lines (under 250) the writer puts in the
+        // truncated file before it holds again, so the truncation shows.
+        eventually(DEADLINE, "the tailer reads into the file", || async {
+            let read = counter(&app, "log_lines_total").await;
+            (writer.held.load(Ordering::SeqCst) && read >= read_at_truncation + 10).then_some(())
+        })
+        .await;
+        writer.held.store(false, Ordering::SeqCst);
         // The writer goes on for a few lines, then holds until the truncation is seen.
         eventually(DEADLINE, "the truncation is seen", || async {
             let seen = counter(&app, "log_truncations_total").await == truncations;
             (seen && writer.held.load(Ordering::SeqCst)).then_some(())
         })
         .await;
+        read_at_truncation = counter(&app, "log_lines_total").await;
         writer.held.store(false, Ordering::SeqCst);
     }
     let rotated_at = Arc::clone(&writer.rotated_at);

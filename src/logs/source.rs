@@ -154,7 +154,7 @@ impl LogSource {
             .enumerate()
             .filter_map(|(i, r)| Some((analyzer.classifier().id_of(&r.rule.category)?, i)))
             .collect();
-        let stored = store.log_offsets(&name).await?;
+        let stored = store.log_positions(&name).await?;
         let started = store.log_source_started(&name).await?;
         let stored_templates = StoredTemplates::new(store.log_cluster_templates(&name).await?);
         let mut tailer = Tailer::new(

@@ -129,8 +129,8 @@ pub struct Tailer {
     glob: String,
     max_line_bytes: usize,
     start_at_end: bool,
-    /// Offsets stored by an earlier run, used when their file is first seen.
-    stored: HashMap<FileId, u64>,
+    /// Offsets (and last paths) stored by an earlier run, used when their file is first seen.
+    stored: HashMap<FileId, (u64, PathBuf)>,
     files: HashMap<FileId, Followed>,
     /// Files followed but closed while idle.
     parked: HashMap<FileId, Parked>,
@@ -144,15 +144,21 @@ pub struct Tailer {
 }
 
 impl Tailer {
-    /// A tailer for `glob`. `stored` are offsets persisted by an earlier run. On a first run
+    /// A tailer for `glob`. `stored` are positions persisted by an earlier run. On a first run
     /// (nothing stored) files found at the first scan start at their end when `start_at_end`,
-    /// else at 0; every other file without a stored offset is new and starts at 0.
+    /// else at 0; every other file without a stored offset is new and starts at 0. A file at
+    /// the stored path with the stored inode but another device number (remounted, a new
+    /// overlay or container) takes that offset: it is the same file.
     pub fn new(
         glob: &str,
         max_line_bytes: usize,
         start_at_end: bool,
-        stored: HashMap<FileId, u64>,
+        stored: Vec<Position>,
     ) -> Tailer {
+        let stored: HashMap<FileId, (u64, PathBuf)> = stored
+            .into_iter()
+            .map(|p| (p.id, (p.offset, p.path)))
+            .collect();
         Tailer {
             glob: glob.to_string(),
             max_line_bytes: max_line_bytes.max(1),
@@ -339,7 +345,7 @@ impl Tailer {
                     continue;
                 }
                 // Grown (or truncated): followed again from its offset, as a stored one.
-                self.stored.insert(id, p.offset);
+                self.stored.insert(id, (p.offset, p.path.clone()));
                 match self.open(&path, id, first, now) {
                     Some(followed) => {
                         self.parked.remove(&id);
@@ -393,7 +399,11 @@ impl Tailer {
             return None;
         }
         let len = meta.len();
-        let start = match self.stored.remove(&id) {
+        let stored = match self.stored.remove(&id) {
+            Some((offset, _)) => Some(offset),
+            None => self.moved(id, path),
+        };
+        let start = match stored {
             Some(offset) if offset <= len => offset,
             Some(_) => 0,
             None if first && self.start_at_end => len,
@@ -412,6 +422,23 @@ impl Tailer {
             matched: true,
             grew_at: now,
         })
+    }
+}
+
+impl Tailer {
+    /// The stored offset of the file now known as `id` at `path` when its device number
+    /// changed: a stored position of the same inode at the same path. That entry is used up
+    /// (and its row forgotten: the file's position is saved under its new identity).
+    fn moved(&mut self, id: FileId, path: &Path) -> Option<u64> {
+        let old = *self
+            .stored
+            .iter()
+            .find(|(old, (_, at))| old.ino == id.ino && old.dev != id.dev && at == path)?
+            .0;
+        let (offset, _) = self.stored.remove(&old)?;
+        self.forgotten.push(old);
+        tracing::info!(path = %path.display(), "log file's device number changed; continuing from its stored offset");
+        Some(offset)
     }
 }
 
@@ -520,11 +547,11 @@ mod tests {
     use std::io::Write;
 
     fn tailer(dir: &Path, max: usize) -> Tailer {
-        resumed(dir, max, false, HashMap::new())
+        resumed(dir, max, false, Vec::new())
     }
 
     /// A tailer of `dir/*.log` as a restarted daemon makes it, with the offsets `stored`.
-    fn resumed(dir: &Path, max: usize, start_at_end: bool, stored: HashMap<FileId, u64>) -> Tailer {
+    fn resumed(dir: &Path, max: usize, start_at_end: bool, stored: Vec<Position>) -> Tailer {
         Tailer::new(
             &dir.join("*.log").to_string_lossy(),
             max,
@@ -583,15 +610,16 @@ mod tests {
         let mut t = tailer(dir.path(), 8);
         assert_eq!(texts(&t.read(Instant::now(), false)), ["one", "01234567"]);
         // The cut line's end has not arrived: the stored offset is inside it.
-        let stored: HashMap<FileId, u64> = t.positions().iter().map(|p| (p.id, p.offset)).collect();
-        assert_eq!(stored.values().copied().collect::<Vec<_>>(), [17]);
+        let stored = t.positions();
+        assert_eq!(stored.iter().map(|p| p.offset).collect::<Vec<_>>(), [17]);
         drop(t);
         append(&log, b"def\ntwo\n");
         let mut again = resumed(dir.path(), 8, false, stored);
         // Not "def" (the rest of the cut line) as a line of its own.
         assert_eq!(texts(&again.read(Instant::now(), false)), ["two"]);
         // Resuming after a complete line reads the next one whole.
-        let at_line: HashMap<FileId, u64> = again.positions().iter().map(|p| (p.id, 4)).collect();
+        let mut at_line = again.positions();
+        at_line[0].offset = 4;
         let mut third = resumed(dir.path(), 8, false, at_line);
         assert_eq!(
             texts(&third.read(Instant::now(), false)),
@@ -617,7 +645,8 @@ mod tests {
         append(&log, b"one\ntwo\n");
         let mut t = tailer(dir.path(), 100);
         assert_eq!(texts(&t.read(Instant::now(), false)), ["one", "two"]);
-        let stored: HashMap<FileId, u64> = t.positions().iter().map(|p| (p.id, 4)).collect();
+        let mut stored = t.positions();
+        stored[0].offset = 4;
         // Created while no tailer ran: new, so read whole even with `start_at_end`.
         append(&dir.path().join("b.log"), b"new\n");
         let mut again = resumed(dir.path(), 100, true, stored);
@@ -677,6 +706,36 @@ mod tests {
     }
 
     #[test]
+    fn a_file_whose_device_number_changed_continues_from_its_stored_offset() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("a.log");
+        append(&log, b"one\ntwo\n");
+        let mut t = tailer(dir.path(), 100);
+        assert_eq!(texts(&t.read(Instant::now(), false)), ["one", "two"]);
+        append(&log, b"three\n");
+        // Stored under another device number (a remount): the same path and inode.
+        let mut stored = t.positions();
+        let moved_from = FileId {
+            dev: stored[0].id.dev ^ 1,
+            ino: stored[0].id.ino,
+        };
+        stored[0].id = moved_from;
+        // And a stale entry of the same inode at another path: not this file.
+        stored.push(Position {
+            id: FileId {
+                dev: moved_from.dev ^ 2,
+                ino: moved_from.ino,
+            },
+            path: dir.path().join("other.log"),
+            offset: 1,
+        });
+        let mut again = resumed(dir.path(), 100, false, stored);
+        assert_eq!(texts(&again.read(Instant::now(), false)), ["three"]);
+        let forgotten = again.take_forgotten();
+        assert!(forgotten.contains(&moved_from), "{forgotten:?}");
+    }
+
+    #[test]
     fn a_directory_that_cannot_be_listed_forgets_no_file_and_no_stored_offset() {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = dir.path().join("a.log");
@@ -699,7 +758,11 @@ mod tests {
         assert_eq!(t.take_forgotten(), [id]);
 
         // A restart whose first listing fails keeps the stored offsets for the next one.
-        let stored = HashMap::from([(id, 4)]);
+        let stored = vec![Position {
+            id,
+            path: log.clone(),
+            offset: 4,
+        }];
         let mut again = resumed(dir.path(), 100, false, stored);
         again.scan_found(start, vec![Err(dir.path().to_path_buf())]);
         assert_eq!(again.take_forgotten(), []);

@@ -130,23 +130,36 @@ fn trend(last: i64, previous: i64) -> &'static str {
 impl Store {
     /// The stored read offsets of `source`, by file identity.
     pub async fn log_offsets(&self, source: &str) -> Result<HashMap<FileId, u64>, StoreError> {
-        let rows = sqlx::query("SELECT dev, ino, file_offset FROM log_offsets WHERE source = $1")
-            .bind(source.to_string())
-            .fetch_all(self.pool())
-            .await?;
+        Ok(self
+            .log_positions(source)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p.offset))
+            .collect())
+    }
+
+    /// The stored read positions of `source`: file identity, the path it was last seen at,
+    /// offset.
+    pub async fn log_positions(&self, source: &str) -> Result<Vec<Position>, StoreError> {
+        let rows =
+            sqlx::query("SELECT dev, ino, path, file_offset FROM log_offsets WHERE source = $1")
+                .bind(source.to_string())
+                .fetch_all(self.pool())
+                .await?;
         rows.iter()
             .map(|row| {
                 let bits = |name: &str| {
                     row.try_get::<i64, _>(name)
                         .map(|v| u64::from_ne_bytes(v.to_ne_bytes()))
                 };
-                Ok((
-                    FileId {
+                Ok(Position {
+                    id: FileId {
                         dev: bits("dev")?,
                         ino: bits("ino")?,
                     },
-                    bits("file_offset")?,
-                ))
+                    path: row.try_get::<String, _>("path")?.into(),
+                    offset: bits("file_offset")?,
+                })
             })
             .collect()
     }
