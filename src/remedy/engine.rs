@@ -276,6 +276,15 @@ struct Inner {
     /// Repairs of this instance in `execute` now (running or verifying).
     executing: AtomicUsize,
     emergency: AtomicBool,
+    /// Local changes of the emergency stop so far, held while one is made or a stored value is
+    /// applied: a stored value read while one happened is older than it and is not applied.
+    stop_changes: Mutex<u64>,
+    /// Held while the stop is written to or read from the store, so that a read never comes
+    /// between a change and its write.
+    stop_store: tokio::sync::Mutex<()>,
+    /// The stop was engaged here but could not be stored: it is not lifted by the stored `0`,
+    /// and storing it is tried again.
+    stop_unstored: AtomicBool,
     /// Cancelled by the emergency stop (and shutdown); replaced on resume.
     kill: Mutex<CancellationToken>,
     /// Targets with a repair admitted and not finished (one repair per target at a time).
@@ -338,6 +347,9 @@ impl RepairEngine {
                 owner: owner.to_string(),
                 executing: AtomicUsize::new(0),
                 emergency: AtomicBool::new(stopped),
+                stop_changes: Mutex::new(0),
+                stop_store: tokio::sync::Mutex::new(()),
+                stop_unstored: AtomicBool::new(false),
                 kill: Mutex::new(CancellationToken::new()),
                 busy: Mutex::new(HashSet::new()),
             }),
@@ -351,10 +363,21 @@ impl RepairEngine {
         self.inner.emergency.load(Ordering::SeqCst)
     }
 
-    /// Stops new repairs and kills running steps (their whole process groups); persists.
+    /// Stops new repairs and kills running steps (their whole process groups) at once, then
+    /// persists. When persisting fails the stop stays on here (and storing it is retried).
     pub async fn emergency_stop(&self, actor: &str) -> Result<(), StoreError> {
-        self.engage(actor);
-        self.inner.store.set_setting(EMERGENCY_STOP_KEY, "1").await
+        let inner = &self.inner;
+        {
+            let mut changes = self.stop_changes();
+            *changes += 1;
+            self.engage(actor);
+        }
+        let _store = inner.stop_store.lock().await;
+        let stored = inner.store.set_setting(EMERGENCY_STOP_KEY, "1").await;
+        inner
+            .stop_unstored
+            .store(stored.is_err(), Ordering::SeqCst);
+        stored
     }
 
     /// The local effect of the emergency stop: flag, kill running steps, announce.
@@ -375,10 +398,12 @@ impl RepairEngine {
 
     /// Lifts the emergency stop; persists.
     pub async fn resume(&self, actor: &str) -> Result<(), StoreError> {
-        self.inner
-            .store
-            .set_setting(EMERGENCY_STOP_KEY, "0")
-            .await?;
+        let inner = &self.inner;
+        let _store = inner.stop_store.lock().await;
+        inner.store.set_setting(EMERGENCY_STOP_KEY, "0").await?;
+        inner.stop_unstored.store(false, Ordering::SeqCst);
+        let mut changes = self.stop_changes();
+        *changes += 1;
         self.lift(actor);
         Ok(())
     }
@@ -398,7 +423,27 @@ impl RepairEngine {
 
     /// Applies the stored emergency stop when another instance (same PostgreSQL) changed it.
     async fn follow_stored_stop(&self) {
-        match self.inner.store.setting(EMERGENCY_STOP_KEY).await {
+        let inner = &self.inner;
+        let _store = inner.stop_store.lock().await;
+        if inner.stop_unstored.load(Ordering::SeqCst) {
+            // Engaged here while the store failed: store it now; never lift it from a stale `0`.
+            if inner
+                .store
+                .set_setting(EMERGENCY_STOP_KEY, "1")
+                .await
+                .is_ok()
+            {
+                inner.stop_unstored.store(false, Ordering::SeqCst);
+            }
+            return;
+        }
+        let before = *self.stop_changes();
+        let read = inner.store.setting(EMERGENCY_STOP_KEY).await;
+        let changes = self.stop_changes();
+        if *changes != before {
+            return; // changed here meanwhile: what was read is older
+        }
+        match read {
             Ok(value) => {
                 let stored = value.is_some_and(|v| v == "1");
                 if stored && !self.emergency_stopped() {
@@ -409,6 +454,14 @@ impl RepairEngine {
             }
             Err(e) => tracing::warn!(error = %e, "cannot read the stored emergency stop"),
         }
+    }
+
+    /// The count of local emergency stop changes, locked.
+    fn stop_changes(&self) -> std::sync::MutexGuard<'_, u64> {
+        self.inner
+            .stop_changes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     fn kill_token(&self) -> CancellationToken {
