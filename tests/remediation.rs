@@ -1059,6 +1059,60 @@ async fn repeated_signal(store: &str, dir: &Path) {
     app.shutdown().await;
 }
 
+/// A repair job claimed again after a restart (so every later claim counts as a retake) that
+/// then waits for an approval: each approval poll is a new claim. The waiting repair must stay
+/// the same one, and the approval given to it must run it (it used to be marked interrupted at
+/// every poll and a new one created, so no approval could ever take).
+#[tokio::test]
+async fn an_approval_awaited_by_a_job_taken_back_after_a_restart_still_takes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pidfile = dir.path().join("step.pid");
+    let config = format!(
+        "{}\n[[runbook]]\nname = \"slow\"\nsteps = [ {{ run = [\"sh\", \"-c\", \"echo $$ > {}; exec sleep 2\"] }} ]\n\
+         verify = {{ check = \"svc\", within = \"300ms\" }}\n\
+         [[runbook]]\nname = \"gated\"\napproval = \"required\"\napproval_timeout = \"1h\"\n\
+         steps = [ {{ run = [\"touch\", \"{}/healthy\"] }} ]\n",
+        flag_check(dir.path(), "\"slow\", \"gated\""),
+        pidfile.display(),
+        dir.path().display()
+    );
+    let app = start_app(dir.path(), &config).await;
+    eventually(WAIT, "the first candidate's step running", || {
+        let running = pidfile.exists();
+        async move { running.then_some(()) }
+    })
+    .await;
+    // Stopped while its job is claimed: the next start takes the job back.
+    app.shutdown().await;
+    let app = start_app(dir.path(), &config).await;
+    let waiting = eventually(WAIT, "the second candidate awaits approval", || async {
+        repairs(&app)
+            .await
+            .into_iter()
+            .find(|r| r["runbook"] == "gated" && r["state"] == "awaiting_approval")
+    })
+    .await;
+    let id = waiting["id"].as_str().expect("id").to_string();
+    // A few approval polls (every half second), each a claim of the job.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let gated: Vec<Value> = repairs(&app)
+        .await
+        .into_iter()
+        .filter(|r| r["runbook"] == "gated")
+        .collect();
+    assert_eq!(gated.len(), 1, "the waiting repair was replaced: {gated:?}");
+    assert_eq!(gated[0]["state"], "awaiting_approval", "{gated:?}");
+    let (status, body) = post(&app, &format!("/api/v1/repairs/{id}/approve"), json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    eventually(WAIT, "the approved repair ran", || async {
+        let (_, r) = get_json(&app, &format!("/api/v1/repairs/{id}")).await;
+        (r["state"] == "succeeded").then_some(())
+    })
+    .await;
+    assert!(dir.path().join("healthy").exists());
+    app.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_repair_awaiting_approval_does_not_hold_a_repair_slot() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -374,9 +374,7 @@ impl RepairEngine {
         }
         let _store = inner.stop_store.lock().await;
         let stored = inner.store.set_setting(EMERGENCY_STOP_KEY, "1").await;
-        inner
-            .stop_unstored
-            .store(stored.is_err(), Ordering::SeqCst);
+        inner.stop_unstored.store(stored.is_err(), Ordering::SeqCst);
         stored
     }
 
@@ -587,7 +585,7 @@ impl RepairEngine {
         let outcome = {
             let run = async {
                 if retaken {
-                    self.take_back(&work).await?;
+                    self.take_back(&work, false).await?;
                 }
                 self.work(&work, retaken).await
             };
@@ -602,7 +600,7 @@ impl RepairEngine {
             Some(Ok(true)) => return Err(Box::new(Defer(APPROVAL_POLL))),
             Some(Ok(false)) => return Ok(()),
             Some(Err(e)) => e.into(),
-            None if shutdown.is_cancelled() => match self.take_back(&work).await {
+            None if shutdown.is_cancelled() => match self.take_back(&work, false).await {
                 // Due again at once: the next start resumes it without waiting out a backoff.
                 Ok(()) => Box::new(Stopped(
                     "the daemon stopped before the repair finished".into(),
@@ -613,7 +611,11 @@ impl RepairEngine {
             None => return Err("stopped before the repair finished".into()),
         };
         if job.attempts >= job.max_attempts {
-            // This failed claim was the job's last one: the job dies, nobody will try again.
+            // This failed claim was the job's last one: the job dies, nobody will try again; the
+            // repairs it kept waiting end with it.
+            if let Err(e) = self.take_back(&work, true).await {
+                tracing::error!(job_id = job.id, error = %e, "cannot take back the repairs of a dead repair job");
+            }
             self.give_up(&work, job.attempts).await;
         }
         Err(failure)
@@ -673,9 +675,10 @@ impl RepairEngine {
                     }
                     return Ok(false);
                 }
-                // Only a repair that had started its steps is continued after an interruption;
-                // one that was still queued or awaiting approval goes through every gate (and
-                // approval) again.
+                // A repair that had started its steps is continued after an interruption (its
+                // done steps skipped); one still queued or awaiting approval is continued as it
+                // is, however often its job was claimed (a deferred approval poll is claimed
+                // again every half second).
                 let resume = match latest {
                     Some(r)
                         if retaken
@@ -686,11 +689,10 @@ impl RepairEngine {
                         Some(Continue::Interrupted(r))
                     }
                     Some(r)
-                        if !retaken
-                            && matches!(
-                                r.state,
-                                RepairState::Queued | RepairState::AwaitingApproval
-                            ) =>
+                        if matches!(
+                            r.state,
+                            RepairState::Queued | RepairState::AwaitingApproval
+                        ) =>
                     {
                         Some(Continue::Admitted(r))
                     }
@@ -700,8 +702,8 @@ impl RepairEngine {
                     .repair_incident(&incident, actor, resume.as_ref())
                     .await)
             }
-            // A manual repair that was interrupted is not continued (`take_back` ended it).
-            RepairJob::Repair { .. } if retaken => Ok(false),
+            // A manual repair that was interrupted while running is not continued (`take_back`
+            // ended it); one still queued or awaiting approval is.
             RepairJob::Repair { repair } => {
                 let Some(repair) = store.repair(repair).await? else {
                     return Ok(false);
@@ -723,13 +725,15 @@ impl RepairEngine {
         }
     }
 
-    /// Marks the repairs `work` left unfinished `interrupted` and kills the step process group
-    /// each was running (when it is still the same process on this host).
-    async fn take_back(&self, work: &RepairJob) -> Result<(), StoreError> {
+    /// Marks the repairs `work` left running `interrupted` and kills the step process group
+    /// each was running (when it is still the same process on this host). Repairs still queued
+    /// or awaiting approval are left to the job's next claim, which continues them (an
+    /// approval given meanwhile stands), unless `dead`: the job will never be claimed again.
+    async fn take_back(&self, work: &RepairJob, dead: bool) -> Result<(), StoreError> {
         for (repair, group) in self
             .inner
             .store
-            .interrupt_repairs(work.scope(), INTERRUPTED)
+            .interrupt_repairs(work.scope(), INTERRUPTED, dead)
             .await?
         {
             if let Some((pgid, ticks)) = group
@@ -754,7 +758,7 @@ impl RepairEngine {
         for job in jobs.into_iter().filter(|j| j.state.is_final()) {
             match serde_json::from_value::<RepairJob>(job.payload) {
                 Ok(work) => {
-                    if let Err(e) = self.take_back(&work).await {
+                    if let Err(e) = self.take_back(&work, true).await {
                         tracing::error!(job_id = job.id, error = %e, "cannot take back the repairs of a dead repair job");
                     }
                     self.give_up(&work, job.attempts).await;

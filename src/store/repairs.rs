@@ -204,20 +204,25 @@ impl Store {
         .try_get("n")?)
     }
 
-    /// Marks the unfinished repairs of `scope` (left by a daemon or worker that stopped)
-    /// `interrupted` with `why`. Returns them as they were (their earlier state, `started_at`
-    /// set when their steps had begun), each with the process group of the step it was running
-    /// when that was recorded.
+    /// Marks the repairs of `scope` left running by a daemon or worker that stopped (and, with
+    /// `waiting`, also those still queued or awaiting approval) `interrupted` with `why`.
+    /// Returns them as they were (their earlier state, `started_at` set when their steps had
+    /// begun), each with the process group of the step it was running when that was recorded.
     pub async fn interrupt_repairs(
         &self,
         scope: RepairScope<'_>,
         why: &str,
+        waiting: bool,
     ) -> Result<Vec<(Repair, Option<(u32, u64)>)>, StoreError> {
         let (column, id) = scope.column_and_id();
+        let states = if waiting {
+            "'queued', 'awaiting_approval', 'running', 'verifying'"
+        } else {
+            "'running', 'verifying'"
+        };
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS}, step_pgid, step_started_ticks FROM repairs \
-             WHERE {column} = $1 AND state IN ('queued', 'awaiting_approval', 'running', 'verifying') \
-             ORDER BY id"
+             WHERE {column} = $1 AND state IN ({states}) ORDER BY id"
         ))
         .bind(number(id)?)
         .fetch_all(self.pool())
