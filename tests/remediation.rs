@@ -1113,6 +1113,55 @@ async fn an_approval_awaited_by_a_job_taken_back_after_a_restart_still_takes() {
     app.shutdown().await;
 }
 
+/// An approval that comes after `approval_timeout` is refused and `on_timeout` (deny) decides,
+/// even while the engine, its only repair slot busy, has not looked at the repair again.
+#[tokio::test]
+async fn an_approval_after_the_timeout_is_refused_while_every_slot_is_busy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display();
+    let config = format!(
+        "[policy]\nmax_concurrent_repairs = 1\n\
+         [[check]]\nname = \"gated\"\ntype = \"command\"\ncommand = [\"sh\", \"-c\", \"test -f {d}/healthy_gated || exit 2\"]\ninterval = \"100ms\"\nremedy = [\"ask\"]\n\
+         [[check]]\nname = \"busy\"\ntype = \"command\"\ncommand = [\"sh\", \"-c\", \"test -f {d}/healthy_busy || exit 2\"]\ninterval = \"100ms\"\nremedy = [\"hog\"]\n\
+         [[runbook]]\nname = \"ask\"\napproval = \"required\"\napproval_timeout = \"1s\"\nsteps = [ {{ run = [\"touch\", \"{d}/healthy_gated\"] }} ]\n\
+         [[runbook]]\nname = \"hog\"\nsteps = [ {{ run = [\"sh\", \"-c\", \"touch {d}/hogging; exec sleep 60\"], timeout = \"2m\" }} ]\n"
+    );
+    std::fs::write(dir.path().join("healthy_busy"), "").expect("flag");
+    let app = start_app(dir.path(), &config).await;
+    let waiting = eventually(WAIT, "repair awaiting approval", || async {
+        repairs(&app)
+            .await
+            .into_iter()
+            .find(|r| r["state"] == "awaiting_approval")
+    })
+    .await;
+    // The only slot is taken by a long repair of another target before the approval times out.
+    std::fs::remove_file(dir.path().join("healthy_busy")).expect("break busy");
+    let hogging = dir.path().join("hogging");
+    eventually(WAIT, "the other repair holds the slot", || {
+        let started = hogging.exists();
+        async move { started.then_some(()) }
+    })
+    .await;
+    let id = waiting["id"].as_str().expect("id");
+    let deadline =
+        chrono::DateTime::parse_from_rfc3339(waiting["created_at"].as_str().expect("created_at"))
+            .expect("time")
+            + chrono::TimeDelta::milliseconds(1200);
+    while chrono::Utc::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, body) = post(&app, &format!("/api/v1/repairs/{id}/approve"), json!({})).await;
+    assert_eq!(status, 409, "{body}");
+    let (_, repair) = get_json(&app, &format!("/api/v1/repairs/{id}")).await;
+    assert_eq!(repair["state"], "denied", "{repair}");
+    assert!(
+        !dir.path().join("healthy_gated").exists(),
+        "ran after its approval timed out"
+    );
+    app.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_repair_awaiting_approval_does_not_hold_a_repair_slot() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -9,6 +9,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -158,12 +159,12 @@ async fn decide(
         .repair(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no repair {id}")))?;
-    let required = state
+    let book = state
         .config
         .runbook
         .iter()
-        .find(|r| r.name.get_ref() == &repair.runbook)
-        .map_or(crate::config::Role::Admin, |r| r.required_role);
+        .find(|r| r.name.get_ref() == &repair.runbook);
+    let required = book.map_or(crate::config::Role::Admin, |r| r.required_role);
     if principal.role < required {
         return Err(ApiError::forbidden(format!(
             "approving runbook `{}` needs the {} role; {} has {}",
@@ -172,6 +173,20 @@ async fn decide(
             principal.name,
             principal.role.as_str()
         )));
+    }
+    // An approval after `approval_timeout` comes too late: `on_timeout` decides, as the engine
+    // would at its next look (which may be long in coming while every repair slot is busy). A
+    // denial is always taken.
+    if approve
+        && repair.state == RepairState::AwaitingApproval
+        && let Some((to, why)) = book.and_then(|b| repair.approval_timed_out(b, Utc::now()))
+    {
+        state.store.decide_repair(id, to, "homeostat", why).await?;
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("repair {id} can no longer be approved: {why}"),
+        ));
     }
     let verb = if approve { "approved" } else { "denied" };
     let note = match body.note {

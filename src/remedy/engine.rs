@@ -35,7 +35,7 @@ use crate::security::vault::Vault;
 use crate::store::{Backend, NewRepair, RepairScope, Store, StoreError, TargetHold};
 use crate::telemetry::Metrics;
 use crate::telemetry::events::RepairFinished;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -1446,30 +1446,14 @@ impl RepairEngine {
         repair: &Repair,
         book: &RunbookConfig,
     ) -> Result<Option<bool>, StoreError> {
-        let timeout = chrono::Duration::from_std(book.approval_timeout.get())
-            .unwrap_or(chrono::Duration::MAX);
-        let deadline = repair
-            .created_at
-            .checked_add_signed(timeout)
-            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         loop {
             match self.inner.store.repair(&repair.id).await?.map(|r| r.state) {
                 Some(RepairState::Queued) => return Ok(Some(true)),
                 Some(RepairState::AwaitingApproval) => {}
                 _ => return Ok(Some(false)),
             }
-            if Utc::now() < deadline {
+            let Some((to, note)) = repair.approval_timed_out(book, Utc::now()) else {
                 return Ok(None);
-            }
-            let (to, note) = match book.on_timeout {
-                OnTimeout::Approve => (
-                    RepairState::Queued,
-                    "approval timed out: approved by on_timeout",
-                ),
-                OnTimeout::Deny => (
-                    RepairState::Denied,
-                    "approval timed out: denied by on_timeout",
-                ),
             };
             if self
                 .inner

@@ -1,6 +1,7 @@
 //! The repair record: one execution of a runbook for an incident, its state and the exact
 //! commands it ran (or, in dry-run, would have run).
 
+use crate::config::{OnTimeout, RunbookConfig};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -142,6 +143,34 @@ pub struct Repair {
     pub started_at: Option<DateTime<Utc>>,
     /// When it finished.
     pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl Repair {
+    /// For a repair awaiting approval under `book`: the decision its `on_timeout` makes once
+    /// `approval_timeout` has passed since the repair was created (at `now`), with the note
+    /// that says so; `None` while a person may still decide.
+    pub fn approval_timed_out(
+        &self,
+        book: &RunbookConfig,
+        now: DateTime<Utc>,
+    ) -> Option<(RepairState, &'static str)> {
+        let timeout = chrono::Duration::from_std(book.approval_timeout.get())
+            .unwrap_or(chrono::Duration::MAX);
+        let deadline = self
+            .created_at
+            .checked_add_signed(timeout)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        (now >= deadline).then_some(match book.on_timeout {
+            OnTimeout::Approve => (
+                RepairState::Queued,
+                "approval timed out: approved by on_timeout",
+            ),
+            OnTimeout::Deny => (
+                RepairState::Denied,
+                "approval timed out: denied by on_timeout",
+            ),
+        })
+    }
 }
 
 /// An open circuit breaker: no automatic repairs of `target` with `runbook` until `closes_at`
