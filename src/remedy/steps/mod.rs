@@ -8,7 +8,7 @@ mod signal;
 mod sql;
 
 use super::model::StepRecord;
-use super::template::{render_shell_str, render_str};
+use super::template::{render_shell_str, render_sql_str, render_str};
 use crate::config::{StepConfig, StepKind};
 use crate::process::{self, Ending, Invocation, SpawnReporter};
 use std::collections::BTreeMap;
@@ -20,6 +20,16 @@ const STEP_OUTPUT_CAP: usize = 64 * 1024;
 
 /// Fills the templates of one string value.
 type Render<'a> = dyn Fn(&str) -> Result<String, String> + 'a;
+
+/// How templates are filled, by where the value goes.
+struct Fill<'r> {
+    /// Argv elements and the values of built-in steps, as they are.
+    plain: &'r Render<'r>,
+    /// `shell = true` steps: every value shell-quoted, so it stays one word.
+    shell: &'r Render<'r>,
+    /// SQL statements: plain words only (see `render_sql_str`).
+    sql: &'r Render<'r>,
+}
 
 /// A step with its templates filled in: exactly what will be done.
 enum Action<'a> {
@@ -65,13 +75,10 @@ impl From<Result<String, String>> for Outcome {
 }
 
 impl<'a> Action<'a> {
-    /// `shell_render` fills templates of `shell = true` steps: every value is shell-quoted, so
-    /// a templated value stays one word and cannot inject shell syntax.
-    fn new(
-        kind: StepKind<'a>,
-        render: &Render<'_>,
-        shell_render: &Render<'_>,
-    ) -> Result<Action<'a>, String> {
+    /// `fill` fills the templates: shell-quoted values in `shell = true` steps (a templated
+    /// value stays one word and cannot inject shell syntax), plain words only in SQL.
+    fn new(kind: StepKind<'a>, fill: &Fill<'_>) -> Result<Action<'a>, String> {
+        let render = fill.plain;
         Ok(match kind {
             StepKind::Run {
                 argv,
@@ -79,10 +86,10 @@ impl<'a> Action<'a> {
                 env,
                 cwd,
             } => {
-                let fill = if shell { shell_render } else { render };
+                let each = if shell { fill.shell } else { fill.plain };
                 let argv = argv
                     .iter()
-                    .map(|a| fill(a))
+                    .map(|a| each(a))
                     .collect::<Result<Vec<_>, _>>()?;
                 let argv = if shell {
                     vec!["/bin/sh".to_string(), "-c".to_string(), argv.join(" ")]
@@ -105,7 +112,7 @@ impl<'a> Action<'a> {
                 Action::Builtin(Builtin::Redis(redis::Command::new(step, render)?))
             }
             StepKind::Sql(step) => {
-                Action::Builtin(Builtin::Sql(sql::Statement::new(step, render)?))
+                Action::Builtin(Builtin::Sql(sql::Statement::new(step, render, fill.sql)?))
             }
         })
     }
@@ -152,20 +159,31 @@ fn action<'a>(step: &'a StepConfig, context: &minijinja::Value) -> Result<Action
             .collect::<Vec<_>>()
             .join("; ")
     })?;
-    Action::new(kind, &|text| render_str(text, context), &|text| {
-        render_shell_str(text, context)
-    })
+    Action::new(
+        kind,
+        &Fill {
+            plain: &|text| render_str(text, context),
+            shell: &|text| render_shell_str(text, context),
+            sql: &|text| render_sql_str(text, context),
+        },
+    )
 }
 
 /// The step as written, templates unfilled (for records of steps whose templates fail).
 fn raw_command(step: &StepConfig) -> Vec<String> {
     match step.kind() {
         Ok(StepKind::Run { argv, .. }) => argv.to_vec(),
-        Ok(kind) => Action::new(kind, &|text| Ok(text.to_string()), &|text| {
-            Ok(text.to_string())
-        })
-        .map(|a| a.command())
-        .unwrap_or_default(),
+        Ok(kind) => {
+            let as_written: &Render<'_> = &|text| Ok(text.to_string());
+            let fill = Fill {
+                plain: as_written,
+                shell: as_written,
+                sql: as_written,
+            };
+            Action::new(kind, &fill)
+                .map(|a| a.command())
+                .unwrap_or_default()
+        }
         Err(_) => Vec::new(),
     }
 }

@@ -21,10 +21,15 @@ pub(super) struct Statement {
 }
 
 impl Statement {
-    pub(super) fn new(step: &SqlStep, render: &Render<'_>) -> Result<Statement, String> {
+    /// `render_sql` fills the statement's templates (plain words only), `render` the URL's.
+    pub(super) fn new(
+        step: &SqlStep,
+        render: &Render<'_>,
+        render_sql: &Render<'_>,
+    ) -> Result<Statement, String> {
         Ok(Statement {
             url: render(&step.url)?,
-            statement: render(&step.statement)?,
+            statement: render_sql(&step.statement)?,
         })
     }
 
