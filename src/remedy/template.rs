@@ -106,14 +106,7 @@ mod tests {
 
     #[test]
     fn sql_templates_take_plain_words_only() {
-        for ok in [
-            "42",
-            "-3",
-            "svc-one",
-            "db.example.com:5432",
-            "a_b/c+d@e",
-            "",
-        ] {
+        for ok in ["42", "svc-one", "db.example.com:5432", "a_b/c+d@e", ""] {
             let context = minijinja::context! { v => ok };
             assert_eq!(
                 render_sql_str("SELECT {{ v }}", &context),
