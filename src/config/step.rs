@@ -356,6 +356,22 @@ impl StepConfig {
         {
             errors.push((run.span(), "`run` must not be empty".to_string()));
         }
+        if let Some(run) = &self.run
+            && self.shell.as_ref().is_some_and(|s| *s.get_ref())
+            && run
+                .get_ref()
+                .iter()
+                .any(|word| template_in_double_quotes(word))
+        {
+            errors.push((
+                run.span(),
+                "a template inside double quotes in a `shell = true` step: its value is \
+                 single-quoted for `sh` already, and inside `\"...\"` those quotes are plain \
+                 characters, so `$(...)` in the value would run; write the template outside \
+                 the double quotes"
+                    .to_string(),
+            ));
+        }
         if let Some(http) = &self.http {
             let step = http.get_ref();
             if !templated(&step.url) {
@@ -459,9 +475,48 @@ impl StepConfig {
     }
 }
 
+/// Whether `word` of a shell script has a `{{` template inside a double-quoted string (a
+/// backslash escapes the next character there; single quotes are plain characters there).
+fn template_in_double_quotes(word: &str) -> bool {
+    let (mut single, mut double, mut escaped) = (false, false, false);
+    for (i, c) in word.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if !single => escaped = true,
+            '\'' if !double => single = !single,
+            '"' if !single => double = !double,
+            '{' if double && word[i..].starts_with("{{") => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shell_templates_inside_double_quotes_are_found() {
+        for bad in [
+            r#"echo "{{ incident.title }}""#,
+            r#"echo "a 'b' {{ x }}""#,
+            r#"echo \" "{{ x }}""#,
+        ] {
+            assert!(template_in_double_quotes(bad), "{bad}");
+        }
+        for good in [
+            "systemctl restart {{ incident.labels.service }}",
+            r#"echo '"{{ x }}"'"#,
+            r#"echo \"{{ x }}\""#,
+            r#"echo "done" {{ x }}"#,
+        ] {
+            assert!(!template_in_double_quotes(good), "{good}");
+        }
+    }
 
     #[test]
     fn cleanup_globs_need_a_literal_directory() {
