@@ -82,6 +82,7 @@ on_both_engines!(
     worker_records_a_panicking_handler_and_stops_running_handlers_at_shutdown,
     a_deferred_job_gives_its_slot_back_without_using_an_attempt,
     a_job_stopped_by_shutdown_is_due_again_at_once_and_its_claim_counts,
+    a_worker_whose_heartbeats_fail_stops_its_handler_before_the_lease_runs_out,
 );
 
 fn job(queue: &str, n: u32) -> NewJob {
@@ -953,4 +954,57 @@ async fn a_job_stopped_by_shutdown_is_due_again_at_once_and_its_claim_counts(db:
             assert_eq!(stopped.state, JobState::Dead, "its claims are used up");
         }
     }
+}
+
+/// The store stops answering the worker (here: its jobs table is renamed away) while a handler
+/// runs: no heartbeat gets through, the lease will run out and another worker may take the job
+/// over, so the handler is stopped before that (it used to run on, unaware).
+async fn a_worker_whose_heartbeats_fail_stops_its_handler_before_the_lease_runs_out(db: Db) {
+    let queue = JobQueue::new(db.store.clone());
+    let id = queue.enqueue(job("q", 0)).await.expect("enqueue").id();
+    let stopped = Arc::new(Mutex::new(None::<std::time::Instant>));
+    let handler = {
+        let stopped = Arc::clone(&stopped);
+        move |_job: Job, cancel: CancellationToken| {
+            let stopped = Arc::clone(&stopped);
+            async move {
+                cancel.cancelled().await;
+                *stopped.lock().expect("lock") = Some(std::time::Instant::now());
+                Err::<(), HandlerError>("stopped".into())
+            }
+        }
+    };
+    let lease = Duration::from_millis(1500);
+    let config = WorkerConfig {
+        poll_interval: Duration::from_millis(20),
+        lease,
+        ..WorkerConfig::new("q", "w")
+    };
+    let shutdown = CancellationToken::new();
+    let worker = tokio::spawn(Worker::new(queue.clone(), config, handler).run(shutdown.clone()));
+    common::eventually(DEADLINE, "the job runs", || async {
+        let job = queue.get(id).await.expect("get").expect("job");
+        (job.state == JobState::Running).then_some(())
+    })
+    .await;
+    let raw = sqlx::AnyPool::connect(&db.url).await.expect("connect");
+    sqlx::query("ALTER TABLE jobs RENAME TO jobs_away")
+        .execute(&raw)
+        .await
+        .expect("rename");
+    // Stopped at about two thirds of the lease; the wait allows for a slow machine.
+    common::eventually(Duration::from_secs(10), "the handler is stopped", || {
+        let at = *stopped.lock().expect("lock");
+        async move { at }
+    })
+    .await;
+    sqlx::query("ALTER TABLE jobs_away RENAME TO jobs")
+        .execute(&raw)
+        .await
+        .expect("rename back");
+    shutdown.cancel();
+    tokio::time::timeout(DEADLINE, worker)
+        .await
+        .expect("the worker stops")
+        .expect("worker task");
 }

@@ -183,18 +183,31 @@ impl<H: JobHandler> Worker<H> {
         let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut lease_lost = false;
+        // The lease runs from the claim, a moment before this: counted from here it is fenced
+        // one heartbeat period early.
+        let mut renewed = tokio::time::Instant::now();
         let outcome = loop {
             tokio::select! {
                 outcome = &mut attempt => break outcome,
                 _ = heartbeat.tick(), if !lease_lost => {
-                    match self.queue.heartbeat(id, owner, *lease).await {
-                        Ok(true) => {}
-                        Ok(false) => {
+                    let beat = tokio::time::timeout(period, self.queue.heartbeat(id, owner, *lease)).await;
+                    match beat {
+                        Ok(Ok(true)) => renewed = tokio::time::Instant::now(),
+                        Ok(Ok(false)) => {
                             tracing::warn!(job_id = id, %queue, %owner, "lease lost; asking the handler to stop");
                             lease_lost = true;
                             cancel.cancel();
                         }
-                        Err(e) => tracing::warn!(job_id = id, %queue, error = %e, "heartbeat failed; will retry"),
+                        Ok(Err(_)) | Err(_) if renewed.elapsed() + period >= *lease => {
+                            // Self-fencing: the lease may expire before a heartbeat gets through,
+                            // and then another worker takes the job over; this one must not go on
+                            // working on it meanwhile.
+                            tracing::error!(job_id = id, %queue, %owner, "no heartbeat got through for most of the lease; stopping the handler");
+                            lease_lost = true;
+                            cancel.cancel();
+                        }
+                        Ok(Err(e)) => tracing::warn!(job_id = id, %queue, error = %e, "heartbeat failed; will retry"),
+                        Err(_) => tracing::warn!(job_id = id, %queue, "heartbeat timed out; will retry"),
                     }
                 }
             }
