@@ -294,6 +294,19 @@ async fn an_unfixable_service_exhausts_its_budget_then_the_breaker_stops_repairs
             .is_some_and(|e| e.contains("breaker open")),
         "{body}"
     );
+    // Nor does leaving the target out: the one check the runbook repairs is the target.
+    let (status, body) = post(
+        &app,
+        "/api/v1/error-monitoring/repair-task",
+        json!({"runbook": "restart"}),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(
+        (body["state"].as_str(), body["target"].as_str()),
+        (Some("cancelled"), Some("svc")),
+        "{body}"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(lines(&counter), 2, "the breaker let a restart through");
     let text = common::metrics_text(&app).await;
@@ -1159,6 +1172,33 @@ async fn an_approval_after_the_timeout_is_refused_while_every_slot_is_busy() {
         !dir.path().join("healthy_gated").exists(),
         "ran after its approval timed out"
     );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_runbook_of_several_checks_run_by_hand_needs_its_target() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display();
+    let marker = dir.path().join("ran");
+    let config = format!(
+        "[[check]]\nname = \"api\"\ntype = \"command\"\ncommand = [\"true\"]\nremedy = [\"fix\"]\n\
+         [[check]]\nname = \"web\"\ntype = \"command\"\ncommand = [\"true\"]\nremedy = [\"fix\"]\n\
+         [[runbook]]\nname = \"fix\"\nsteps = [ {{ run = [\"touch\", \"{d}/ran\"] }} ]\n"
+    );
+    let app = start_app(dir.path(), &config).await;
+    let (status, body) = post(
+        &app,
+        "/api/v1/error-monitoring/repair-task",
+        json!({"runbook": "fix"}),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    let message = body.to_string();
+    assert!(
+        message.contains("`api`") && message.contains("`web`"),
+        "{body}"
+    );
+    assert!(!marker.exists(), "ran with no target");
     app.shutdown().await;
 }
 

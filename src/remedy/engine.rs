@@ -751,6 +751,31 @@ impl RepairEngine {
         Ok(())
     }
 
+    /// The one check whose `remedy` names `runbook` (`None` when no check does); an error
+    /// naming them when several do.
+    fn only_check_repaired_by(&self, runbook: &str) -> Result<Option<String>, RepairError> {
+        let mut checks: Vec<&String> = self
+            .inner
+            .checks
+            .iter()
+            .filter(|(_, c)| c.remedy.iter().any(|r| r == runbook))
+            .map(|(name, _)| name)
+            .collect();
+        checks.sort();
+        match checks.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some((*one).clone())),
+            several => Err(RepairError::Invalid(format!(
+                "runbook `{runbook}` repairs the checks {}: say which with `target`",
+                several
+                    .iter()
+                    .map(|c| format!("`{c}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
     /// Jobs the reaper took back. A job queued again is taken back by whoever claims it next
     /// (doing it here could race with that claim); a dead one (attempts used up) is taken back
     /// here, since nobody will claim it.
@@ -840,6 +865,13 @@ impl RepairEngine {
                     .runbook(&runbook)
                     .ok_or_else(|| RepairError::NotFound(format!("no runbook `{runbook}`")))?
                     .clone();
+                // Without a target, the check the runbook repairs is the target (so its budget,
+                // breaker, re-check and one-repair-at-a-time hold apply); a runbook that
+                // repairs several checks needs to be told which.
+                let target = match target {
+                    Some(name) => Some(name),
+                    None => self.only_check_repaired_by(&runbook)?,
+                };
                 let check = match &target {
                     Some(name) => {
                         Some(Arc::clone(self.inner.checks.get(name).ok_or_else(
