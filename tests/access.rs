@@ -357,15 +357,7 @@ async fn login_sessions_csrf_lockout_and_disabled_users() {
         Duration::from_secs(30),
         "the audit entries are written",
         || async {
-            let audit: Value = client()
-                .get(format!("{base}/api/admin/audit?limit=1000"))
-                .bearer_auth(TOKEN)
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
+            let audit = audit_log(&base, 1000).await?;
             let entries = audit.as_array()?.clone();
             has(&entries, "user.disable", "ok").then_some(entries)
         },
@@ -450,15 +442,7 @@ async fn tamper_and_verify(app: homeostat::app::App, tamper: &str) {
         Duration::from_secs(30),
         "the three stops are in the audit log",
         || async {
-            let audit: Value = client()
-                .get(format!("{base}/api/admin/audit?limit=100"))
-                .bearer_auth(TOKEN)
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
+            let audit = audit_log(&base, 100).await?;
             let stops = audit
                 .as_array()?
                 .iter()
@@ -562,4 +546,10 @@ async fn a_pruned_audit_log_still_verifies_and_still_detects_tampering() {
             .is_err_and(|b| b.to_string().contains("after 4")),
         "deleting the newest entry is detected"
     );
+}
+
+/// The newest `limit` audit entries (as the admin token sees them); `None` while the request
+/// fails.
+async fn audit_log(base: &str, limit: u32) -> Option<Value> {
+    common::fetch_json(&format!("{base}/api/admin/audit?limit={limit}")).await
 }

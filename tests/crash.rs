@@ -28,15 +28,7 @@ fn start(config: &Path) -> Child {
 }
 
 async fn get(port: u16, path: &str) -> Option<Value> {
-    common::client()
-        .get(format!("http://127.0.0.1:{port}{path}"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()
+    common::fetch_json(&format!("http://127.0.0.1:{port}{path}")).await
 }
 
 fn count(log: &Path, word: &str) -> usize {

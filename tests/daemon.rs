@@ -38,23 +38,13 @@ async fn sigterm_flushes_pending_observations_and_status_cli_reports() {
         .spawn()
         .expect("start daemon");
     let base = format!("http://127.0.0.1:{port}");
-    let c = common::client();
     let runs = eventually(
         Duration::from_secs(20),
         "daemon runs the check 10 times",
         || {
-            let c = c.clone();
-            let base = base.clone();
+            let url = format!("{base}/api/v1/checks/api?limit=1");
             async move {
-                let body: serde_json::Value = c
-                    .get(format!("{base}/api/v1/checks/api?limit=1"))
-                    .bearer_auth(TOKEN)
-                    .send()
-                    .await
-                    .ok()?
-                    .json()
-                    .await
-                    .ok()?;
+                let body = common::fetch_json(&url).await?;
                 body["check"]["runs"].as_u64().filter(|&r| r >= 10)
             }
         },

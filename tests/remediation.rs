@@ -19,6 +19,15 @@ fn flag_check(dir: &Path, remedy: &str) -> String {
     )
 }
 
+/// A check named `name`, healthy while `DIR/healthy_<name>` exists, polled every 100 ms.
+fn named_flag_check(dir: &Path, name: &str, remedy: &str) -> String {
+    format!(
+        "[[check]]\nname = \"{name}\"\ntype = \"command\"\ncommand = [\"sh\", \"-c\", \"test -f {dir}/healthy_{name} || exit 2\"]\n\
+         interval = \"100ms\"\nremedy = [{remedy}]\n",
+        dir = dir.display()
+    )
+}
+
 async fn post(app: &homeostat::app::App, path: &str, body: Value) -> (u16, Value) {
     let response = client()
         .post(format!("http://{}{path}", app.address))
@@ -1133,11 +1142,11 @@ async fn an_approval_after_the_timeout_is_refused_while_every_slot_is_busy() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().display();
     let config = format!(
-        "[policy]\nmax_concurrent_repairs = 1\n\
-         [[check]]\nname = \"gated\"\ntype = \"command\"\ncommand = [\"sh\", \"-c\", \"test -f {d}/healthy_gated || exit 2\"]\ninterval = \"100ms\"\nremedy = [\"ask\"]\n\
-         [[check]]\nname = \"busy\"\ntype = \"command\"\ncommand = [\"sh\", \"-c\", \"test -f {d}/healthy_busy || exit 2\"]\ninterval = \"100ms\"\nremedy = [\"hog\"]\n\
+        "[policy]\nmax_concurrent_repairs = 1\n{}{}\
          [[runbook]]\nname = \"ask\"\napproval = \"required\"\napproval_timeout = \"1s\"\nsteps = [ {{ run = [\"touch\", \"{d}/healthy_gated\"] }} ]\n\
-         [[runbook]]\nname = \"hog\"\nsteps = [ {{ run = [\"sh\", \"-c\", \"touch {d}/hogging; exec sleep 60\"], timeout = \"2m\" }} ]\n"
+         [[runbook]]\nname = \"hog\"\nsteps = [ {{ run = [\"sh\", \"-c\", \"touch {d}/hogging; exec sleep 60\"], timeout = \"2m\" }} ]\n",
+        named_flag_check(dir.path(), "gated", "\"ask\""),
+        named_flag_check(dir.path(), "busy", "\"hog\""),
     );
     std::fs::write(dir.path().join("healthy_busy"), "").expect("flag");
     let app = start_app(dir.path(), &config).await;
@@ -1202,16 +1211,52 @@ async fn a_runbook_of_several_checks_run_by_hand_needs_its_target() {
     app.shutdown().await;
 }
 
+/// The emergency stop is engaged but the store cannot take it (here: its settings table is
+/// renamed away). The stop stays on, and once the store answers again it is stored, not lifted
+/// by the stored value that predates it (which used to let repairs run again within half a
+/// second).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emergency_stop_the_store_could_not_take_stays_on_and_is_stored_later() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("homeostat.db").display());
+    let app = start_app(dir.path(), "").await;
+    let raw = sqlx::AnyPool::connect(&url).await.expect("connect");
+    sqlx::query("ALTER TABLE settings RENAME TO settings_away")
+        .execute(&raw)
+        .await
+        .expect("rename");
+    let (status, body) = post(&app, "/api/v1/error-monitoring/emergency-stop", json!({})).await;
+    assert_eq!(status, 500, "the write failed and says so: {body}");
+    sqlx::query("ALTER TABLE settings_away RENAME TO settings")
+        .execute(&raw)
+        .await
+        .expect("rename back");
+    eventually(WAIT, "the stop is stored", || async {
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = 'emergency_stop'")
+                .fetch_optional(&raw)
+                .await
+                .ok()?;
+        (stored.as_deref() == Some("1")).then_some(())
+    })
+    .await;
+    // A few more follower reads: still on.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (_, status) = get_json(&app, "/api/v1/error-monitoring/status").await;
+    assert_eq!(status["emergency_stop"], true, "{status}");
+    app.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_repair_awaiting_approval_does_not_hold_a_repair_slot() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().display();
     let config = format!(
-        "[policy]\nmax_concurrent_repairs = 1\n\
-         [[check]]\nname = \"gated\"\ntype = \"command\"\ncommand = [\"sh\", \"-c\", \"test -f {d}/healthy_gated || exit 2\"]\ninterval = \"100ms\"\nremedy = [\"ask\"]\n\
-         [[check]]\nname = \"plain\"\ntype = \"command\"\ncommand = [\"sh\", \"-c\", \"test -f {d}/healthy_plain || exit 2\"]\ninterval = \"100ms\"\nremedy = [\"fix\"]\n\
+        "[policy]\nmax_concurrent_repairs = 1\n{}{}\
          [[runbook]]\nname = \"ask\"\npriority = 1\napproval = \"required\"\napproval_timeout = \"1h\"\nsteps = [ {{ run = [\"touch\", \"{d}/healthy_gated\"] }} ]\n\
-         [[runbook]]\nname = \"fix\"\npriority = 9\nsteps = [ {{ run = [\"touch\", \"{d}/healthy_plain\"] }} ]\n"
+         [[runbook]]\nname = \"fix\"\npriority = 9\nsteps = [ {{ run = [\"touch\", \"{d}/healthy_plain\"] }} ]\n",
+        named_flag_check(dir.path(), "gated", "\"ask\""),
+        named_flag_check(dir.path(), "plain", "\"fix\""),
     );
     // `plain` breaks only once the approval is pending.
     std::fs::write(dir.path().join("healthy_plain"), "").expect("flag");

@@ -150,18 +150,9 @@ steps = [ {{ run = ["sh", "-c", "echo \"auth failed for $0\" >&2; exit 3", "{{{{
         .expect("json");
     let dump_id = dump["id"].as_str().expect("id").to_string();
     let env_output: String = eventually(Duration::from_secs(20), "env runs", || {
-        let c = c.clone();
         let url = format!("{base}/api/v1/repairs/{dump_id}");
         async move {
-            let r: Value = c
-                .get(url)
-                .bearer_auth(TOKEN)
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
+            let r = common::fetch_json(&url).await?;
             (r["state"] == "succeeded").then(|| {
                 r["steps"][0]["output"]
                     .as_str()
@@ -179,18 +170,9 @@ steps = [ {{ run = ["sh", "-c", "echo \"auth failed for $0\" >&2; exit 3", "{{{{
     );
     for (id, want) in ids.iter().zip(["succeeded", "failed"]) {
         let repair: Value = eventually(Duration::from_secs(20), "the repair finishes", || {
-            let c = c.clone();
             let url = format!("{base}/api/v1/repairs/{id}");
             async move {
-                let r: Value = c
-                    .get(url)
-                    .bearer_auth(TOKEN)
-                    .send()
-                    .await
-                    .ok()?
-                    .json()
-                    .await
-                    .ok()?;
+                let r = common::fetch_json(&url).await?;
                 (r["finished_at"].is_string()).then_some(r)
             }
         })

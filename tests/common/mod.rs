@@ -228,6 +228,20 @@ pub fn client() -> reqwest::Client {
         .expect("client")
 }
 
+/// GET `url` with the admin token, as JSON; `None` while the request or the body fails (for
+/// polling a daemon that may not be up yet).
+pub async fn fetch_json(url: &str) -> Option<serde_json::Value> {
+    client()
+        .get(url)
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()
+}
+
 /// GET `path` on the app with the admin token; returns status and JSON body.
 pub async fn get_json(app: &App, path: &str) -> (u16, serde_json::Value) {
     let response = client()
