@@ -291,3 +291,18 @@ fn the_example_config_in_the_repository_is_valid() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/homeostat.toml");
     Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
 }
+
+#[test]
+fn a_template_inside_double_quotes_of_a_shell_step_is_refused_where_it_is() {
+    assert_one(
+        "[[runbook]]\nname = \"say\"\nsteps = [\n  { run = [\"echo \\\"{{ incident.title }}\\\"\"], shell = true },\n]\n",
+        "4:11",
+        "inside double quotes",
+    );
+    // The same template outside the quotes is fine.
+    Config::parse(
+        "[[runbook]]\nname = \"say\"\nsteps = [ { run = [\"echo {{ incident.title }}\"], shell = true } ]\n",
+        Path::new("h.toml"),
+    )
+    .expect("accepted");
+}
