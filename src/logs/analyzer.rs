@@ -7,6 +7,7 @@ use super::category::{CategoryId, Classifier};
 use super::mask::{Masker, Token};
 use super::memo::SlotValues;
 use super::miner::{ClusterId, ClusterRef, MinerConfig, TemplateMiner};
+use super::skeleton;
 use super::triage::{Triage, Triaged};
 
 /// What the analyzer learned about one line.
@@ -20,11 +21,19 @@ pub struct LineResult {
     pub new_cluster: bool,
 }
 
-/// The second half of a line's analysis: the template miner, and the cluster each line the
-/// triage memo keeps joined (so an exact repeat is counted without being masked again).
+/// The second half of a line's analysis: the masker and the template miner, and the cluster
+/// each line the triage memos keep joined (so an exact repeat, or a line with a recent line's
+/// number skeleton, is counted without being masked).
 pub struct Clusterer {
+    masker: Masker,
     miner: TemplateMiner,
+    /// The cluster each line of the triage memo joined.
     joined: SlotValues<ClusterRef>,
+    /// The cluster each skeleton of the triage's skeleton memo joined, when every line of that
+    /// skeleton is masked alike (see [`skeleton::has_digit_literal`]).
+    twins: SlotValues<ClusterRef>,
+    /// Tokens of the line at hand.
+    tokens: Vec<Token>,
 }
 
 impl Clusterer {
@@ -39,27 +48,45 @@ impl Clusterer {
         masked: Option<&[Token]>,
         now_ms: u64,
     ) -> LineResult {
-        let repeat_of = found
-            .memo
-            .filter(|_| found.repeat)
-            .and_then(|slot| self.joined.get(slot));
-        if let Some(at) = repeat_of
+        let known = if found.repeat {
+            found.memo.and_then(|slot| self.joined.get(slot))
+        } else if found.twin {
+            found.skeleton.and_then(|slot| self.twins.get(slot))
+        } else {
+            None
+        };
+        if let Some(at) = known
             && self.miner.add_repeat(at, line, now_ms)
         {
+            if !found.repeat
+                && let Some(slot) = found.memo
+            {
+                self.joined.set(slot, Some(at));
+            }
             return LineResult {
                 category: found.category,
                 cluster: at.id,
                 new_cluster: false,
             };
         }
-        // A new line, or a repeat whose cluster was evicted since: mine it.
-        let (at, new_cluster) = match masked {
-            Some(tokens) => self.miner.add_masked(line, tokens, now_ms),
-            None => self.miner.add_located(line, now_ms),
+        // A new line, or one whose twin's cluster was evicted since: mine it.
+        let mut tokens = std::mem::take(&mut self.tokens);
+        let tokens_of_line = match masked {
+            Some(given) => given,
+            None => {
+                self.masker.mask(line, &mut tokens);
+                &tokens[..]
+            }
         };
+        let (at, new_cluster) = self.miner.add_masked(line, tokens_of_line, now_ms);
         if let Some(slot) = found.memo {
-            self.joined.set(slot, at);
+            self.joined.set(slot, Some(at));
         }
+        if let Some(slot) = found.skeleton {
+            let alike = !skeleton::has_digit_literal(tokens_of_line, line);
+            self.twins.set(slot, alike.then_some(at));
+        }
+        self.tokens = tokens;
         LineResult {
             category: found.category,
             cluster: at.id,
@@ -85,8 +112,11 @@ impl Analyzer {
         Analyzer {
             triage: Triage::new(classifier, Masker::new(config.mask.clone())),
             clusterer: Clusterer {
+                masker: Masker::new(config.mask.clone()),
                 miner: TemplateMiner::new(config),
                 joined: SlotValues::default(),
+                twins: SlotValues::default(),
+                tokens: Vec::new(),
             },
         }
     }
@@ -144,6 +174,66 @@ mod tests {
         assert_eq!(r3.category, None);
         assert_ne!(r3.cluster, r1.cluster);
         assert_eq!(a.miner().len(), 2);
+    }
+
+    #[test]
+    fn lines_differing_in_numbers_get_what_the_bare_classifier_and_miner_give_them() {
+        let mut a = Analyzer::default();
+        let classifier = Classifier::builtin();
+        let mut miner = TemplateMiner::new(MinerConfig::default());
+        let mut state = 7u64;
+        let mut n = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            state >> 40
+        };
+        // Cluster ids of the analyzer's run for each id of the bare miner's.
+        let mut same = std::collections::HashMap::new();
+        let mut back = std::collections::HashMap::new();
+        let mut twins = 0;
+        for i in 0..20_000u64 {
+            let line = match i % 9 {
+                0 => format!(
+                    "worker {} finished job {} in {} ms",
+                    n() % 4,
+                    n(),
+                    n() % 900
+                ),
+                // The key keeps its digits: twins by skeleton, not by mask.
+                1 => format!("x{}=5 sent {} bytes", n() % 30, n()),
+                2 => format!(
+                    "10.0.0.{} - - [02/Jan/2024:10:00:{:02} +0000] \"GET /a HTTP/1.1\" {} {}",
+                    n() % 9,
+                    n() % 60,
+                    [200, 503, 404, 500][(n() % 4) as usize],
+                    n()
+                ),
+                3 => format!(
+                    "connect failed: error {}",
+                    [10061, 1006, 100610][(n() % 3) as usize]
+                ),
+                4 => format!(
+                    "user{} logged in from 10.1.{}.{}",
+                    n() % 5,
+                    n() % 3,
+                    n() % 3
+                ),
+                5 => format!("session {} closed", n() % 3),
+                6 => format!("disk {} full: No space left on device", n() % 2),
+                7 => format!("status=5{:02} for request {}", n() % 100, n()),
+                _ => format!("step{} took {}.{}s", n() % 3, n() % 10, n() % 1000),
+            };
+            let got = a.analyze_line(&line, i);
+            twins += usize::from(!got.new_cluster);
+            assert_eq!(got.category, classifier.classify(&line), "{line}");
+            let (want, _) = miner.add(&line, i);
+            let mapped = *same.entry(want).or_insert(got.cluster);
+            let back = *back.entry(got.cluster).or_insert(want);
+            assert_eq!((got.cluster, want), (mapped, back), "{line}");
+        }
+        assert_eq!(a.miner().len(), miner.len());
+        assert!(twins > 19_000);
     }
 
     #[test]

@@ -159,6 +159,12 @@ impl Classifier {
         self.classify(line)
     }
 
+    /// True when no line whose number skeleton (see [`super::skeleton`]) is `skeleton` can
+    /// match any category: such a line is classified without a look at it.
+    pub fn rules_out_skeleton(&self, skeleton: &[u8]) -> bool {
+        self.prefilter.rules_out_skeleton(skeleton)
+    }
+
     /// True when the prefilter can rule every category out (each of its patterns requires
     /// some literal word); a category that cannot be ruled out runs its patterns on every line.
     pub fn is_prefiltered(&self) -> bool {
@@ -1039,7 +1045,7 @@ mod tests {
         /// one by one, whatever the prefilter ruled out, neither as built nor after learning
         /// from a log: lines are stitched from the sample lines' words in random ASCII case.
         #[test]
-        fn the_prefilter_never_hides_a_match(picks in proptest::collection::vec((0usize..10_000, proptest::bool::ANY), 1..12)) {
+        fn the_prefilter_never_hides_a_match(picks in proptest::collection::vec((0usize..10_000, proptest::bool::ANY), 1..12), seed in proptest::num::u64::ANY) {
             static BUILTIN: std::sync::LazyLock<Classifier> = std::sync::LazyLock::new(Classifier::builtin);
             static LEARNED: std::sync::LazyLock<Classifier> = std::sync::LazyLock::new(|| {
                 let mut c = Classifier::builtin();
@@ -1073,7 +1079,41 @@ mod tests {
             for c in [&*BUILTIN, &*LEARNED] {
                 proptest::prop_assert_eq!(c.classify(&line), want, "{}", line);
             }
+            // Nor does a ruling on a number skeleton, for this line or one renumbered.
+            for line in [line.clone(), crate::logs::skeleton::renumber(&line, seed)] {
+                if EACH.iter().any(|c| c.iter().any(|re| re.is_match(&line))) {
+                    proptest::prop_assert!(!BUILTIN.rules_out_skeleton(&skeleton_of(&line)), "{}", line);
+                }
+            }
         }
+    }
+
+    fn skeleton_of(line: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        crate::logs::skeleton::write(line.as_bytes(), &mut out);
+        out
+    }
+
+    #[test]
+    fn a_skeleton_is_ruled_out_only_when_no_word_of_a_category_is_in_it() {
+        let c = Classifier::builtin();
+        for (_, line) in HITS {
+            assert!(!c.rules_out_skeleton(&skeleton_of(line)), "line: {line}");
+        }
+        let ruled_out = BENIGN
+            .iter()
+            .filter(|line| c.rules_out_skeleton(&skeleton_of(line)))
+            .count();
+        assert!(
+            ruled_out * 2 > BENIGN.len(),
+            "{ruled_out} of {}",
+            BENIGN.len()
+        );
+        // A 5xx access-log line needs its status: its skeleton holds the skeleton of `" 503 `.
+        let ok = r#"10.0.0.1 - - [02/Jan/2024:10:00:00 +0000] "GET / HTTP/1.1" 200 12"#;
+        assert!(!c.rules_out_skeleton(&skeleton_of(ok)));
+        assert_eq!(c.classify(ok), None);
+        assert!(c.rules_out_skeleton(b"worker 0 finished job 0 in 0 ms"));
     }
 
     #[test]

@@ -3,14 +3,16 @@
 //! an earlier line exactly, within a few hundred lines. A repeated line gets the category and
 //! cluster its twin got without being classified and masked again.
 //!
-//! The memo keeps the lines and their categories; what else a line led to (its cluster) is kept
-//! under the same [`MemoSlot`] in a [`SlotValues`], which may live on another thread.
+//! The same memo also keeps lines' number skeletons (see [`super::skeleton`]), which repeat
+//! far more often still.
+//!
+//! A memo keeps the lines and a small value for each (its category, say); what else a line led
+//! to (its cluster) is kept under the same [`MemoSlot`] in a [`SlotValues`], which may live on
+//! another thread.
 
 use std::hash::BuildHasher;
 
 use foldhash::fast::RandomState;
-
-use super::category::CategoryId;
 
 /// Number of remembered lines (direct-mapped: a line's hash picks its one slot); a power of
 /// two.
@@ -24,36 +26,44 @@ const MAX_LINE: usize = 256;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MemoSlot(u16);
 
-struct Entry {
+struct Entry<V> {
     hash: u64,
-    line: String,
-    category: Option<CategoryId>,
+    line: Vec<u8>,
+    value: V,
 }
 
-/// A fixed-size cache from exact line text to its category; allocated on first use.
-#[derive(Default)]
-pub struct LineMemo {
-    slots: Vec<Option<Entry>>,
+/// A fixed-size cache from exact line text to a value `V`; allocated on first use.
+pub struct LineMemo<V> {
+    slots: Vec<Option<Entry<V>>>,
     /// Random per memo, so crafted input cannot aim lines at one slot.
     seed: RandomState,
 }
 
-impl LineMemo {
+impl<V> Default for LineMemo<V> {
+    fn default() -> Self {
+        LineMemo {
+            slots: Vec::new(),
+            seed: RandomState::default(),
+        }
+    }
+}
+
+impl<V: Copy> LineMemo<V> {
     /// The hash `line` is filed under, or `None` when such a line is not remembered.
-    pub fn key(&self, line: &str) -> Option<u64> {
-        (line.len() <= MAX_LINE).then(|| self.seed.hash_one(line.as_bytes()))
+    pub fn key(&self, line: &[u8]) -> Option<u64> {
+        (line.len() <= MAX_LINE).then(|| self.seed.hash_one(line))
     }
 
-    /// Where the identical line remembered under `key` is kept, and its category.
-    pub fn recall(&self, key: u64, line: &str) -> Option<(MemoSlot, Option<CategoryId>)> {
+    /// Where the identical line remembered under `key` is kept, and its value.
+    pub fn recall(&self, key: u64, line: &[u8]) -> Option<(MemoSlot, V)> {
         let slot = slot_of(key);
         let entry = self.slots.get(usize::from(slot.0))?.as_ref()?;
-        (entry.hash == key && entry.line == line).then_some((slot, entry.category))
+        (entry.hash == key && entry.line == line).then_some((slot, entry.value))
     }
 
-    /// Remembers `line` (filed under `key`) and its category, replacing whatever held its
-    /// slot; returns the slot.
-    pub fn remember(&mut self, key: u64, line: &str, category: Option<CategoryId>) -> MemoSlot {
+    /// Remembers `line` (filed under `key`) and its value, replacing whatever held its slot;
+    /// returns the slot.
+    pub fn remember(&mut self, key: u64, line: &[u8], value: V) -> MemoSlot {
         if self.slots.is_empty() {
             self.slots.resize_with(SLOTS, || None);
         }
@@ -63,14 +73,14 @@ impl LineMemo {
                 Some(entry) => {
                     entry.hash = key;
                     entry.line.clear();
-                    entry.line.push_str(line);
-                    entry.category = category;
+                    entry.line.extend_from_slice(line);
+                    entry.value = value;
                 }
                 None => {
                     *held = Some(Entry {
                         hash: key,
-                        line: line.to_owned(),
-                        category,
+                        line: line.to_vec(),
+                        value,
                     });
                 }
             }
@@ -103,13 +113,13 @@ impl<T: Copy> SlotValues<T> {
         self.values.get(usize::from(slot.0)).copied().flatten()
     }
 
-    /// Sets the value for `slot`.
-    pub fn set(&mut self, slot: MemoSlot, value: T) {
+    /// Sets the value for `slot`, or clears it (`None`).
+    pub fn set(&mut self, slot: MemoSlot, value: Option<T>) {
         if self.values.is_empty() {
             self.values.resize_with(SLOTS, || None);
         }
         if let Some(v) = self.values.get_mut(usize::from(slot.0)) {
-            *v = Some(value);
+            *v = value;
         }
     }
 }
@@ -120,18 +130,20 @@ mod tests {
 
     #[test]
     fn recalls_only_the_exact_line() {
-        let mut memo = LineMemo::default();
+        let mut memo = LineMemo::<Option<usize>>::default();
         let line = "session closed for user root";
-        let key = memo.key(line).expect("short lines are remembered");
-        assert_eq!(memo.recall(key, line), None);
-        let slot = memo.remember(key, line, Some(3));
-        assert_eq!(memo.recall(key, line), Some((slot, Some(3))));
-        let other = "session closed for user rooT";
+        let key = memo
+            .key(line.as_bytes())
+            .expect("short lines are remembered");
+        assert_eq!(memo.recall(key, line.as_bytes()), None);
+        let slot = memo.remember(key, line.as_bytes(), Some(3));
+        assert_eq!(memo.recall(key, line.as_bytes()), Some((slot, Some(3))));
+        let other = b"session closed for user rooT";
         let other_key = memo.key(other).expect("short");
         assert_eq!(memo.recall(other_key, other), None);
         // Same slot, different text: never a false recall.
         assert_eq!(memo.recall(key, other), None);
-        assert_eq!(memo.key(&"x".repeat(MAX_LINE + 1)), None);
+        assert_eq!(memo.key("x".repeat(MAX_LINE + 1).as_bytes()), None);
     }
 
     #[test]
@@ -140,14 +152,14 @@ mod tests {
         let mut values = SlotValues::default();
         for i in 0..50_000 {
             let line = format!("unique line {i}");
-            if let Some(key) = memo.key(&line) {
-                let slot = memo.remember(key, &line, Some(i));
-                values.set(slot, i);
+            if let Some(key) = memo.key(line.as_bytes()) {
+                let slot = memo.remember(key, line.as_bytes(), Some(i));
+                values.set(slot, Some(i));
             }
         }
         assert_eq!(memo.slots.len(), SLOTS);
         assert_eq!(values.values.len(), SLOTS);
-        let last = "unique line 49999";
+        let last = b"unique line 49999";
         let key = memo.key(last).expect("short");
         let (slot, category) = memo.recall(key, last).expect("the last line is remembered");
         assert_eq!(category, Some(49_999));

@@ -13,6 +13,7 @@ pub mod miner;
 pub mod pipeline;
 pub mod prefilter;
 pub mod rate;
+pub mod skeleton;
 pub mod source;
 pub mod stored;
 pub mod tail;

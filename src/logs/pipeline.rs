@@ -53,8 +53,8 @@ impl Batch {
         self.masked_to = 0;
     }
 
-    /// Masks up to `n` more of the lines that need it (not exact repeats); false when no line
-    /// is left to mask.
+    /// Masks up to `n` more of the lines that need it (not exact repeats nor skeleton twins);
+    /// false when no line is left to mask.
     fn mask_some(&mut self, triage: &Triage, scratch: &mut Vec<Token>, n: usize) -> bool {
         let mut start = self
             .masked_to
@@ -69,8 +69,8 @@ impl Batch {
             self.masked_to += 1;
             let line = self.text.get(start..next.end).unwrap_or("");
             start = next.end;
-            if next.found.repeat {
-                continue;
+            if next.found.repeat || next.found.twin {
+                continue; // counted into a remembered cluster (masked there if it is gone)
             }
             triage.mask(line, scratch);
             // At most `max_tokens` tokens per line, and batches are bounded: fits in u32.

@@ -8,6 +8,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickKind};
 use regex_syntax::hir::{Class, Hir, HirKind};
 
 use super::category::CategoryId;
+use super::skeleton;
 use super::wordscan::{GramCounts, WordScan};
 
 /// One line in this many that the prefilter sees is counted for [`Prefilter::observe`].
@@ -41,6 +42,8 @@ pub struct Prefilter {
 struct Words {
     quick: WordScan,
     exact: AhoCorasick,
+    /// The number skeletons of the words (see [`Prefilter::rules_out_skeleton`]).
+    skeletal: AhoCorasick,
     /// The category requiring each word of `exact` (by its pattern index there).
     owner: Vec<u8>,
     /// Gram counts of the counted lines, for the quick scan's choice of spots.
@@ -137,20 +140,24 @@ impl Prefilter {
                 words.extend(any_of);
             }
         }
-        // A full DFA: a few hundred KiB for a few hundred words, and one table lookup per byte.
-        let exact = (!words.is_empty())
-            .then(|| {
-                AhoCorasick::builder()
-                    .ascii_case_insensitive(true)
-                    .kind(Some(AhoCorasickKind::DFA))
-                    .build(&words)
-                    .ok()
+        let mut skeletons: Vec<Vec<u8>> = words
+            .iter()
+            .map(|w| {
+                let mut out = Vec::new();
+                skeleton::write(w, &mut out);
+                out
             })
+            .collect();
+        skeletons.sort_unstable();
+        skeletons.dedup();
+        let exact = (!words.is_empty())
+            .then(|| Some((find_words(&words)?, find_words(&skeletons)?)))
             .flatten();
         let words = match exact {
-            Some(exact) => Some(Words {
+            Some((exact, skeletal)) => Some(Words {
                 quick: WordScan::new(words.iter().map(Vec::as_slice)),
                 exact,
+                skeletal,
                 owner,
                 seen: GramCounts::default(),
                 offered: 0,
@@ -172,6 +179,20 @@ impl Prefilter {
     /// every line).
     pub fn is_selective(&self) -> bool {
         self.words.is_some() && self.always == Bits::default() && self.count <= GATED
+    }
+
+    /// True when no line whose number skeleton (see [`super::skeleton`]) is `skeleton` can be
+    /// a candidate of any category. Every word a line holds is found, as its own skeleton, in
+    /// the line's skeleton (a run of digits in the word is part of a run in the line, and both
+    /// become one `0`), so a skeleton holding no word's skeleton rules out every line of it.
+    pub fn rules_out_skeleton(&self, skeleton: &[u8]) -> bool {
+        self.is_selective()
+            && (skeleton.is_ascii()
+                || std::str::from_utf8(skeleton).is_ok_and(|s| !folds_to_ascii(s)))
+            && self
+                .words
+                .as_ref()
+                .is_some_and(|w| !w.skeletal.is_match(skeleton))
     }
 
     /// Lets the quick scan learn which parts of its words this log rarely contains, so that
@@ -219,6 +240,16 @@ impl Prefilter {
             end: self.count,
         }
     }
+}
+
+/// An exact scan for `words` (ASCII case-insensitive); `None` when it cannot be built. A full
+/// DFA: a few hundred KiB for a few hundred words, and one table lookup per byte.
+fn find_words<W: AsRef<[u8]>>(words: &[W]) -> Option<AhoCorasick> {
+    AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .kind(Some(AhoCorasickKind::DFA))
+        .build(words)
+        .ok()
 }
 
 /// True when `line` holds a non-ASCII character that `(?i)` matches to an ASCII letter.

@@ -1,10 +1,12 @@
 //! The first half of a line's analysis: cut it to size, recognise an exact repeat of a recent
-//! line, and classify it into a failure category. It needs no cluster state, so it can run on
-//! another thread than the template miner (see [`super::pipeline`]).
+//! line or a line with the number skeleton of a recent one (see [`super::skeleton`]), and
+//! classify it into a failure category. It needs no cluster state, so it can run on another
+//! thread than the template miner (see [`super::pipeline`]).
 
 use super::category::{CategoryId, Classifier};
 use super::mask::{Masker, Token};
 use super::memo::{LineMemo, MemoSlot};
+use super::skeleton;
 
 /// What triage found out about one line, for [`super::analyzer::Clusterer::cluster`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,14 +17,25 @@ pub struct Triaged {
     pub memo: Option<MemoSlot>,
     /// True when the line is an exact repeat of the line kept at `memo`.
     pub repeat: bool,
+    /// Where the skeleton memo keeps this line's number skeleton, when it was looked up (not
+    /// for exact repeats, nor for lines too long to remember).
+    pub skeleton: Option<MemoSlot>,
+    /// True when an earlier line had the same skeleton (the one that filed it at `skeleton`).
+    pub twin: bool,
 }
 
-/// Truncation, the memo of recent exact lines and the classifier (and a masker with the
-/// miner's limits).
+/// Truncation, the memos of recent exact lines and of their number skeletons, and the
+/// classifier (and a masker with the miner's limits).
 pub struct Triage {
     classifier: Classifier,
     masker: Masker,
-    memo: LineMemo,
+    /// Recent lines, and their categories.
+    memo: LineMemo<Option<CategoryId>>,
+    /// Recent lines' number skeletons, and whether the classifier rules every line of the
+    /// skeleton out.
+    skeletons: LineMemo<bool>,
+    /// The skeleton of the line at hand.
+    scratch: Vec<u8>,
 }
 
 impl Triage {
@@ -32,29 +45,65 @@ impl Triage {
             classifier,
             masker,
             memo: LineMemo::default(),
+            skeletons: LineMemo::default(),
+            scratch: Vec::new(),
         }
     }
 
     /// Cuts `line` to the configured `max_bytes` and triages it; returns the cut line (what
     /// every later step must see) and the findings. An exact repeat of a remembered line takes
-    /// that line's category without being classified again.
+    /// that line's category without being classified again, and so does a line whose skeleton
+    /// the classifier ruled out.
     #[inline]
     pub fn triage<'a>(&mut self, line: &'a str) -> (&'a str, Triaged) {
         let line = self.masker.truncate(line);
-        let key = self.memo.key(line);
-        if let Some((slot, category)) = key.and_then(|k| self.memo.recall(k, line)) {
+        let Some(key) = self.memo.key(line.as_bytes()) else {
+            // Too long to remember (long lines rarely repeat).
+            let found = Triaged {
+                category: self.classifier.classify_learning(line),
+                memo: None,
+                repeat: false,
+                skeleton: None,
+                twin: false,
+            };
+            return (line, found);
+        };
+        if let Some((slot, category)) = self.memo.recall(key, line.as_bytes()) {
             let found = Triaged {
                 category,
                 memo: Some(slot),
                 repeat: true,
+                skeleton: None,
+                twin: false,
             };
             return (line, found);
         }
-        let category = self.classifier.classify_learning(line);
+        skeleton::write(line.as_bytes(), &mut self.scratch);
+        let (skeleton, twin, category) = match self.skeletons.key(&self.scratch) {
+            Some(skey) => match self.skeletons.recall(skey, &self.scratch) {
+                Some((slot, ruled_out)) => {
+                    let category = if ruled_out {
+                        None
+                    } else {
+                        self.classifier.classify_learning(line)
+                    };
+                    (Some(slot), true, category)
+                }
+                None => {
+                    let category = self.classifier.classify_learning(line);
+                    let ruled_out = self.classifier.rules_out_skeleton(&self.scratch);
+                    let slot = self.skeletons.remember(skey, &self.scratch, ruled_out);
+                    (Some(slot), false, category)
+                }
+            },
+            None => (None, false, self.classifier.classify_learning(line)),
+        };
         let found = Triaged {
             category,
-            memo: key.map(|k| self.memo.remember(k, line, category)),
+            memo: Some(self.memo.remember(key, line.as_bytes(), category)),
             repeat: false,
+            skeleton,
+            twin,
         };
         (line, found)
     }
