@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use regex::Regex;
 use regex_automata::meta;
 
-use super::prefilter::Prefilter;
+use super::prefilter::{Candidates, Prefilter};
 use serde::{Deserialize, Serialize};
 
 /// Index of a category in its [`Classifier`], in priority order (0 wins over 1).
@@ -144,7 +144,14 @@ impl Classifier {
 
     /// The first category (in priority order) with a pattern matching `line`.
     pub fn classify(&self, line: &str) -> Option<CategoryId> {
-        self.prefilter.candidates(line).find(|&id| {
+        self.classify_among(line, self.prefilter.candidates(line))
+    }
+
+    /// [`Classifier::classify`] with the candidate categories known already: `candidates` must
+    /// hold every category the prefilter would let through for `line` (as
+    /// [`Classifier::skeleton_candidates`] of its skeleton does).
+    pub fn classify_among(&self, line: &str, mut candidates: Candidates) -> Option<CategoryId> {
+        candidates.find(|&id| {
             let (Some(c), Some(set)) = (self.categories.get(id), self.sets.get(id)) else {
                 return false;
             };
@@ -159,10 +166,11 @@ impl Classifier {
         self.classify(line)
     }
 
-    /// True when no line whose number skeleton (see [`super::skeleton`]) is `skeleton` can
-    /// match any category: such a line is classified without a look at it.
-    pub fn rules_out_skeleton(&self, skeleton: &[u8]) -> bool {
-        self.prefilter.rules_out_skeleton(skeleton)
+    /// The categories a line whose number skeleton (see [`super::skeleton`]) is `skeleton`
+    /// may match, for [`Classifier::classify_among`]: lines of one skeleton are classified
+    /// without a scan for words each (and not at all when there are none).
+    pub fn skeleton_candidates(&self, skeleton: &[u8]) -> Candidates {
+        self.prefilter.skeleton_candidates(skeleton)
     }
 
     /// True when the prefilter can rule every category out (each of its patterns requires
@@ -1079,41 +1087,35 @@ mod tests {
             for c in [&*BUILTIN, &*LEARNED] {
                 proptest::prop_assert_eq!(c.classify(&line), want, "{}", line);
             }
-            // Nor does a ruling on a number skeleton, for this line or one renumbered.
+            // Nor do the candidates of a number skeleton, for this line or one renumbered.
             for line in [line.clone(), crate::logs::skeleton::renumber(&line, seed)] {
-                if EACH.iter().any(|c| c.iter().any(|re| re.is_match(&line))) {
-                    proptest::prop_assert!(!BUILTIN.rules_out_skeleton(&skeleton_of(&line)), "{}", line);
-                }
+                let want = EACH.iter().position(|c| c.iter().any(|re| re.is_match(&line)));
+                let among = BUILTIN.skeleton_candidates(&skeleton_of(&line));
+                proptest::prop_assert_eq!(BUILTIN.classify_among(&line, among), want, "{}", line);
             }
         }
     }
 
     fn skeleton_of(line: &str) -> Vec<u8> {
-        let mut out = Vec::new();
-        crate::logs::skeleton::write(line.as_bytes(), &mut out);
-        out
+        let mut buf = Vec::new();
+        crate::logs::skeleton::write(line.as_bytes(), &mut buf).to_vec()
     }
 
     #[test]
-    fn a_skeleton_is_ruled_out_only_when_no_word_of_a_category_is_in_it() {
+    fn a_skeleton_rules_a_category_out_only_when_no_word_of_it_is_in_it() {
         let c = Classifier::builtin();
-        for (_, line) in HITS {
-            assert!(!c.rules_out_skeleton(&skeleton_of(line)), "line: {line}");
+        let ruled_out = |line: &str| c.skeleton_candidates(&skeleton_of(line)).next().is_none();
+        for (want, line) in HITS {
+            let among = c.skeleton_candidates(&skeleton_of(line));
+            assert_eq!(c.classify_among(line, among), c.id_of(want), "line: {line}");
         }
-        let ruled_out = BENIGN
-            .iter()
-            .filter(|line| c.rules_out_skeleton(&skeleton_of(line)))
-            .count();
-        assert!(
-            ruled_out * 2 > BENIGN.len(),
-            "{ruled_out} of {}",
-            BENIGN.len()
-        );
+        let quiet = BENIGN.iter().filter(|line| ruled_out(line)).count();
+        assert!(quiet * 2 > BENIGN.len(), "{quiet} of {}", BENIGN.len());
         // A 5xx access-log line needs its status: its skeleton holds the skeleton of `" 503 `.
         let ok = r#"10.0.0.1 - - [02/Jan/2024:10:00:00 +0000] "GET / HTTP/1.1" 200 12"#;
-        assert!(!c.rules_out_skeleton(&skeleton_of(ok)));
+        assert!(!ruled_out(ok));
         assert_eq!(c.classify(ok), None);
-        assert!(c.rules_out_skeleton(b"worker 0 finished job 0 in 0 ms"));
+        assert!(ruled_out("worker 0 finished job 0 in 0 ms"));
     }
 
     #[test]

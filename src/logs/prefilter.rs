@@ -42,8 +42,10 @@ pub struct Prefilter {
 struct Words {
     quick: WordScan,
     exact: AhoCorasick,
-    /// The number skeletons of the words (see [`Prefilter::rules_out_skeleton`]).
+    /// The number skeletons of the words (see [`Prefilter::skeleton_candidates`]).
     skeletal: AhoCorasick,
+    /// The categories requiring each word of `skeletal` (by its pattern index there).
+    skeletal_owners: Vec<Bits>,
     /// The category requiring each word of `exact` (by its pattern index there).
     owner: Vec<u8>,
     /// Gram counts of the counted lines, for the quick scan's choice of spots.
@@ -61,6 +63,11 @@ impl Bits {
         if let Some(word) = self.0.get_mut(id / 64) {
             *word |= 1 << (id % 64);
         }
+    }
+
+    /// Adds every id of `other`.
+    fn add(&mut self, other: &Bits) {
+        self.0.iter_mut().zip(other.0).for_each(|(a, b)| *a |= b);
     }
 
     fn contains(&self, id: usize) -> bool {
@@ -90,7 +97,7 @@ impl Bits {
 }
 
 /// The candidate categories of one line, in priority order (ascending id).
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Candidates {
     /// Candidates below [`GATED`] not yet returned.
     gated: Bits,
@@ -140,16 +147,16 @@ impl Prefilter {
                 words.extend(any_of);
             }
         }
-        let mut skeletons: Vec<Vec<u8>> = words
-            .iter()
-            .map(|w| {
-                let mut out = Vec::new();
-                skeleton::write(w, &mut out);
-                out
-            })
-            .collect();
-        skeletons.sort_unstable();
-        skeletons.dedup();
+        let mut skeletons: std::collections::BTreeMap<Vec<u8>, Bits> = Default::default();
+        for (word, &id) in words.iter().zip(&owner) {
+            let mut buf = Vec::new();
+            let skeleton = skeleton::write(word, &mut buf).to_vec();
+            skeletons
+                .entry(skeleton)
+                .or_default()
+                .insert(usize::from(id));
+        }
+        let (skeletons, skeletal_owners): (Vec<Vec<u8>>, Vec<Bits>) = skeletons.into_iter().unzip();
         let exact = (!words.is_empty())
             .then(|| Some((find_words(&words)?, find_words(&skeletons)?)))
             .flatten();
@@ -158,6 +165,7 @@ impl Prefilter {
                 quick: WordScan::new(words.iter().map(Vec::as_slice)),
                 exact,
                 skeletal,
+                skeletal_owners,
                 owner,
                 seen: GramCounts::default(),
                 offered: 0,
@@ -181,18 +189,28 @@ impl Prefilter {
         self.words.is_some() && self.always == Bits::default() && self.count <= GATED
     }
 
-    /// True when no line whose number skeleton (see [`super::skeleton`]) is `skeleton` can be
-    /// a candidate of any category. Every word a line holds is found, as its own skeleton, in
-    /// the line's skeleton (a run of digits in the word is part of a run in the line, and both
-    /// become one `0`), so a skeleton holding no word's skeleton rules out every line of it.
-    pub fn rules_out_skeleton(&self, skeleton: &[u8]) -> bool {
-        self.is_selective()
-            && (skeleton.is_ascii()
-                || std::str::from_utf8(skeleton).is_ok_and(|s| !folds_to_ascii(s)))
-            && self
-                .words
-                .as_ref()
-                .is_some_and(|w| !w.skeletal.is_match(skeleton))
+    /// The categories that a line whose number skeleton (see [`super::skeleton`]) is
+    /// `skeleton` may match: every candidate of such a line is among them. Every word a line
+    /// holds is found, as its own skeleton, in the line's skeleton (a run of digits in the word
+    /// is part of a run in the line, and both become one `0`).
+    pub fn skeleton_candidates(&self, skeleton: &[u8]) -> Candidates {
+        let gated = match &self.words {
+            Some(w) if std::str::from_utf8(skeleton).is_ok_and(|s| !folds_to_ascii(s)) => {
+                let mut found = self.always;
+                for m in w.skeletal.find_overlapping_iter(skeleton) {
+                    if let Some(owners) = w.skeletal_owners.get(m.pattern().as_usize()) {
+                        found.add(owners);
+                    }
+                }
+                found
+            }
+            _ => Bits::below(self.count),
+        };
+        Candidates {
+            gated,
+            next: GATED,
+            end: self.count,
+        }
     }
 
     /// Lets the quick scan learn which parts of its words this log rarely contains, so that

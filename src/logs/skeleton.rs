@@ -8,21 +8,24 @@
 //! how many digits a run has or which they are. The one exception is a literal token that keeps
 //! a digit (the key of `x1=5`): the twins' literals then differ in text. [`has_digit_literal`]
 //! tells that case apart, so the clusterer only counts a line into its twin's cluster when
-//! masking it would have given the twin's tokens. The classifier can likewise rule a whole
-//! skeleton out (see [`super::prefilter::Prefilter::rules_out_skeleton`]).
+//! masking it would have given the twin's tokens. The classifier can likewise tell from a
+//! skeleton which categories its lines may match, often none (see
+//! [`super::prefilter::Prefilter::skeleton_candidates`]).
 
 use super::mask::Token;
 
-/// Writes the number skeleton of `line` into `out` (cleared first). The skeleton of UTF-8 text
-/// is UTF-8 text: only ASCII digits change.
+/// Writes the number skeleton of `line` into `buf` and returns it (a prefix of `buf`, which is
+/// kept between calls and only grows). The skeleton of UTF-8 text is UTF-8 text: only ASCII
+/// digits change.
 ///
 /// Eight bytes at a time (SWAR): a word's digits are found and written as `0` with a few
 /// integer operations, a word with no digit after a digit is written whole, and the others in
 /// runs of kept bytes; no branch per byte.
-pub fn write(line: &[u8], out: &mut Vec<u8>) {
-    out.clear();
+pub fn write<'b>(line: &[u8], buf: &'b mut Vec<u8>) -> &'b [u8] {
     // Room for whole words: the skeleton is never longer than the line.
-    out.resize(line.len() + WORD, 0);
+    if buf.len() < line.len() + WORD {
+        buf.resize(line.len() + WORD, 0);
+    }
     let mut len = 0;
     // High bit of the lowest byte set when the byte before the word at hand is a digit.
     let mut carry = 0u64;
@@ -30,16 +33,16 @@ pub fn write(line: &[u8], out: &mut Vec<u8>) {
     for word in &mut words {
         let mut bytes = [0u8; WORD];
         bytes.copy_from_slice(word);
-        len = put(u64::from_le_bytes(bytes), HIGH, &mut carry, out, len);
+        len = put(u64::from_le_bytes(bytes), HIGH, &mut carry, buf, len);
     }
     let rest = words.remainder();
     if !rest.is_empty() {
         let mut bytes = [0u8; WORD];
         bytes[..rest.len()].copy_from_slice(rest);
         let valid = HIGH & (1u64 << (rest.len() * 8)).wrapping_sub(1);
-        len = put(u64::from_le_bytes(bytes), valid, &mut carry, out, len);
+        len = put(u64::from_le_bytes(bytes), valid, &mut carry, buf, len);
     }
-    out.truncate(len);
+    buf.get(..len).unwrap_or_default()
 }
 
 /// Bytes per word of [`write`].
@@ -129,9 +132,9 @@ mod tests {
     use crate::logs::{MaskConfig, Masker};
 
     fn skeleton(line: &str) -> String {
-        let mut out = b"left over".to_vec();
-        write(line.as_bytes(), &mut out);
-        String::from_utf8(out).expect("the skeleton of UTF-8 text is UTF-8")
+        let mut buf = b"left over from a longer line".to_vec();
+        let skeleton = write(line.as_bytes(), &mut buf).to_vec();
+        String::from_utf8(skeleton).expect("the skeleton of UTF-8 text is UTF-8")
     }
 
     #[test]
@@ -193,9 +196,9 @@ mod tests {
         fn eight_bytes_at_a_time_is_the_skeleton(
             line in prop::collection::vec(prop_oneof![b'0'..=b'9', any::<u8>()], 0..80),
         ) {
-            let mut out = vec![b'x'; 3];
-            write(&line, &mut out);
-            prop_assert_eq!(out, plain(&line));
+            let mut buf = vec![b'x'; 3];
+            prop_assert_eq!(write(&line, &mut buf), &plain(&line)[..]);
+            prop_assert_eq!(write(&line[..line.len() / 2], &mut buf), &plain(&line[..line.len() / 2])[..]);
         }
 
         /// The claim the skeleton memo rests on: lines with the same skeleton are masked into

@@ -6,6 +6,7 @@
 use super::category::{CategoryId, Classifier};
 use super::mask::{Masker, Token};
 use super::memo::{LineMemo, MemoSlot};
+use super::prefilter::Candidates;
 use super::skeleton;
 
 /// What triage found out about one line, for [`super::analyzer::Clusterer::cluster`].
@@ -31,10 +32,9 @@ pub struct Triage {
     masker: Masker,
     /// Recent lines, and their categories.
     memo: LineMemo<Option<CategoryId>>,
-    /// Recent lines' number skeletons, and whether the classifier rules every line of the
-    /// skeleton out.
-    skeletons: LineMemo<bool>,
-    /// The skeleton of the line at hand.
+    /// Recent lines' number skeletons, and the categories their lines may match.
+    skeletons: LineMemo<Candidates>,
+    /// Room for the skeleton of the line at hand.
     scratch: Vec<u8>,
 }
 
@@ -52,8 +52,8 @@ impl Triage {
 
     /// Cuts `line` to the configured `max_bytes` and triages it; returns the cut line (what
     /// every later step must see) and the findings. An exact repeat of a remembered line takes
-    /// that line's category without being classified again, and so does a line whose skeleton
-    /// the classifier ruled out.
+    /// that line's category without being classified again; a line with a remembered skeleton
+    /// is only matched against the categories its skeleton allows (often none).
     #[inline]
     pub fn triage<'a>(&mut self, line: &'a str) -> (&'a str, Triaged) {
         let line = self.masker.truncate(line);
@@ -78,21 +78,17 @@ impl Triage {
             };
             return (line, found);
         }
-        skeleton::write(line.as_bytes(), &mut self.scratch);
-        let (skeleton, twin, category) = match self.skeletons.key(&self.scratch) {
-            Some(skey) => match self.skeletons.recall(skey, &self.scratch) {
-                Some((slot, ruled_out)) => {
-                    let category = if ruled_out {
-                        None
-                    } else {
-                        self.classifier.classify_learning(line)
-                    };
+        let skeleton = skeleton::write(line.as_bytes(), &mut self.scratch);
+        let (skeleton, twin, category) = match self.skeletons.key(skeleton) {
+            Some(skey) => match self.skeletons.recall(skey, skeleton) {
+                Some((slot, among)) => {
+                    let category = self.classifier.classify_among(line, among);
                     (Some(slot), true, category)
                 }
                 None => {
                     let category = self.classifier.classify_learning(line);
-                    let ruled_out = self.classifier.rules_out_skeleton(&self.scratch);
-                    let slot = self.skeletons.remember(skey, &self.scratch, ruled_out);
+                    let among = self.classifier.skeleton_candidates(skeleton);
+                    let slot = self.skeletons.remember(skey, skeleton, among);
                     (Some(slot), false, category)
                 }
             },
