@@ -1,7 +1,7 @@
 //! Live log sources against real files and real time: rename and copytruncate rotation under a
 //! writer, restart without losing or repeating a line (SQLite and PostgreSQL) or a stored
-//! cluster, partial lines,
-//! garbage, top failure clusters that hold failures (not the busiest lines), an OOM burst that
+//! cluster, partial lines, a failing store that holds reading instead of piling up evicted
+//! clusters, garbage, top failure clusters that hold failures (not the busiest lines), an OOM burst that
 //! opens an incident whose runbook really runs, learning tied by the source's labels, and a category of the
 //! user's own that opens its incident.
 
@@ -444,6 +444,93 @@ async fn a_log_incident_whose_errors_go_on_through_a_restart_stays_open() {
         .filter_map(|e| e["kind"].as_str())
         .collect();
     assert_eq!(kinds, ["opened"], "the errors never stopped: {body}");
+}
+
+/// While saves fail, clusters evicted with unsaved lines are kept for the next save; a stream
+/// of new templates must not make them pile up without bound. Beyond a few thousand the source
+/// stops reading (the lines wait in the file) and goes on, losing nothing, once the store
+/// answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_store_holds_reading_instead_of_piling_up_evicted_clusters() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("homeostat.db").display());
+    let log = dir.path().join("app.log");
+    append(&log, b"");
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[store]\nurl = \"{url}\"\nflush_interval = \"1h\"\n{}",
+        source(&log, "default_alert = { count = 0 }")
+    );
+    let app = App::start(
+        common::config(&text),
+        homeostat::api::Authenticator::new(Some(common::TOKEN.to_string())),
+    )
+    .await
+    .expect("app starts");
+    let raw = sqlx::AnyPool::connect(&url).await.expect("connect");
+    sqlx::query("ALTER TABLE log_clusters RENAME TO log_clusters_away")
+        .execute(&raw)
+        .await
+        .expect("rename");
+    let mut data = String::new();
+    for i in 0..5 {
+        data.push_str(&format!("first cluster line {i}\n"));
+    }
+    // 30,000 more templates (the miner holds 10,000): two routing words out of 100 each, then
+    // a dozen words no other line has, ~150 bytes a line, so that one read (1 MiB) takes only
+    // ~7,000 of them.
+    let unique = 30_000;
+    for i in 0..unique {
+        let (a, b) = (word(i % 100), word(i / 100 % 100));
+        let own = word(1000 + i);
+        let words: Vec<String> = ('m'..='x').map(|p| format!("{p}{own}")).collect();
+        data.push_str(&format!("{a} {b} {}\n", words.join(" ")));
+    }
+    append(&log, data.as_bytes());
+    let total = 5 + unique as u64;
+    let held = eventually(DEADLINE * 4, "reading holds", || async {
+        let before = counter(&app, "log_lines_total").await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let after = counter(&app, "log_lines_total").await;
+        (before == after && after > 0).then_some(after)
+    })
+    .await;
+    let counters = metrics_text(&app)
+        .await
+        .lines()
+        .filter(|l| l.contains("store_errors") || l.contains("log_"))
+        .map(str::to_owned)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        held < total,
+        "every line was read while the store failed: {held}\n{counters}"
+    );
+    sqlx::query("ALTER TABLE log_clusters_away RENAME TO log_clusters")
+        .execute(&raw)
+        .await
+        .expect("rename back");
+    eventually(
+        DEADLINE * 4,
+        "every line read once the store answers",
+        || async { (counter(&app, "log_lines_total").await == total).then_some(()) },
+    )
+    .await;
+    // Nothing was lost: the first cluster, evicted long before any save got through, is stored.
+    let top = eventually(
+        DEADLINE * 4,
+        "the evicted first cluster is stored",
+        || async {
+            let (status, body) =
+                get_json(&app, "/api/v1/clusters?source=app&since=24h&limit=1").await;
+            (status == 200 && body["clusters"][0]["count"] == 5).then_some(body)
+        },
+    )
+    .await;
+    assert_eq!(
+        top["clusters"][0]["template"], "first cluster line <*>",
+        "{top}"
+    );
+    app.shutdown().await;
 }
 
 /// Retention removes the stored row of a cluster whose lines are stamped long ago while the

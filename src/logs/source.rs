@@ -38,6 +38,11 @@ const EVIDENCE_CHARS: usize = 500;
 /// they hold between saves).
 const EVICTED_SAVE_AT: usize = 1000;
 
+/// Evicted clusters with unsaved lines beyond which, while saves fail, no more is read: the
+/// lines wait in the files until a save gets through, so a failing store with a stream of new
+/// templates cannot grow memory without bound (one read adds at most a read's worth of lines).
+const EVICTED_HOLD: usize = 4 * EVICTED_SAVE_AT;
+
 /// What every log source needs from the daemon.
 #[derive(Clone)]
 pub struct SourceContext {
@@ -194,6 +199,16 @@ impl LogSource {
         let _watcher = self.watch(wake_tx, Arc::clone(&rescan));
         let mut last_flush = Instant::now();
         loop {
+            if self.evicted.len() >= EVICTED_HOLD {
+                self.flush(&ctx).await;
+                last_flush = Instant::now();
+                if self.evicted.len() >= EVICTED_HOLD {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(POLL_EVERY) => continue,
+                    }
+                }
+            }
             let mut tailer = self.tailer;
             let rescan = rescan.swap(false, Ordering::SeqCst);
             let read = tokio::task::spawn_blocking(move || {
