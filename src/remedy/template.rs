@@ -50,6 +50,81 @@ pub fn render_sql_str(text: &str, context: &Value) -> Result<String, String> {
     render_with(&env, text, context)
 }
 
+/// Bytes of a templated value that go into a URL as they are: ASCII letters, digits and
+/// `- . _ ~`; every other byte is percent-encoded.
+const URL_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Renders the URL of an `http` step. A templated value in the authority (`http://{{ addr }}/`)
+/// must be a host and port — ASCII letters, digits and `. - : [ ]` — or the step fails; one in
+/// the path, query or fragment is percent-encoded. Either way a value (an incident label, a
+/// title carrying a log line) cannot add a query parameter, a path segment, a fragment or
+/// credentials; a value of dots only (`..` is a path segment, even encoded) fails the step.
+pub fn render_url_str(text: &str, context: &Value) -> Result<String, String> {
+    if !text.contains("{{") && !text.contains("{%") {
+        return Ok(text.to_string());
+    }
+    // Values are rendered as numbered markers first, so that where each one lands is known.
+    const MARK: char = '\u{1}';
+    if text.contains(MARK) {
+        return Err(format!("template `{text}`: a URL cannot hold U+0001"));
+    }
+    let values = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut env = strict_environment();
+    let kept = std::sync::Arc::clone(&values);
+    env.set_formatter(move |out, _state, value| {
+        let mut kept = kept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        kept.push(value.to_string());
+        write!(out, "{MARK}{}{MARK}", kept.len() - 1).map_err(minijinja::Error::from)
+    });
+    let marked = render_with(&env, text, context)?;
+    let values = values
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut url = String::with_capacity(marked.len());
+    for (i, part) in marked.split(MARK).enumerate() {
+        if i % 2 == 0 {
+            url.push_str(part);
+            continue;
+        }
+        let value = part
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| values.get(n))
+            .ok_or_else(|| format!("template `{text}`: a value went missing"))?;
+        if !value.is_empty() && value.bytes().all(|b| b == b'.') {
+            return Err(format!(
+                "template `{text}`: value `{value}` would be a relative path segment in a URL"
+            ));
+        }
+        // The authority runs from after `scheme://` (or the start) to the first `/ ? #`.
+        let authority = url.find("://").map_or(0, |i| i + 3);
+        let in_authority = !url
+            .get(authority..)
+            .unwrap_or_default()
+            .contains(['/', '?', '#']);
+        if in_authority {
+            let host = value.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+            });
+            if !host {
+                return Err(format!(
+                    "template `{text}`: value `{value}` is not a host and port"
+                ));
+            }
+            url.push_str(value);
+        } else {
+            url.extend(percent_encoding::utf8_percent_encode(value, URL_VALUE));
+        }
+    }
+    Ok(url)
+}
+
 /// Whether `text` can stand in a SQL statement as written without changing its syntax.
 fn is_plain_word(text: &str) -> bool {
     text.chars()
@@ -82,6 +157,52 @@ fn render_with(env: &Environment<'_>, text: &str, context: &Value) -> Result<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_in_a_url_stays_one_value() {
+        let url = "http://127.0.0.1:8080/pools/{{ v }}/reset?service={{ v }}";
+        let fill = |v: &str| render_url_str(url, &minijinja::context! { v => v });
+        // A log line in a title cannot add a parameter, a segment, a fragment or a user.
+        assert_eq!(
+            fill("a&force=1/../admin#x@evil"),
+            Ok("http://127.0.0.1:8080/pools/a%26force%3D1%2F..%2Fadmin%23x%40evil/reset?service=a%26force%3D1%2F..%2Fadmin%23x%40evil".into())
+        );
+        assert_eq!(
+            fill("db-1.internal_x~"),
+            Ok(
+                "http://127.0.0.1:8080/pools/db-1.internal_x~/reset?service=db-1.internal_x~"
+                    .into()
+            )
+        );
+        assert_eq!(
+            fill("é ü"),
+            Ok("http://127.0.0.1:8080/pools/%C3%A9%20%C3%BC/reset?service=%C3%A9%20%C3%BC".into())
+        );
+        for dots in [".", ".."] {
+            let err = fill(dots).expect_err("a relative path segment");
+            assert!(err.contains("relative path segment"), "{err}");
+        }
+        // In the authority a value is a host and port, or nothing.
+        let host = "http://{{ v }}/reset?x={{ v }}";
+        let at = |v: &str| render_url_str(host, &minijinja::context! { v => v });
+        assert_eq!(
+            at("127.0.0.1:8080"),
+            Ok("http://127.0.0.1:8080/reset?x=127.0.0.1%3A8080".into())
+        );
+        assert_eq!(
+            at("[::1]:80"),
+            Ok("http://[::1]:80/reset?x=%5B%3A%3A1%5D%3A80".into())
+        );
+        for bad in ["evil.com/x?", "user@evil.com", "h#f", "h p"] {
+            let err = at(bad).expect_err("not a host");
+            assert!(err.contains("not a host and port"), "{err}");
+        }
+        // The text around the templates is the user's own and stays as written.
+        assert_eq!(
+            render_url_str("http://h/a?b=c&d=%20", &minijinja::context! {}),
+            Ok("http://h/a?b=c&d=%20".into())
+        );
+    }
 
     #[test]
     fn fills_whole_elements_and_rejects_undefined_names() {

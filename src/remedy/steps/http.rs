@@ -15,7 +15,13 @@ pub(super) struct Request {
 }
 
 impl Request {
-    pub(super) fn new(step: &HttpStep, render: &Render<'_>) -> Result<Request, String> {
+    /// The request of `step`, its URL filled by `render_url` (values percent-encoded), its
+    /// headers and body by `render`.
+    pub(super) fn new(
+        step: &HttpStep,
+        render: &Render<'_>,
+        render_url: &Render<'_>,
+    ) -> Result<Request, String> {
         let headers = step
             .headers
             .iter()
@@ -23,7 +29,7 @@ impl Request {
             .collect::<Result<_, String>>()?;
         Ok(Request {
             method: step.method.get_ref().to_ascii_uppercase(),
-            url: render(&step.url)?,
+            url: render_url(&step.url)?,
             body: step.body.as_deref().map(render).transpose()?,
             headers,
             expect_status: step.expect_status.clone(),

@@ -8,7 +8,7 @@ mod signal;
 mod sql;
 
 use super::model::StepRecord;
-use super::template::{render_shell_str, render_sql_str, render_str};
+use super::template::{render_shell_str, render_sql_str, render_str, render_url_str};
 use crate::config::{StepConfig, StepKind};
 use crate::process::{self, Ending, Invocation, SpawnReporter};
 use std::collections::BTreeMap;
@@ -29,6 +29,8 @@ struct Fill<'r> {
     shell: &'r Render<'r>,
     /// SQL statements: plain words only (see `render_sql_str`).
     sql: &'r Render<'r>,
+    /// URLs of `http` steps: values percent-encoded (see `render_url_str`).
+    url: &'r Render<'r>,
 }
 
 /// A step with its templates filled in: exactly what will be done.
@@ -99,7 +101,7 @@ impl<'a> Action<'a> {
                 Action::Run { argv, env, cwd }
             }
             StepKind::Http(step) => {
-                Action::Builtin(Builtin::Http(http::Request::new(step, render)?))
+                Action::Builtin(Builtin::Http(http::Request::new(step, render, fill.url)?))
             }
             StepKind::Sleep(duration) => Action::Builtin(Builtin::Sleep(duration)),
             StepKind::Signal(step) => {
@@ -165,6 +167,7 @@ fn action<'a>(step: &'a StepConfig, context: &minijinja::Value) -> Result<Action
             plain: &|text| render_str(text, context),
             shell: &|text| render_shell_str(text, context),
             sql: &|text| render_sql_str(text, context),
+            url: &|text| render_url_str(text, context),
         },
     )
 }
@@ -179,6 +182,7 @@ fn raw_command(step: &StepConfig) -> Vec<String> {
                 plain: as_written,
                 shell: as_written,
                 sql: as_written,
+                url: as_written,
             };
             Action::new(kind, &fill)
                 .map(|a| a.command())
