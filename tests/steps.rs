@@ -170,6 +170,27 @@ async fn signal_step_ends_the_process_named_in_the_pidfile() {
     .await;
     assert!(!status.success());
 
+    // A stale pidfile whose pid a later process took: that process is left alone.
+    let mut other = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .expect("start sleep");
+    std::fs::write(&pidfile, format!("{}\n", other.id())).expect("pidfile");
+    filetime::set_file_mtime(
+        &pidfile,
+        filetime::FileTime::from_system_time(SystemTime::now() - Duration::from_secs(3600)),
+    )
+    .expect("mtime");
+    let record = run(&term, &context(&[])).await;
+    let refused = record
+        .error
+        .as_deref()
+        .is_some_and(|e| e.contains("reused the pid"));
+    let alive = other.try_wait().expect("try_wait").is_none();
+    let _ = other.kill();
+    let _ = other.wait();
+    assert!(refused && alive, "{record:?}");
+
     for refused in ["1", "0", "-1"] {
         std::fs::write(&pidfile, refused).expect("pidfile");
         let record = run(&term, &context(&[])).await;

@@ -1,5 +1,9 @@
 //! `signal` steps: send a signal to the process whose pid is in a pidfile (never pid 1 or less,
-//! never Homeostat itself).
+//! never Homeostat itself, never a process that started after the pidfile was written).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 use super::Render;
 use crate::config::{SignalName, SignalStep};
@@ -31,6 +35,10 @@ impl Target {
         let text = tokio::fs::read_to_string(&self.pidfile)
             .await
             .map_err(|e| format!("cannot read pidfile {}: {e}", self.pidfile))?;
+        let written = tokio::fs::metadata(&self.pidfile)
+            .await
+            .and_then(|m| m.modified())
+            .map_err(|e| format!("cannot read pidfile {}: {e}", self.pidfile))?;
         let pid: i32 = text.trim().parse().map_err(|_| {
             format!(
                 "pidfile {} does not hold a pid: {:?}",
@@ -50,6 +58,7 @@ impl Target {
                 self.pidfile
             ));
         }
+        not_reused(pid, &self.pidfile, written)?;
         let name = self.signal.as_str();
         // SAFETY: kill only sends a signal, to one process (pid > 1 checked above).
         let rc = unsafe { libc::kill(pid, number(self.signal)) };
@@ -59,6 +68,29 @@ impl Target {
         }
         Ok(format!("sent {name} to pid {pid}\n"))
     }
+}
+
+/// Refuses a pid whose process started after the pidfile was last written: that process cannot
+/// be the one the pidfile names, it reused the pid (the service died and left its pidfile).
+fn not_reused(pid: i32, pidfile: &str, written: SystemTime) -> Result<(), String> {
+    let target = Pid::from_u32(pid.unsigned_abs());
+    let mut system = System::new();
+    system.refresh_processes_specifics(
+        ProcessesToUpdate::Some(&[target]),
+        true,
+        ProcessRefreshKind::nothing(),
+    );
+    let process = system
+        .process(target)
+        .ok_or_else(|| format!("no process with pid {pid} (from {pidfile})"))?;
+    let started = UNIX_EPOCH + Duration::from_secs(process.start_time());
+    // Start times are whole seconds.
+    if started > written + Duration::from_secs(1) {
+        return Err(format!(
+            "refusing to signal pid {pid}: it started after {pidfile} was written, so it is another process that reused the pid"
+        ));
+    }
+    Ok(())
 }
 
 fn number(signal: SignalName) -> libc::c_int {
