@@ -83,11 +83,26 @@ async fn http_step_calls_the_service_and_checks_the_status() {
     assert_eq!(record.output, "HTTP 200\nreset main");
     assert_eq!(hits.load(Ordering::SeqCst), 1);
 
+    // A JSON body: a hostile label stays one string value.
+    let json = step(
+        "{ http = { url = \"http://{{ incident.labels.addr }}/reset\", body = '{\"pool\": \"{{ incident.labels.pool }}\"}' } }",
+    );
+    let hostile = "main\", \"drop_all\": true, \"x\": \"";
+    let record = run(&json, &context(&[("addr", &address), ("pool", hostile)])).await;
+    assert_eq!(record.error, None, "{record:?}");
+    let sent = record
+        .output
+        .strip_prefix("HTTP 200\nreset ")
+        .expect("the body echoed");
+    let sent: serde_json::Value = serde_json::from_str(sent).expect("the body is JSON");
+    assert_eq!(sent, serde_json::json!({ "pool": hostile }));
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+
     let broken = step(&format!(
         "{{ http = {{ url = \"http://{address}/broken\", expect_status = [200, 204] }} }}"
     ));
     let record = run(&broken, &labels).await;
-    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
     assert_eq!(record.exit_code, None);
     assert_eq!(
         record.error.as_deref(),

@@ -64,13 +64,83 @@ const URL_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMER
 /// title carrying a log line) cannot add a query parameter, a path segment, a fragment or
 /// credentials; a value of dots only (`..` is a path segment, even encoded) fails the step.
 pub fn render_url_str(text: &str, context: &Value) -> Result<String, String> {
+    render_placed(text, context, |url, value| {
+        if !value.is_empty() && value.bytes().all(|b| b == b'.') {
+            return Err(format!(
+                "value `{value}` would be a relative path segment in a URL"
+            ));
+        }
+        // The authority runs from after `scheme://` (or the start) to the first `/ ? #`.
+        let authority = url.find("://").map_or(0, |i| i + 3);
+        let in_authority = !url
+            .get(authority..)
+            .unwrap_or_default()
+            .contains(['/', '?', '#']);
+        if !in_authority {
+            return Ok(percent_encoding::utf8_percent_encode(value, URL_VALUE).to_string());
+        }
+        let host = value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+        if host {
+            Ok(value.to_string())
+        } else {
+            Err(format!("value `{value}` is not a host and port"))
+        }
+    })
+}
+
+/// Renders a JSON body of an `http` step: a templated value inside a JSON string is escaped
+/// for it (`"`, `\\`, control characters), so it cannot end the string and add fields; outside a
+/// string a value must be a number, `true`, `false` or `null`, or the step fails.
+pub fn render_json_str(text: &str, context: &Value) -> Result<String, String> {
+    render_placed(text, context, |body, value| {
+        if in_json_string(body) {
+            let quoted = serde_json::Value::String(value.to_string()).to_string();
+            return Ok(quoted
+                .get(1..quoted.len().saturating_sub(1))
+                .unwrap_or_default()
+                .to_string());
+        }
+        match serde_json::from_str::<serde_json::Value>(value) {
+            Ok(
+                serde_json::Value::Number(_) | serde_json::Value::Bool(_) | serde_json::Value::Null,
+            ) => Ok(value.trim().to_string()),
+            _ => Err(format!(
+                "value `{value}` outside a JSON string must be a number, true, false or null"
+            )),
+        }
+    })
+}
+
+/// True when `json` (a JSON text cut anywhere) ends inside a string.
+fn in_json_string(json: &str) -> bool {
+    let (mut inside, mut escaped) = (false, false);
+    for b in json.bytes() {
+        match (inside, escaped, b) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (_, _, b'"') => inside = !inside,
+            _ => {}
+        }
+    }
+    inside
+}
+
+/// Renders `text`, each templated value written by `place` from the text rendered before it
+/// and the value itself; `place` may refuse a value, which fails the rendering.
+fn render_placed(
+    text: &str,
+    context: &Value,
+    mut place: impl FnMut(&str, &str) -> Result<String, String>,
+) -> Result<String, String> {
     if !text.contains("{{") && !text.contains("{%") {
         return Ok(text.to_string());
     }
     // Values are rendered as numbered markers first, so that where each one lands is known.
     const MARK: char = '\u{1}';
     if text.contains(MARK) {
-        return Err(format!("template `{text}`: a URL cannot hold U+0001"));
+        return Err(format!("template `{text}`: cannot hold U+0001"));
     }
     let values = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let mut env = strict_environment();
@@ -86,10 +156,10 @@ pub fn render_url_str(text: &str, context: &Value) -> Result<String, String> {
     let values = values
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut url = String::with_capacity(marked.len());
+    let mut rendered = String::with_capacity(marked.len());
     for (i, part) in marked.split(MARK).enumerate() {
         if i % 2 == 0 {
-            url.push_str(part);
+            rendered.push_str(part);
             continue;
         }
         let value = part
@@ -97,32 +167,10 @@ pub fn render_url_str(text: &str, context: &Value) -> Result<String, String> {
             .ok()
             .and_then(|n| values.get(n))
             .ok_or_else(|| format!("template `{text}`: a value went missing"))?;
-        if !value.is_empty() && value.bytes().all(|b| b == b'.') {
-            return Err(format!(
-                "template `{text}`: value `{value}` would be a relative path segment in a URL"
-            ));
-        }
-        // The authority runs from after `scheme://` (or the start) to the first `/ ? #`.
-        let authority = url.find("://").map_or(0, |i| i + 3);
-        let in_authority = !url
-            .get(authority..)
-            .unwrap_or_default()
-            .contains(['/', '?', '#']);
-        if in_authority {
-            let host = value.bytes().all(|b| {
-                b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
-            });
-            if !host {
-                return Err(format!(
-                    "template `{text}`: value `{value}` is not a host and port"
-                ));
-            }
-            url.push_str(value);
-        } else {
-            url.extend(percent_encoding::utf8_percent_encode(value, URL_VALUE));
-        }
+        let placed = place(&rendered, value).map_err(|e| format!("template `{text}`: {e}"))?;
+        rendered.push_str(&placed);
     }
-    Ok(url)
+    Ok(rendered)
 }
 
 /// Whether `text` can stand in a SQL statement as written without changing its syntax.
@@ -157,6 +205,27 @@ fn render_with(env: &Environment<'_>, text: &str, context: &Value) -> Result<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_in_a_json_body_stays_one_value() {
+        let body = r#"{"pool": "{{ v }}", "note": "x\"{{ v }}", "n": {{ n }}}"#;
+        let fill =
+            |v: &str, n: &str| render_json_str(body, &minijinja::context! { v => v, n => n });
+        let hostile = "a\", \"admin\": true, \"x\": \"\\\n";
+        let json = fill(hostile, "7").expect("renders");
+        let parsed: serde_json::Value = serde_json::from_str(&json).expect("still JSON");
+        assert_eq!(parsed["pool"], hostile, "{json}");
+        assert_eq!(parsed["note"], format!("x\"{hostile}"), "{json}");
+        assert_eq!(parsed["n"], 7);
+        assert!(parsed.get("admin").is_none(), "{json}");
+        for n in ["1.5e3", "true", "null", " 2 "] {
+            assert!(fill("p", n).is_ok(), "{n}");
+        }
+        for n in ["1, \"admin\": true", "\"s\"", "[1]", ""] {
+            let err = fill("p", n).expect_err("not a scalar");
+            assert!(err.contains("must be a number"), "{err}");
+        }
+    }
 
     #[test]
     fn a_value_in_a_url_stays_one_value() {

@@ -1,6 +1,6 @@
 //! `http` steps: call a URL (e.g. a service's own pool-reset endpoint) and expect a status.
 
-use super::{Outcome, Render, STEP_OUTPUT_CAP};
+use super::{Fill, Outcome, STEP_OUTPUT_CAP};
 use crate::config::HttpStep;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -15,22 +15,28 @@ pub(super) struct Request {
 }
 
 impl Request {
-    /// The request of `step`, its URL filled by `render_url` (values percent-encoded), its
-    /// headers and body by `render`.
-    pub(super) fn new(
-        step: &HttpStep,
-        render: &Render<'_>,
-        render_url: &Render<'_>,
-    ) -> Result<Request, String> {
+    /// The request of `step`, templates filled: the URL's values percent-encoded, a JSON
+    /// body's (one starting with `{` or `[`, not with a template) escaped for JSON, headers and
+    /// other bodies as written (a header value cannot hold a line break: the request fails).
+    pub(super) fn new(step: &HttpStep, fill: &Fill<'_>) -> Result<Request, String> {
         let headers = step
             .headers
             .iter()
-            .map(|(name, value)| Ok((name.clone(), render(value)?)))
+            .map(|(name, value)| Ok((name.clone(), (fill.plain)(value)?)))
             .collect::<Result<_, String>>()?;
+        let body = |text: &str| {
+            let start = text.trim_start();
+            let template = start.starts_with("{{") || start.starts_with("{%");
+            if start.starts_with('[') || start.starts_with('{') && !template {
+                (fill.json)(text)
+            } else {
+                (fill.plain)(text)
+            }
+        };
         Ok(Request {
             method: step.method.get_ref().to_ascii_uppercase(),
-            url: render_url(&step.url)?,
-            body: step.body.as_deref().map(render).transpose()?,
+            url: (fill.url)(&step.url)?,
+            body: step.body.as_deref().map(body).transpose()?,
             headers,
             expect_status: step.expect_status.clone(),
         })

@@ -8,7 +8,9 @@ mod signal;
 mod sql;
 
 use super::model::StepRecord;
-use super::template::{render_shell_str, render_sql_str, render_str, render_url_str};
+use super::template::{
+    render_json_str, render_shell_str, render_sql_str, render_str, render_url_str,
+};
 use crate::config::{StepConfig, StepKind};
 use crate::process::{self, Ending, Invocation, SpawnReporter};
 use std::collections::BTreeMap;
@@ -31,6 +33,8 @@ struct Fill<'r> {
     sql: &'r Render<'r>,
     /// URLs of `http` steps: values percent-encoded (see `render_url_str`).
     url: &'r Render<'r>,
+    /// JSON bodies of `http` steps: values escaped for JSON (see `render_json_str`).
+    json: &'r Render<'r>,
 }
 
 /// A step with its templates filled in: exactly what will be done.
@@ -100,9 +104,7 @@ impl<'a> Action<'a> {
                 };
                 Action::Run { argv, env, cwd }
             }
-            StepKind::Http(step) => {
-                Action::Builtin(Builtin::Http(http::Request::new(step, render, fill.url)?))
-            }
+            StepKind::Http(step) => Action::Builtin(Builtin::Http(http::Request::new(step, fill)?)),
             StepKind::Sleep(duration) => Action::Builtin(Builtin::Sleep(duration)),
             StepKind::Signal(step) => {
                 Action::Builtin(Builtin::Signal(signal::Target::new(step, render)?))
@@ -168,6 +170,7 @@ fn action<'a>(step: &'a StepConfig, context: &minijinja::Value) -> Result<Action
             shell: &|text| render_shell_str(text, context),
             sql: &|text| render_sql_str(text, context),
             url: &|text| render_url_str(text, context),
+            json: &|text| render_json_str(text, context),
         },
     )
 }
@@ -183,6 +186,7 @@ fn raw_command(step: &StepConfig) -> Vec<String> {
                 shell: as_written,
                 sql: as_written,
                 url: as_written,
+                json: as_written,
             };
             Action::new(kind, &fill)
                 .map(|a| a.command())
