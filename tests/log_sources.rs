@@ -453,39 +453,19 @@ async fn a_log_incident_whose_errors_go_on_through_a_restart_stays_open() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_store_holds_reading_instead_of_piling_up_evicted_clusters() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("homeostat.db").display());
-    let log = dir.path().join("app.log");
-    append(&log, b"");
-    let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[store]\nurl = \"{url}\"\nflush_interval = \"1h\"\n{}",
-        source(&log, "default_alert = { count = 0 }")
-    );
-    let app = App::start(
-        common::config(&text),
-        homeostat::api::Authenticator::new(Some(common::TOKEN.to_string())),
-    )
-    .await
-    .expect("app starts");
+    let (app, url, log) = start_saving_hourly(dir.path()).await;
     let raw = sqlx::AnyPool::connect(&url).await.expect("connect");
     sqlx::query("ALTER TABLE log_clusters RENAME TO log_clusters_away")
         .execute(&raw)
         .await
         .expect("rename");
-    let mut data = String::new();
-    for i in 0..5 {
-        data.push_str(&format!("first cluster line {i}\n"));
-    }
-    // 30,000 more templates (the miner holds 10,000): two routing words out of 100 each, then
-    // a dozen words no other line has, ~150 bytes a line, so that one read (1 MiB) takes only
-    // ~7,000 of them.
+    // 30,000 templates after the first cluster, a dozen own words each: ~150 bytes a line, so
+    // that one read (1 MiB) takes only ~7,000 of them.
     let unique = 30_000;
-    for i in 0..unique {
-        let (a, b) = (word(i % 100), word(i / 100 % 100));
-        let own = word(1000 + i);
-        let words: Vec<String> = ('m'..='x').map(|p| format!("{p}{own}")).collect();
-        data.push_str(&format!("{a} {b} {}\n", words.join(" ")));
-    }
-    append(&log, data.as_bytes());
+    append(
+        &log,
+        first_cluster_then_templates(unique, 'm'..='x').as_bytes(),
+    );
     let total = 5 + unique as u64;
     let held = eventually(DEADLINE * 4, "reading holds", || async {
         let before = counter(&app, "log_lines_total").await;
@@ -1373,6 +1353,43 @@ async fn a_backlog_of_timed_lines_is_stored_at_the_lines_own_times() {
     app.shutdown().await;
 }
 
+/// Starts a daemon on a SQLite store in `dir` with source `app` following `dir/app.log` (created
+/// empty) and saving only when evictions pile up (or at shutdown), so that clusters are evicted
+/// before they were ever saved; returns it, the store's URL and the log's path.
+async fn start_saving_hourly(dir: &Path) -> (App, String, PathBuf) {
+    let url = format!("sqlite://{}", dir.join("homeostat.db").display());
+    let log = dir.join("app.log");
+    append(&log, b"");
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[store]\nurl = \"{url}\"\nflush_interval = \"1h\"\n{}",
+        source(&log, "default_alert = { count = 0 }")
+    );
+    let app = App::start(
+        common::config(&text),
+        homeostat::api::Authenticator::new(Some(common::TOKEN.to_string())),
+    )
+    .await
+    .expect("app starts");
+    (app, url, log)
+}
+
+/// Five lines of the cluster `first cluster line <*>`, then `unique` lines of templates no
+/// other line shares (the miner holds 10,000): two routing words out of 100 each, then one word
+/// of the line's own per letter of `own` (the more, the longer the line).
+fn first_cluster_then_templates(unique: usize, own: std::ops::RangeInclusive<char>) -> String {
+    let mut data = String::new();
+    for i in 0..5 {
+        data.push_str(&format!("first cluster line {i}\n"));
+    }
+    for i in 0..unique {
+        let (a, b) = (word(i % 100), word(i / 100 % 100));
+        let id = word(1000 + i);
+        let words: Vec<String> = own.clone().map(|p| format!("{p}{id}")).collect();
+        data.push_str(&format!("{a} {b} {}\n", words.join(" ")));
+    }
+    data
+}
+
 /// A letters-only word for `n` (numbers and hex-like words would be masked as variables).
 fn word(mut n: usize) -> String {
     let mut w = String::from("kw");
@@ -1388,34 +1405,12 @@ fn word(mut n: usize) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clusters_evicted_from_the_full_miner_still_reach_the_store() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let log = dir.path().join("app.log");
-    append(&log, b"");
-    // Saves only when evictions pile up (or at shutdown), so the first cluster is evicted
-    // before it was ever saved.
-    let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[store]\nurl = \"sqlite://{}\"\nflush_interval = \"1h\"\n{}",
-        dir.path().join("homeostat.db").display(),
-        source(&log, "default_alert = { count = 0 }")
-    );
-    let app = App::start(
-        common::config(&text),
-        homeostat::api::Authenticator::new(Some(common::TOKEN.to_string())),
-    )
-    .await
-    .expect("app starts");
-    let mut data = String::new();
-    for i in 0..5 {
-        data.push_str(&format!("first cluster line {i}\n"));
-    }
-    // 11,100 more templates (the miner holds 10,000): two routing words out of 100 each, then
-    // three words no other line has.
+    let (app, _, log) = start_saving_hourly(dir.path()).await;
     let unique = 11_100;
-    for i in 0..unique {
-        let (a, b) = (word(i % 100), word(i / 100 % 100));
-        let own = word(1000 + i);
-        data.push_str(&format!("{a} {b} x{own} y{own} z{own}\n"));
-    }
-    append(&log, data.as_bytes());
+    append(
+        &log,
+        first_cluster_then_templates(unique, 'x'..='z').as_bytes(),
+    );
     // 11,105 lines through a full miner take seconds in a debug build, many more under load.
     let top = eventually(
         DEADLINE * 4,
