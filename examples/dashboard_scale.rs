@@ -5,9 +5,8 @@
 
 use homeostat::api::Authenticator;
 use homeostat::app::App;
-use homeostat::checks::Status;
 use homeostat::config::Config;
-use homeostat::incidents::Priority;
+use homeostat::model::{Priority, Status};
 use homeostat::store::{FailureRecord, Store};
 use std::collections::BTreeMap;
 use std::error::Error;

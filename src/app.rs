@@ -3,18 +3,18 @@
 //! clusters, close the store).
 
 use crate::api::{self, AppState, Authenticator};
+use crate::bus::EventBus;
 use crate::checks::{self, Check, scheduler};
 use crate::config::Config;
-use crate::detect::{Detector, SignalSink, check_fingerprint, log_fingerprint};
-use crate::events::EventBus;
+use crate::detect::{Detector, SignalSink};
 use crate::incidents::IncidentService;
 use crate::logs::{LogSource, SourceContext};
+use crate::model::{check_fingerprint, log_fingerprint};
 use crate::remedy::{EngineParts, RepairEngine};
 use crate::security::audit::AuditRecord;
 use crate::security::lockout::Lockout;
 use crate::security::secrets::{MASTER_KEY_ENV, MasterKey, SecretError};
-use crate::security::vault::Vault;
-use crate::store::{self, Store, StoreError};
+use crate::store::{self, Store, StoreError, Vault};
 use crate::telemetry::Metrics;
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -41,6 +41,9 @@ pub enum StartError {
     /// The secrets could not be opened (e.g. the master key does not match).
     #[error("secrets: {0}")]
     Secrets(#[from] SecretError),
+    /// The stored secrets could not be read.
+    #[error("secrets: {0}")]
+    Vault(#[from] crate::store::VaultError),
     /// The log categories did not compile (a validated config always compiles).
     #[error("log categories: {0}")]
     Categories(#[from] crate::logs::PatternError),
@@ -77,17 +80,6 @@ async fn open_vault(config: &Config, store: &Store) -> Result<Option<Vault>, Sta
     let vault = Vault::open(store.clone(), key).await?;
     vault.all().await?;
     Ok(Some(vault))
-}
-
-/// Hands the allocator's free pages back to the OS (glibc keeps freed memory inside its heaps,
-/// where it counts as the daemon's resident memory); called after start-up and after each
-/// retention pass, both of which free more than steady operation reuses.
-pub(crate) fn release_free_heap() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns unused pages of the allocator's own heaps.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 /// A running daemon.
@@ -277,7 +269,7 @@ impl App {
         });
         tracing::info!(%address, checks = config.check.len(), logs = config.log.len(), mode = config.policy.mode.as_str(), "homeostat started");
         // Start-up (config, migrations, secrets) leaves freed pages behind in the heap.
-        release_free_heap();
+        crate::process::release_free_heap();
         Ok(App {
             address,
             state,

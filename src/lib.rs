@@ -3,14 +3,15 @@
 
 pub mod api;
 pub mod app;
+pub mod bus;
 pub mod checks;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod detect;
-pub mod events;
 pub mod incidents;
 pub mod logs;
+pub mod model;
 pub mod process;
 pub mod queue;
 pub mod remedy;

@@ -1,5 +1,6 @@
-//! Child processes: run an argv (never through a shell) in its own process group with a time
-//! limit and a cancel token, capture bounded output, and kill the whole group when it must stop.
+//! Processes: run an argv (never through a shell) in its own process group with a time limit
+//! and a cancel token, capture bounded output, kill the whole group when it must stop; and hand
+//! this daemon's own free heap back to the OS.
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
@@ -224,6 +225,17 @@ fn kill_group(pid: Option<u32>) {
         unsafe {
             libc::killpg(pid, libc::SIGKILL);
         }
+    }
+}
+
+/// Hands the allocator's free pages back to the OS (glibc keeps freed memory inside its heaps,
+/// where it counts as the daemon's resident memory); called after start-up and after each
+/// retention pass, both of which free more than steady operation reuses.
+pub fn release_free_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns unused pages of the allocator's own heaps.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

@@ -4,7 +4,8 @@
 mod common;
 
 use common::{Behaviour, Target, config};
-use homeostat::checks::{Check, Outcome, SharedResources, Status};
+use homeostat::checks::{Check, Outcome, SharedResources};
+use homeostat::model::Status;
 use std::time::Duration;
 
 fn build(toml: &str) -> Check {

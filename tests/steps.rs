@@ -37,7 +37,7 @@ fn context(labels: &[(&str, &str)]) -> minijinja::Value {
     minijinja::context! { incident => minijinja::context! { labels => labels } }
 }
 
-async fn run(step: &StepConfig, context: &minijinja::Value) -> homeostat::remedy::StepRecord {
+async fn run(step: &StepConfig, context: &minijinja::Value) -> homeostat::model::StepRecord {
     execute_step(step, context, &CancellationToken::new(), "step").await
 }
 

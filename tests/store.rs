@@ -4,7 +4,7 @@
 mod common;
 
 use chrono::{Duration as ChronoDuration, Utc};
-use homeostat::checks::{Observation, Status};
+use homeostat::model::{Observation, Status};
 use homeostat::store::Store;
 use std::collections::BTreeMap;
 

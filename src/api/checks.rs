@@ -2,8 +2,8 @@
 
 use super::AppState;
 use super::error::ApiError;
-use crate::checks::Observation;
 use crate::detect::CheckState;
+use crate::model::Observation;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};

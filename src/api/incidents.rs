@@ -4,8 +4,8 @@
 use super::AppState;
 use super::auth::Principal;
 use super::error::ApiError;
-use crate::incidents::{Incident, IncidentState, TimelineEntry};
-use crate::store::TransitionError;
+use crate::incidents::TransitionError;
+use crate::model::{Incident, IncidentState, TimelineEntry};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, Query, State};
@@ -78,7 +78,7 @@ pub struct IncidentDetail {
     /// What happened, oldest first.
     pub timeline: Vec<TimelineEntry>,
     /// Its repairs, newest first.
-    pub repairs: Vec<crate::remedy::Repair>,
+    pub repairs: Vec<crate::model::Repair>,
     /// Candidate runbooks in the order they will be tried, with their record ("why").
     pub suggestions: Vec<crate::remedy::RunbookStats>,
 }

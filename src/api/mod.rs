@@ -24,9 +24,9 @@ pub use auth::{Authenticator, CSRF_HEADER, Credential, Principal, SESSION_COOKIE
 pub use tokens::expiry as token_expiry;
 pub use users::MIN_PASSWORD_LEN;
 
+use crate::bus::EventBus;
 use crate::config::Config;
 use crate::detect::Detector;
-use crate::events::EventBus;
 use crate::incidents::IncidentService;
 use crate::remedy::RepairEngine;
 use crate::store::Store;

@@ -4,7 +4,7 @@
 use super::AppState;
 use super::error::ApiError;
 use crate::detect::Health;
-use crate::events::Event;
+use crate::model::Event;
 use crate::store::StoredCluster;
 use axum::Json;
 use axum::extract::State;

@@ -4,7 +4,8 @@
 use super::AppState;
 use super::auth::Principal;
 use super::error::ApiError;
-use crate::remedy::{Breaker, ManualRepair, Repair, RepairError, RepairPlan, RepairState};
+use crate::model::{Breaker, Repair, RepairState};
+use crate::remedy::{ManualRepair, RepairError, RepairPlan};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, Query, State};
@@ -179,7 +180,8 @@ async fn decide(
     // denial is always taken.
     if approve
         && repair.state == RepairState::AwaitingApproval
-        && let Some((to, why)) = book.and_then(|b| repair.approval_timed_out(b, Utc::now()))
+        && let Some((to, why)) =
+            book.and_then(|b| crate::remedy::approval_timed_out(&repair, b, Utc::now()))
     {
         state.store.decide_repair(id, to, "homeostat", why).await?;
         return Err(ApiError::new(

@@ -2,8 +2,9 @@
 //! ok/warning/critical/unknown; perfdata becomes metrics; a timeout kills the process group.
 
 use super::perfdata::parse_plugin_output;
-use super::{Outcome, Probe, Status};
+use super::{Outcome, Probe};
 use crate::config::CommandSettings;
+use crate::model::Status;
 use crate::process::{self, Ending, Invocation};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;

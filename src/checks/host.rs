@@ -2,8 +2,9 @@
 //! each a metric, each judged against its warning and critical percent.
 
 use super::sampler::Sampler;
-use super::{Outcome, Probe, Status};
+use super::{Outcome, Probe};
 use crate::config::HostSettings;
+use crate::model::Status;
 use std::time::Duration;
 use sysinfo::{Disks, System};
 

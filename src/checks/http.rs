@@ -1,8 +1,9 @@
 //! `http` check: one request; judges status code, body, latency and the TLS certificate's
 //! remaining lifetime (as the `tls_cert_days_left` metric, warning below `tls_warn_days`).
 
-use super::{Outcome, Probe, Status};
+use super::{Outcome, Probe};
 use crate::config::HttpSettings;
+use crate::model::Status;
 use std::time::{Duration, Instant};
 
 /// Probes an HTTP(S) endpoint with a shared client.

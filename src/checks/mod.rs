@@ -4,7 +4,7 @@
 mod command;
 mod host;
 mod http;
-mod observation;
+mod outcome;
 pub mod perfdata;
 mod process;
 mod sampler;
@@ -14,11 +14,12 @@ mod tcp;
 pub use command::CommandProbe;
 pub use host::HostProbe;
 pub use http::{HttpProbe, client_for, shared_client};
-pub use observation::{Observation, Outcome, Status};
+pub use outcome::Outcome;
 pub use process::ProcessProbe;
 pub use tcp::TcpProbe;
 
 use crate::config::{CheckConfig, CheckSettings, CheckType};
+use crate::model::Status;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -103,7 +104,7 @@ pub struct Check {
     /// Extra labels.
     pub labels: BTreeMap<String, String>,
     /// Incident impact.
-    pub impact: crate::config::Impact,
+    pub impact: crate::model::Impact,
     /// The probe.
     pub kind: CheckKind,
 }

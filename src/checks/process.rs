@@ -2,8 +2,9 @@
 //! regex) alive? CPU percent and resident bytes become metrics and optional thresholds.
 
 use super::sampler::Sampler;
-use super::{Outcome, Probe, Status};
+use super::{Outcome, Probe};
 use crate::config::{ProcessSelector, ProcessSettings};
+use crate::model::Status;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use sysinfo::{Pid, ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System, UpdateKind};

@@ -1,7 +1,8 @@
 //! Shared by the probes that read `/proc` through sysinfo (`host`, `process`): one `System`
 //! kept between runs (CPU percent is usage since the previous sample), sampled off the async threads.
 
-use super::{Outcome, Status};
+use super::Outcome;
+use crate::model::Status;
 use std::sync::{Arc, Mutex};
 use sysinfo::System;
 

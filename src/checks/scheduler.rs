@@ -2,8 +2,9 @@
 //! (jitter) so checks spread out; a run never overlaps the previous one (missed ticks are skipped),
 //! and a slow or hung check never delays the others (each run is bounded by its timeout).
 
-use super::{Check, Observation, Outcome};
+use super::{Check, Outcome};
 use crate::detect::Detector;
+use crate::model::Observation;
 use chrono::Utc;
 use rand::Rng;
 use std::sync::Arc;

@@ -1,7 +1,8 @@
 //! `tcp` check: a TCP connect to `host:port`, judged on success and connect latency.
 
-use super::{Outcome, Probe, Status};
+use super::{Outcome, Probe};
 use crate::config::TcpSettings;
+use crate::model::Status;
 use std::time::{Duration, Instant};
 
 /// Probes that a TCP port accepts connections.

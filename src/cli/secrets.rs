@@ -5,7 +5,7 @@
 use super::store_admin::{audit, open_store, read_stdin_value};
 use crate::config::Config;
 use crate::security::secrets::{MASTER_KEY_ENV, MasterKey};
-use crate::security::vault::Vault;
+use crate::store::Vault;
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
 

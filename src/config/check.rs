@@ -64,7 +64,7 @@ pub struct CheckConfig {
     /// `high`, `medium` or `low`: with the failure's severity, sets the incident priority.
     /// Default `medium`.
     #[serde(default)]
-    pub impact: super::Impact,
+    pub impact: crate::model::Impact,
 
     /// http: the URL to request.
     pub url: Option<Spanned<String>>,

@@ -2,20 +2,7 @@
 //! Each check's `impact` (with its severity) sets an incident's priority.
 
 use super::Duration;
-use serde::{Deserialize, Serialize};
-
-/// How much of the service a failing check takes down (ITIL impact).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Impact {
-    /// Many users or a critical service.
-    High,
-    /// Some users or a degraded service.
-    #[default]
-    Medium,
-    /// Few users, a workaround exists.
-    Low,
-}
+use serde::Deserialize;
 
 /// Incident lifecycle settings.
 #[derive(Clone, Debug, Deserialize)]

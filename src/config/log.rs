@@ -63,7 +63,7 @@ pub struct LogConfig {
     /// `high`, `medium` or `low`: with the category's severity, sets the incident priority.
     /// Default `medium`.
     #[serde(default)]
-    pub impact: super::Impact,
+    pub impact: crate::model::Impact,
 }
 
 /// Where reading starts in files that exist when a source first starts.

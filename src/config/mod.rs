@@ -19,7 +19,7 @@ pub use check::{
     ProcessSelector, ProcessSettings, TcpSettings,
 };
 pub use duration::Duration;
-pub use incidents::{Impact, IncidentsConfig};
+pub use incidents::IncidentsConfig;
 pub use log::{AlertConfig, AlertRule, DefaultAlertConfig, LogConfig, LogFormat, LogStart};
 pub use policy::{Mode, PolicyConfig};
 pub use runbook::{Approval, OnTimeout, Risk, Role, RunbookConfig, VerifyConfig};

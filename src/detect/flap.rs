@@ -1,7 +1,7 @@
 //! Flap control: a check is reported failing only after `failures_before_critical` consecutive
 //! failing runs; one healthy run reports it ok again.
 
-use crate::checks::Status;
+use crate::model::Status;
 
 /// Consecutive-failure counter of one check.
 #[derive(Clone, Copy, Debug, Default)]

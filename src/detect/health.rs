@@ -6,7 +6,7 @@
 //! `critical` caps it at 69 (UNHEALTHY at best), any `warning` or `unknown` at 89 (DEGRADED at best).
 //! Checks that have not run yet are listed but not scored; with nothing scored the score is 100.
 
-use crate::checks::Status;
+use crate::model::Status;
 use serde::Serialize;
 use utoipa::ToSchema;
 

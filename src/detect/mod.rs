@@ -3,14 +3,13 @@
 
 mod flap;
 pub mod health;
-mod signal;
 
 pub use flap::FlapFilter;
 pub use health::{Health, HealthStatus};
-pub use signal::{LOG_LABEL, Signal, check_fingerprint, log_fingerprint};
 
-use crate::checks::{Check, Observation, Outcome, Status};
-use crate::events::{Event, EventBus};
+use crate::bus::EventBus;
+use crate::checks::{Check, Outcome};
+use crate::model::{Event, Observation, Signal, Status, check_fingerprint};
 use crate::telemetry::Metrics;
 use crate::telemetry::events::{CheckRan, CheckStatusChanged};
 use chrono::{DateTime, Utc};

@@ -2,11 +2,11 @@
 //! performs human transitions (ack, resolve), closes stale resolved incidents, and announces
 //! every change on the event bus and in metrics.
 
-use super::{Incident, IncidentState, Priority};
+use super::TransitionError;
+use crate::bus::EventBus;
 use crate::config::Config;
-use crate::detect::Signal;
-use crate::events::{Event, EventBus};
-use crate::store::{FailureOutcome, FailureRecord, Store, StoreError, TransitionError};
+use crate::model::{Event, Incident, IncidentState, Priority, Signal};
+use crate::store::{FailureOutcome, FailureRecord, Store, StoreError, Transition};
 use crate::telemetry::Metrics;
 use chrono::Utc;
 use std::collections::HashSet;
@@ -73,21 +73,14 @@ impl IncidentService {
             ],
             _ => &ACTIVE,
         };
-        match self
-            .store
-            .transition_incident(id, from, to, Utc::now(), "homeostat", message)
-            .await
-        {
-            Ok(incident) => {
-                if to == IncidentState::Escalated {
-                    tracing::error!(incident = %incident.id, reason = message, "incident escalated: a human must act");
-                }
-                self.announce(to.as_str(), &incident).await;
-                Ok(Some(incident))
+        let moved = self.moved(id, from, to, Utc::now(), message).await?;
+        if let Some(incident) = &moved {
+            if to == IncidentState::Escalated {
+                tracing::error!(incident = %incident.id, reason = message, "incident escalated: a human must act");
             }
-            Err(TransitionError::Conflict { .. } | TransitionError::NotFound(_)) => Ok(None),
-            Err(TransitionError::Store(e)) => Err(e),
+            self.announce(to.as_str(), incident).await;
         }
+        Ok(moved)
     }
 
     /// Applies one signal: a failure opens/updates/reopens its incident; a healthy signal
@@ -105,26 +98,20 @@ impl IncidentService {
                 ),
                 None => format!("auto-resolved: {}: {}", signal.subject, signal.message),
             };
-            return match self
-                .store
-                .transition_incident(
+            // `None` when someone resolved it meanwhile: nothing to do.
+            let moved = self
+                .moved(
                     &active.id,
                     &ACTIVE,
                     IncidentState::Resolved,
                     signal.at,
-                    "homeostat",
                     &message,
                 )
-                .await
-            {
-                Ok(incident) => {
-                    self.announce("resolved", &incident).await;
-                    Ok(Some(incident))
-                }
-                // Someone resolved it meanwhile: nothing to do.
-                Err(TransitionError::Conflict { .. } | TransitionError::NotFound(_)) => Ok(None),
-                Err(TransitionError::Store(e)) => Err(e),
-            };
+                .await?;
+            if let Some(incident) = &moved {
+                self.announce("resolved", incident).await;
+            }
+            return Ok(moved);
         }
         let close_after = chrono::Duration::from_std(self.config.incidents.close_after.get())
             .unwrap_or(chrono::Duration::MAX);
@@ -177,6 +164,26 @@ impl IncidentService {
         Ok(Some(incident))
     }
 
+    /// An automatic move of incident `id` to `to` (actor `homeostat`); `None` when the incident
+    /// is gone or another change got there first (a human, the check).
+    async fn moved(
+        &self,
+        id: &str,
+        from: &[IncidentState],
+        to: IncidentState,
+        at: chrono::DateTime<Utc>,
+        message: &str,
+    ) -> Result<Option<Incident>, StoreError> {
+        let done = self
+            .store
+            .transition_incident(id, from, to, at, "homeostat", message)
+            .await?;
+        Ok(match done {
+            Transition::Moved(incident) => Some(*incident),
+            Transition::NotFound | Transition::Refused(_) => None,
+        })
+    }
+
     /// A human moves incident `id` to `to`: `acknowledged` (from open or escalated) or
     /// `resolved` (from any active state). `note` goes into the timeline.
     pub async fn human(
@@ -194,10 +201,11 @@ impl IncidentService {
             Some(note) => format!("{} by {actor}: {note}", to.as_str()),
             None => format!("{} by {actor}", to.as_str()),
         };
-        let incident = self
+        let done = self
             .store
             .transition_incident(id, from, to, Utc::now(), actor, &message)
             .await?;
+        let incident = TransitionError::check(done, id, to)?;
         self.announce(to.as_str(), &incident).await;
         Ok(incident)
     }
@@ -225,25 +233,19 @@ impl IncidentService {
                  or log rule was removed or renamed)",
                 incident.fingerprint
             );
-            let done = self
-                .store
-                .transition_incident(
+            let moved = self
+                .moved(
                     &incident.id,
                     &FROM,
                     IncidentState::Resolved,
                     Utc::now(),
-                    "homeostat",
                     &message,
                 )
-                .await;
-            match done {
-                Ok(incident) => {
-                    tracing::info!(incident = %incident.id, fingerprint = %incident.fingerprint, "resolved an incident whose source is no longer configured");
-                    self.announce("resolved", &incident).await;
-                    resolved += 1;
-                }
-                Err(TransitionError::Conflict { .. } | TransitionError::NotFound(_)) => {}
-                Err(TransitionError::Store(e)) => return Err(e),
+                .await?;
+            if let Some(incident) = moved {
+                tracing::info!(incident = %incident.id, fingerprint = %incident.fingerprint, "resolved an incident whose source is no longer configured");
+                self.announce("resolved", &incident).await;
+                resolved += 1;
             }
         }
         Ok(resolved)

@@ -18,21 +18,23 @@
 //! `risk = "high"`), re-check (a healthy target is never repaired), then mode `dry-run` (record
 //! the exact argv, run nothing). After the steps: verify, rollback, next candidate.
 
+use super::RepairPlan;
+use super::approval::approval_timed_out;
 use super::learning::{RunbookStats, rank};
-use super::model::{Breaker, Repair, RepairPlan, RepairState, StepRecord};
 use super::steps;
-use crate::checks::{Check, Status};
+use crate::bus::EventBus;
+use crate::checks::Check;
 use crate::config::{Approval, Config, Mode, OnTimeout, Risk, RunbookConfig, StepConfig};
-use crate::detect::{Detector, LOG_LABEL};
-use crate::events::{Event, EventBus};
-use crate::incidents::{Incident, IncidentService, IncidentState};
+use crate::detect::Detector;
+use crate::incidents::IncidentService;
+use crate::model::{Breaker, Repair, RepairState, StepRecord};
+use crate::model::{Event, Incident, IncidentState, LOG_LABEL, Status};
 use crate::queue::{
     Defer, EnqueueOutcome, HandlerError, Job, JobQueue, LeaseOwner, Liveness, NewJob, QueueError,
     Stopped, Worker, WorkerConfig, reaper,
 };
 use crate::security::audit::AuditRecord;
-use crate::security::vault::Vault;
-use crate::store::{Backend, NewRepair, RepairScope, Store, StoreError, TargetHold};
+use crate::store::{Backend, NewRepair, RepairScope, Store, StoreError, TargetHold, Vault};
 use crate::telemetry::Metrics;
 use crate::telemetry::events::RepairFinished;
 use chrono::Utc;
@@ -1484,7 +1486,7 @@ impl RepairEngine {
                 Some(RepairState::AwaitingApproval) => {}
                 _ => return Ok(Some(false)),
             }
-            let Some((to, note)) = repair.approval_timed_out(book, Utc::now()) else {
+            let Some((to, note)) = approval_timed_out(repair, book, Utc::now()) else {
                 return Ok(None);
             };
             if self
@@ -1847,8 +1849,7 @@ impl RepairEngine {
     /// The secrets steps may use (none without a master key).
     async fn secrets(
         &self,
-    ) -> Result<std::collections::BTreeMap<String, String>, crate::security::secrets::SecretError>
-    {
+    ) -> Result<std::collections::BTreeMap<String, String>, crate::store::VaultError> {
         match &self.inner.vault {
             Some(vault) => vault.all().await,
             None => Ok(Default::default()),

@@ -4,14 +4,16 @@
 //! (mode, emergency stop, budgets and breakers, global limits, re-check, approvals); learning
 //! orders candidate runbooks by their record.
 
+mod approval;
 mod engine;
 mod learning;
-mod model;
+mod plan;
 mod steps;
 mod template;
 
+pub use approval::approval_timed_out;
 pub use engine::{EngineParts, ManualRepair, RepairEngine, RepairError};
 pub use learning::{RunbookStats, rank, rank_history};
-pub use model::{Breaker, Repair, RepairPlan, RepairState, StepRecord};
+pub use plan::RepairPlan;
 pub use steps::{execute as execute_step, plan as plan_step};
 pub use template::{render_argv, render_str};

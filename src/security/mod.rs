@@ -8,5 +8,4 @@ pub mod password;
 pub mod redact;
 pub mod secrets;
 pub mod tokens;
-pub mod vault;
 pub mod webhook;

@@ -44,9 +44,6 @@ pub enum SecretError {
     /// A secret name that cannot be used in templates.
     #[error("secret name `{0}`: use letters, digits and `_` only, starting with a letter")]
     BadName(String),
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
 }
 
 /// An encrypted value: hex nonce and hex ciphertext (with tag).

@@ -2,8 +2,7 @@
 //! lifecycle transitions guarded by the current state, timelines, and MTTD/MTTR samples.
 
 use super::{Store, StoreError, ms, time};
-use crate::checks::Status;
-use crate::incidents::{Incident, IncidentState, Priority, TimelineEntry};
+use crate::model::{Incident, IncidentState, Priority, Status, TimelineEntry};
 use crate::security::redact::redact;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -49,25 +48,16 @@ pub enum FailureOutcome {
     Updated,
 }
 
-/// Why a transition was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum TransitionError {
-    /// No such incident.
-    #[error("no incident {0}")]
-    NotFound(String),
-    /// The incident is in a state the transition does not start from.
-    #[error("incident {id} is {state}; cannot {action}")]
-    Conflict {
-        /// Incident id.
-        id: String,
-        /// Its state.
-        state: &'static str,
-        /// What was attempted.
-        action: &'static str,
-    },
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
+/// What a conditional state change did.
+#[derive(Debug)]
+pub enum Transition {
+    /// The incident moved; here it is after the change.
+    Moved(Box<Incident>),
+    /// No incident has this id.
+    NotFound,
+    /// The incident is in this state, which the change does not start from (or another change
+    /// won the race).
+    Refused(IncidentState),
 }
 
 fn worse(a: Status, b: Status) -> Status {
@@ -168,7 +158,8 @@ impl Store {
     }
 
     /// Moves incident `id` to `to` if it is in one of `from`; stamps the matching time and writes
-    /// the timeline entry. Exactly one of two concurrent transitions wins.
+    /// the timeline entry. Exactly one of two concurrent transitions wins; which moves are allowed
+    /// is the caller's rule (the incident lifecycle in `incidents/`).
     pub async fn transition_incident(
         &self,
         id: &str,
@@ -177,20 +168,16 @@ impl Store {
         at: DateTime<Utc>,
         actor: &str,
         message: &str,
-    ) -> Result<Incident, TransitionError> {
-        let number = id
-            .parse::<i64>()
-            .map_err(|_| TransitionError::NotFound(id.to_string()))?;
+    ) -> Result<Transition, StoreError> {
+        let Ok(number) = id.parse::<i64>() else {
+            return Ok(Transition::NotFound);
+        };
         let mut tx = self.begin_write().await?;
         let Some(current) = fetch_in(&mut tx, id).await? else {
-            return Err(TransitionError::NotFound(id.to_string()));
+            return Ok(Transition::NotFound);
         };
         if !from.contains(&current.state) {
-            return Err(TransitionError::Conflict {
-                id: id.to_string(),
-                state: current.state.as_str(),
-                action: to.as_str(),
-            });
+            return Ok(Transition::Refused(current.state));
         }
         let updated = sqlx::query(
             "UPDATE incidents SET state = $1, \
@@ -204,22 +191,17 @@ impl Store {
         .bind(ms(at))
         .bind(current.state.as_str().to_string())
         .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from)?
+        .await?
         .rows_affected();
         if updated != 1 {
-            return Err(TransitionError::Conflict {
-                id: id.to_string(),
-                state: current.state.as_str(),
-                action: to.as_str(),
-            });
+            return Ok(Transition::Refused(current.state));
         }
         append_in(&mut tx, id, at, to.as_str(), actor, message).await?;
-        let incident = fetch_in(&mut tx, id)
-            .await?
-            .ok_or_else(|| TransitionError::NotFound(id.to_string()))?;
-        tx.commit().await.map_err(StoreError::from)?;
-        Ok(incident)
+        let Some(incident) = fetch_in(&mut tx, id).await? else {
+            return Ok(Transition::NotFound);
+        };
+        tx.commit().await?;
+        Ok(Transition::Moved(Box::new(incident)))
     }
 
     /// The active incident of `fingerprint`, if any.

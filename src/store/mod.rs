@@ -8,11 +8,13 @@ mod logs;
 mod observations;
 mod repairs;
 mod secrets;
+mod vault;
 pub use access::{NewToken, StoredToken, StoredUser};
 pub use audit::AuditFilter;
-pub use incidents::{FailureOutcome, FailureRecord, TransitionError};
+pub use incidents::{FailureOutcome, FailureRecord, Transition};
 pub use logs::{ClusterDelta, LogProgress, StoredCluster};
 pub use repairs::{NewRepair, RepairScope, RunbookHistory, TargetHold};
+pub use vault::{Vault, VaultError};
 pub mod retention;
 pub mod writer;
 

@@ -1,7 +1,7 @@
 //! Observations in the store: batched inserts, recent history per check, and retention.
 
 use super::{Store, StoreError};
-use crate::checks::{Observation, Status};
+use crate::model::{Observation, Status};
 use crate::security::redact::redact;
 use chrono::{DateTime, Utc};
 use sqlx::Row;

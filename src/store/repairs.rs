@@ -2,7 +2,7 @@
 //! attempts for budgets, open/reset breakers, and persist the emergency stop.
 
 use super::{Backend, Store, StoreError, ms, time};
-use crate::remedy::{Breaker, Repair, RepairState, StepRecord};
+use crate::model::{Breaker, Repair, RepairState, StepRecord};
 use crate::security::redact::redact;
 use chrono::{DateTime, Utc};
 use sqlx::Row;

@@ -49,7 +49,7 @@ pub async fn run(
                 Err(e) => tracing::warn!(error = %e, "audit retention failed; will retry"),
             }
         }
-        crate::app::release_free_heap();
+        crate::process::release_free_heap();
     }
 }
 

@@ -2,7 +2,7 @@
 //! batches (by size or every `flush_interval`) and, at shutdown, drains and flushes what is left.
 
 use super::Store;
-use crate::checks::Observation;
+use crate::model::Observation;
 use crate::telemetry::Metrics;
 use std::sync::Arc;
 use std::time::Duration;

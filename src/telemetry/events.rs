@@ -4,7 +4,7 @@
 use super::metrics::{
     CheckLabels, CheckStatusLabels, LogLabels, Metrics, RepairLabels, RunbookLabels,
 };
-use crate::checks::Status;
+use crate::model::Status;
 use std::time::Duration;
 
 /// A check run finished.

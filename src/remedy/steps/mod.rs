@@ -7,11 +7,11 @@ mod redis;
 mod signal;
 mod sql;
 
-use super::model::StepRecord;
 use super::template::{
     render_json_str, render_shell_str, render_sql_str, render_str, render_url_str,
 };
 use crate::config::{StepConfig, StepKind};
+use crate::model::StepRecord;
 use crate::process::{self, Ending, Invocation, SpawnReporter};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -1,13 +1,8 @@
-//! The internal event bus: every observation status change (as a signal) and monitoring
-//! start/stop, fanned out to later stages (incidents, SSE, dashboard). Slow listeners lose old events.
+//! Something that happened, as the event bus carries it to listeners and SSE clients.
 
-use crate::detect::Signal;
+use super::{Incident, Repair, Signal};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tokio::sync::broadcast;
-
-/// Events kept for a listener that falls behind.
-const CAPACITY: usize = 1024;
 
 /// Something that happened, as sent to listeners and SSE clients.
 #[derive(Clone, Debug, Serialize)]
@@ -20,10 +15,10 @@ pub enum Event {
         /// `opened`, `updated`, `reopened`, `acknowledged`, `resolved`, ...
         action: &'static str,
         /// The incident after the change.
-        incident: Box<crate::incidents::Incident>,
+        incident: Box<Incident>,
     },
     /// A repair was created or changed state.
-    Repair(Box<crate::remedy::Repair>),
+    Repair(Box<Repair>),
     /// The emergency stop was engaged or lifted.
     EmergencyStop {
         /// Engaged after the change.
@@ -52,31 +47,5 @@ impl Event {
             Event::EmergencyStop { .. } => "emergency_stop",
             Event::Monitoring { .. } => "monitoring",
         }
-    }
-}
-
-/// Publish/subscribe for events; cheap to clone.
-#[derive(Clone, Debug)]
-pub struct EventBus {
-    sender: broadcast::Sender<Event>,
-}
-
-impl Default for EventBus {
-    fn default() -> Self {
-        Self {
-            sender: broadcast::channel(CAPACITY).0,
-        }
-    }
-}
-
-impl EventBus {
-    /// Sends to every current listener (none listening is fine).
-    pub fn publish(&self, event: Event) {
-        let _ = self.sender.send(event);
-    }
-
-    /// A new listener that sees events from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.sender.subscribe()
     }
 }

@@ -1,8 +1,7 @@
 //! The incident record (ITIL v4 style): states, severity, priority from impact × urgency, and
 //! the timeline entries that tell its story.
 
-use crate::checks::Status;
-use crate::config::Impact;
+use super::Status;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -58,6 +57,19 @@ impl IncidentState {
     pub fn is_active(self) -> bool {
         !matches!(self, IncidentState::Resolved | IncidentState::Closed)
     }
+}
+
+/// How much of the service a failing check takes down (ITIL impact).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Impact {
+    /// Many users or a critical service.
+    High,
+    /// Some users or a degraded service.
+    #[default]
+    Medium,
+    /// Few users, a workaround exists.
+    Low,
 }
 
 /// ITIL priority, P1 (most urgent) to P4.

@@ -1,8 +1,7 @@
 //! A signal: anything that may open an incident: a check whose status changed, or a log
 //! category whose rate crossed its alert. The fingerprint is the dedup key incidents are keyed on.
 
-use crate::checks::Status;
-use crate::config::Impact;
+use super::{Impact, Status};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;

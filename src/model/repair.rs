@@ -1,7 +1,6 @@
 //! The repair record: one execution of a runbook for an incident, its state and the exact
 //! commands it ran (or, in dry-run, would have run).
 
-use crate::config::{OnTimeout, RunbookConfig};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -145,34 +144,6 @@ pub struct Repair {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-impl Repair {
-    /// For a repair awaiting approval under `book`: the decision its `on_timeout` makes once
-    /// `approval_timeout` has passed since the repair was created (at `now`), with the note
-    /// that says so; `None` while a person may still decide.
-    pub fn approval_timed_out(
-        &self,
-        book: &RunbookConfig,
-        now: DateTime<Utc>,
-    ) -> Option<(RepairState, &'static str)> {
-        let timeout = chrono::Duration::from_std(book.approval_timeout.get())
-            .unwrap_or(chrono::Duration::MAX);
-        let deadline = self
-            .created_at
-            .checked_add_signed(timeout)
-            .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        (now >= deadline).then_some(match book.on_timeout {
-            OnTimeout::Approve => (
-                RepairState::Queued,
-                "approval timed out: approved by on_timeout",
-            ),
-            OnTimeout::Deny => (
-                RepairState::Denied,
-                "approval timed out: denied by on_timeout",
-            ),
-        })
-    }
-}
-
 /// An open circuit breaker: no automatic repairs of `target` with `runbook` until `closes_at`
 /// or a human resets it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -187,28 +158,4 @@ pub struct Breaker {
     pub closes_at: DateTime<Utc>,
     /// Why.
     pub reason: String,
-}
-
-/// What a repair will run, as planned from its runbook now (templates filled in): shown to the
-/// approver of a repair awaiting approval.
-#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
-pub struct RepairPlan {
-    /// The repair.
-    pub repair_id: String,
-    /// Runbook name.
-    pub runbook: String,
-    /// The runbook's risk: `low`, `medium` or `high`.
-    pub risk: &'static str,
-    /// The runbook's approval setting: `none` or `required`.
-    pub approval: &'static str,
-    /// Least role that may approve.
-    pub required_role: &'static str,
-    /// How long the repair waits for a decision, in seconds.
-    pub approval_timeout_seconds: f64,
-    /// What happens when nobody decides in time: `deny` or `approve`.
-    pub on_timeout: &'static str,
-    /// The check that must be healthy afterwards, if any.
-    pub verify_check: Option<String>,
-    /// Steps then rollback steps, each with its exact command (not run: no exit code).
-    pub steps: Vec<StepRecord>,
 }

@@ -1,0 +1,14 @@
+//! The plain records every stage shares — observations and their status, signals, incidents,
+//! repairs, breakers and bus events — with no I/O: the floor that store, bus and telemetry stand on.
+
+mod event;
+mod incident;
+mod observation;
+mod repair;
+mod signal;
+
+pub use event::Event;
+pub use incident::{Impact, Incident, IncidentState, Priority, TimelineEntry};
+pub use observation::{Observation, Status};
+pub use repair::{Breaker, Repair, RepairState, StepRecord};
+pub use signal::{LOG_LABEL, Signal, check_fingerprint, log_fingerprint};
