@@ -152,13 +152,13 @@ enum Command {
     /// A report from a running daemon: health, performance or repairs over a window.
     Report {
         /// Which report.
-        #[arg(value_enum)]
+        #[arg(value_parser = report_kind())]
         kind: homeostat::reports::Kind,
         /// The window: how far back, e.g. `24h`, `7d`, `90m`.
         #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
         since: std::time::Duration,
         /// Output format.
-        #[arg(long, value_enum, default_value_t = homeostat::reports::Format::Md)]
+        #[arg(long, value_parser = report_format(), default_value = "md")]
         format: homeostat::reports::Format,
         #[command(flatten)]
         daemon: DaemonArgs,
@@ -422,6 +422,22 @@ fn analysis_classifier(explicit: Option<&std::path::Path>) -> Result<Classifier>
     };
     let config = load_or_explain(&path)?;
     config.classifier().context("compiling the log categories")
+}
+
+/// Parses a report name, listing the names in `--help`.
+fn report_kind() -> impl clap::builder::TypedValueParser<Value = homeostat::reports::Kind> {
+    use clap::builder::TypedValueParser as _;
+    use homeostat::reports::Kind;
+    clap::builder::PossibleValuesParser::new(Kind::ALL.map(Kind::as_str))
+        .try_map(|name| name.parse::<Kind>())
+}
+
+/// Parses a report format, listing the formats in `--help`.
+fn report_format() -> impl clap::builder::TypedValueParser<Value = homeostat::reports::Format> {
+    use clap::builder::TypedValueParser as _;
+    use homeostat::reports::Format;
+    clap::builder::PossibleValuesParser::new(Format::ALL.map(Format::as_str))
+        .try_map(|name| name.parse::<Format>())
 }
 
 /// The daemon URL from the config's listen address, when a config is readable.

@@ -4,7 +4,14 @@
 //! input) is a 4xx with a stable `code` a client can match on and a message that says what to
 //! change. A problem of ours (store down, bug) is a 5xx whose details are logged with context and
 //! not sent to the client. Every error body is `{"error": {"code": "...", "message": "..."}}`.
+//! Every library error a handler can meet converts here, once (`From<…> for ApiError`), so a
+//! handler only writes `?`.
 
+use crate::incidents::TransitionError;
+use crate::queue::QueueError;
+use crate::remedy::RepairError;
+use crate::reports::ReportError;
+use crate::store::StoreError;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -81,9 +88,70 @@ impl ApiError {
     }
 }
 
-impl From<crate::store::StoreError> for ApiError {
-    fn from(e: crate::store::StoreError) -> Self {
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
         ApiError::internal("store", &e)
+    }
+}
+
+impl From<QueueError> for ApiError {
+    fn from(e: QueueError) -> Self {
+        match e {
+            QueueError::Store(e) => e.into(),
+            other => ApiError::internal("queue", &other),
+        }
+    }
+}
+
+impl From<TransitionError> for ApiError {
+    fn from(e: TransitionError) -> Self {
+        match e {
+            TransitionError::NotFound(id) => ApiError::not_found(format!("no incident {id}")),
+            TransitionError::Conflict { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
+            TransitionError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<RepairError> for ApiError {
+    fn from(e: RepairError) -> Self {
+        match e {
+            RepairError::EmergencyStop => {
+                ApiError::new(StatusCode::CONFLICT, "emergency_stop", e.to_string())
+            }
+            RepairError::NotFound(m) => ApiError::not_found(m),
+            RepairError::Invalid(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            RepairError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ReportError> for ApiError {
+    fn from(e: ReportError) -> Self {
+        match e {
+            ReportError::UnknownKind(_) => ApiError::not_found(e.to_string()),
+            ReportError::UnknownFormat(_) => ApiError::bad_request(e.to_string()),
+            ReportError::Source { .. } | ReportError::Json(_) => {
+                ApiError::internal("report", &ErrorChain(&e))
+            }
+        }
+    }
+}
+
+/// An error with its causes, `: `-separated, for the daemon log.
+struct ErrorChain<'a>(&'a dyn std::error::Error);
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(e) = cause {
+            write!(f, ": {e}")?;
+            cause = e.source();
+        }
+        Ok(())
     }
 }
 

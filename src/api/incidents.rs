@@ -4,12 +4,10 @@
 use super::AppState;
 use super::auth::Principal;
 use super::error::ApiError;
-use crate::incidents::TransitionError;
 use crate::model::{Incident, IncidentState, TimelineEntry};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, Query, State};
-use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -128,16 +126,6 @@ fn note(body: &Bytes) -> Result<NoteBody, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
-fn transition_error(e: TransitionError) -> ApiError {
-    match e {
-        TransitionError::NotFound(id) => ApiError::not_found(format!("no incident {id}")),
-        TransitionError::Conflict { .. } => {
-            ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
-        }
-        TransitionError::Store(e) => e.into(),
-    }
-}
-
 /// Acknowledges an open or escalated incident (editor).
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/ack", tag = "incidents",
     params(("id" = String, Path, description = "Incident id")), request_body(content = NoteBody, description = "optional"),
@@ -179,5 +167,5 @@ async fn transition(
         .human(id, to, &principal.name, body.note.as_deref())
         .await
         .map(Json)
-        .map_err(transition_error)
+        .map_err(ApiError::from)
 }

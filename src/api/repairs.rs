@@ -5,7 +5,7 @@ use super::AppState;
 use super::auth::Principal;
 use super::error::ApiError;
 use crate::model::{Breaker, Repair, RepairState};
-use crate::remedy::{ManualRepair, RepairError, RepairPlan};
+use crate::remedy::{ManualRepair, RepairPlan};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, Query, State};
@@ -264,17 +264,6 @@ pub struct RepairTaskBody {
     pub target: Option<String>,
 }
 
-fn repair_error(e: RepairError) -> ApiError {
-    match e {
-        RepairError::EmergencyStop => {
-            ApiError::new(StatusCode::CONFLICT, "emergency_stop", e.to_string())
-        }
-        RepairError::NotFound(m) => ApiError::not_found(m),
-        RepairError::Invalid(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
-        RepairError::Store(e) => e.into(),
-    }
-}
-
 /// Starts a repair by hand (runner). Gates still apply: mode, emergency stop, budgets, approval.
 #[utoipa::path(post, path = "/api/v1/error-monitoring/repair-task", tag = "monitoring", request_body = RepairTaskBody,
     responses((status = 202, body = Repair), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody),
@@ -298,11 +287,7 @@ pub async fn repair_task(
             ));
         }
     };
-    let repair = state
-        .repairs
-        .request(request, &principal.name)
-        .await
-        .map_err(repair_error)?;
+    let repair = state.repairs.request(request, &principal.name).await?;
     Ok((StatusCode::ACCEPTED, Json(repair)))
 }
 

@@ -4,7 +4,7 @@
 
 use super::AppState;
 use super::error::ApiError;
-use crate::reports::{self, Format, Kind, ReportSource};
+use crate::reports::{self, Format, Kind, ReportError, ReportSource};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
@@ -31,18 +31,30 @@ struct InProcess {
 }
 
 impl ReportSource for InProcess {
-    async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        let mut request = Request::get(path).body(Body::empty())?;
+    async fn get(&self, path: &str) -> Result<Value, ReportError> {
+        let fail = |e: Box<dyn std::error::Error + Send + Sync>| ReportError::source(path, e);
+        let mut request = Request::get(path)
+            .body(Body::empty())
+            .map_err(|e| fail(e.into()))?;
         for name in [header::AUTHORIZATION, header::COOKIE] {
             if let Some(value) = self.credentials.get(&name) {
                 request.headers_mut().insert(name, value.clone());
             }
         }
-        let response = self.router.clone().oneshot(request).await?;
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .map_err(|e| fail(e.into()))?;
         let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024 * 1024).await?;
-        anyhow::ensure!(status.is_success(), "{path}: HTTP {status}");
-        Ok(serde_json::from_slice(&bytes)?)
+        let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024 * 1024)
+            .await
+            .map_err(|e| fail(e.into()))?;
+        if !status.is_success() {
+            return Err(fail(format!("HTTP {status}").into()));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| fail(e.into()))
     }
 }
 
@@ -57,26 +69,8 @@ pub async fn report(
     Query(query): Query<ReportQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let kind = match kind.as_str() {
-        "health" => Kind::Health,
-        "performance" => Kind::Performance,
-        "repairs" => Kind::Repairs,
-        other => {
-            return Err(ApiError::not_found(format!(
-                "no report `{other}` (health, performance or repairs)"
-            )));
-        }
-    };
-    let (format, content_type) = match query.format.as_deref().unwrap_or("html") {
-        "html" => (Format::Html, "text/html; charset=utf-8"),
-        "md" => (Format::Md, "text/markdown; charset=utf-8"),
-        "json" => (Format::Json, "application/json"),
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "format `{other}`: expected html, md or json"
-            )));
-        }
-    };
+    let kind: Kind = kind.parse()?;
+    let format: Format = query.format.as_deref().unwrap_or("html").parse()?;
     let window = humantime::parse_duration(query.since.as_deref().unwrap_or("24h"))
         .map_err(|e| ApiError::bad_request(format!("since: {e}")))?;
     let since = chrono::Duration::from_std(window)
@@ -88,12 +82,11 @@ pub async fn report(
         credentials: headers,
     };
     let server = format!("http://{}", state.config.server.listen.get_ref());
-    let text = reports::run(&source, &server, kind, since, format)
-        .await
-        .map_err(|e| ApiError::internal("report", &e))?;
+    let text = reports::run(&source, &server, kind, since, format).await?;
     let mut response = text.into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
     Ok(response)
 }

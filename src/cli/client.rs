@@ -1,6 +1,7 @@
 //! A small client for the daemon's API, shared by the CLI commands: bearer token, JSON errors
 //! turned into readable messages.
 
+use crate::reports::{ReportError, ReportSource};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
@@ -65,8 +66,10 @@ impl DaemonClient {
     }
 }
 
-impl crate::reports::ReportSource for DaemonClient {
-    fn get(&self, path: &str) -> impl std::future::Future<Output = Result<Value>> + Send {
+impl ReportSource for DaemonClient {
+    async fn get(&self, path: &str) -> Result<Value, ReportError> {
         DaemonClient::get(self, path)
+            .await
+            .map_err(|e| ReportError::source(path, e))
     }
 }
