@@ -339,21 +339,15 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             runtime()?.block_on(homeostat::cli::repairs::kill_switch(&client, stop))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::User { command } => {
-            let config = load_or_explain(&Config::resolve_path(cli.config.as_deref()))?;
-            runtime()?.block_on(homeostat::cli::users::run(&config, command))?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Token { command } => {
-            let config = load_or_explain(&Config::resolve_path(cli.config.as_deref()))?;
-            runtime()?.block_on(homeostat::cli::tokens::run(&config, command))?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Secret { command } => {
-            let config = load_or_explain(&Config::resolve_path(cli.config.as_deref()))?;
-            runtime()?.block_on(homeostat::cli::secrets::run(&config, command))?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::User { command } => with_config(cli.config.as_deref(), async |config| {
+            homeostat::cli::users::run(config, command).await
+        }),
+        Command::Token { command } => with_config(cli.config.as_deref(), async |config| {
+            homeostat::cli::tokens::run(config, command).await
+        }),
+        Command::Secret { command } => with_config(cli.config.as_deref(), async |config| {
+            homeostat::cli::secrets::run(config, command).await
+        }),
         Command::Audit { command } => {
             let config = load_or_explain(&Config::resolve_path(cli.config.as_deref()))?;
             runtime()?.block_on(homeostat::cli::audit::run(&config, command))
@@ -422,6 +416,16 @@ fn analysis_classifier(explicit: Option<&std::path::Path>) -> Result<Classifier>
     };
     let config = load_or_explain(&path)?;
     config.classifier().context("compiling the log categories")
+}
+
+/// Runs a command that works on the store itself (no daemon), with the config loaded first.
+fn with_config(
+    explicit: Option<&std::path::Path>,
+    run: impl AsyncFnOnce(&Config) -> Result<()>,
+) -> Result<ExitCode> {
+    let config = load_or_explain(&Config::resolve_path(explicit))?;
+    runtime()?.block_on(run(&config))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Parses a report name, listing the names in `--help`.

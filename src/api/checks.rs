@@ -2,21 +2,13 @@
 
 use super::AppState;
 use super::error::ApiError;
+use super::query::{Paging, limit};
 use crate::detect::CheckState;
 use crate::model::Observation;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-
-/// Query of `GET /api/v1/checks`.
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct ListQuery {
-    /// Page size, 1–1000 (default: every check).
-    pub limit: Option<u32>,
-    /// Checks to skip, in config order (default 0).
-    pub offset: Option<u32>,
-}
 
 /// A page of checks.
 #[derive(Debug, Serialize, ToSchema)]
@@ -31,23 +23,25 @@ pub struct CheckList {
 
 /// Lists checks (in config order, paginated with `limit` and `offset`) with their current
 /// status and latest observation.
-#[utoipa::path(get, path = "/api/v1/checks", tag = "checks", params(ListQuery),
+#[utoipa::path(get, path = "/api/v1/checks", tag = "checks", params(Paging),
     responses((status = 200, body = CheckList), (status = 400, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    Query(query): Query<ListQuery>,
+    Query(paging): Query<Paging>,
 ) -> Result<Json<CheckList>, ApiError> {
-    if query.limit.is_some_and(|l| !(1..=1000).contains(&l)) {
-        return Err(ApiError::bad_request("limit must be between 1 and 1000"));
-    }
-    let offset = query.offset.unwrap_or(0);
+    // Every check unless a page size is given.
+    let limit = match paging.limit {
+        None => usize::MAX,
+        Some(_) => paging.limit(1000, 1000)? as usize,
+    };
+    let offset = paging.offset();
     let all = state.detector.states();
     let total = all.len();
     let checks = all
         .into_iter()
         .skip(usize::try_from(offset).unwrap_or(usize::MAX))
-        .take(query.limit.map_or(usize::MAX, |l| l as usize))
+        .take(limit)
         .collect();
     Ok(Json(CheckList {
         checks,
@@ -86,10 +80,7 @@ pub async fn show(
         .detector
         .state(&name)
         .ok_or_else(|| ApiError::not_found(format!("no check named `{name}`")))?;
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request("limit must be between 1 and 1000"));
-    }
+    let limit = limit(query.limit, 50, 1000)?;
     let observations = state.store.recent_observations(&name, limit).await?;
     Ok(Json(CheckDetail {
         check,

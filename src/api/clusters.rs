@@ -4,6 +4,7 @@
 
 use super::AppState;
 use super::error::ApiError;
+use super::query::limit;
 use crate::config::Duration;
 use crate::remedy::{RunbookStats, rank_history};
 use crate::store::StoredCluster;
@@ -61,10 +62,7 @@ pub async fn list(
         None | Some("") => DEFAULT_SINCE,
         Some(text) => text.parse::<Duration>().map_err(ApiError::bad_request)?,
     };
-    let limit = query.limit.unwrap_or(20);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request("limit must be between 1 and 500"));
-    }
+    let limit = limit(query.limit, 20, 500)?;
     let window = chrono::Duration::from_std(since.get())
         .map_err(|_| ApiError::bad_request("`since` is too long"))?;
     let start = Utc::now()

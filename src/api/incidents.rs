@@ -4,6 +4,7 @@
 use super::AppState;
 use super::auth::Principal;
 use super::error::ApiError;
+use super::query::{Paging, state_filter};
 use crate::model::{Incident, IncidentState, TimelineEntry};
 use axum::Json;
 use axum::body::Bytes;
@@ -13,14 +14,10 @@ use utoipa::{IntoParams, ToSchema};
 
 /// Query of `GET /api/v1/incidents`.
 #[derive(Debug, Deserialize, IntoParams)]
-pub struct ListQuery {
+pub struct IncidentFilter {
     /// Only incidents in this state (`open`, `acknowledged`, `remediating`, `escalated`,
     /// `resolved`, `closed`).
     pub state: Option<String>,
-    /// Page size, 1–500 (default 50).
-    pub limit: Option<u32>,
-    /// Incidents to skip (default 0).
-    pub offset: Option<u32>,
 }
 
 /// A page of incidents.
@@ -37,28 +34,21 @@ pub struct IncidentList {
 }
 
 /// Lists incidents, newest first.
-#[utoipa::path(get, path = "/api/v1/incidents", tag = "incidents", params(ListQuery),
+#[utoipa::path(get, path = "/api/v1/incidents", tag = "incidents", params(IncidentFilter, Paging),
     responses((status = 200, body = IncidentList), (status = 400, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    Query(query): Query<ListQuery>,
+    Query(filter): Query<IncidentFilter>,
+    Query(paging): Query<Paging>,
 ) -> Result<Json<IncidentList>, ApiError> {
-    let filter = match query.state.as_deref() {
-        None | Some("") => None,
-        Some(name) => Some(IncidentState::parse(name).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "unknown state `{name}`; expected one of: {}",
-                IncidentState::ALL.map(IncidentState::as_str).join(", ")
-            ))
-        })?),
-    };
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request("limit must be between 1 and 500"));
-    }
-    let offset = query.offset.unwrap_or(0);
-    let (incidents, total) = state.store.list_incidents(filter, limit, offset).await?;
+    let states = state_filter(
+        filter.state.as_deref(),
+        &IncidentState::ALL,
+        IncidentState::as_str,
+    )?;
+    let (limit, offset) = (paging.limit(50, 500)?, paging.offset());
+    let (incidents, total) = state.store.list_incidents(states, limit, offset).await?;
     Ok(Json(IncidentList {
         incidents,
         total,

@@ -13,6 +13,7 @@ mod metrics;
 mod monitoring;
 mod openapi;
 mod probes;
+mod query;
 mod repairs;
 mod reports;
 pub mod routes;

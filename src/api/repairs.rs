@@ -4,6 +4,7 @@
 use super::AppState;
 use super::auth::Principal;
 use super::error::ApiError;
+use super::query::{Paging, state_filter};
 use crate::model::{Breaker, Repair, RepairState};
 use crate::remedy::{ManualRepair, RepairPlan};
 use axum::Json;
@@ -16,17 +17,13 @@ use utoipa::{IntoParams, ToSchema};
 
 /// Query of the repair lists.
 #[derive(Debug, Deserialize, IntoParams)]
-pub struct ListQuery {
+pub struct RepairFilter {
     /// Only repairs in this state.
     pub state: Option<String>,
     /// Only repairs of this incident.
     pub incident: Option<String>,
     /// Only repairs of this runbook.
     pub runbook: Option<String>,
-    /// Page size, 1–500 (default 50).
-    pub limit: Option<u32>,
-    /// Repairs to skip (default 0).
-    pub offset: Option<u32>,
 }
 
 /// A page of repairs.
@@ -42,27 +39,23 @@ pub struct RepairList {
     pub offset: u32,
 }
 
-async fn page(state: &AppState, query: &ListQuery) -> Result<RepairList, ApiError> {
-    let filter = match query.state.as_deref() {
-        None | Some("") => None,
-        Some(name) => Some(RepairState::parse(name).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "unknown state `{name}`; expected one of: {}",
-                RepairState::ALL.map(RepairState::as_str).join(", ")
-            ))
-        })?),
-    };
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request("limit must be between 1 and 500"));
-    }
-    let offset = query.offset.unwrap_or(0);
+async fn page(
+    state: &AppState,
+    filter: &RepairFilter,
+    paging: &Paging,
+) -> Result<RepairList, ApiError> {
+    let states = state_filter(
+        filter.state.as_deref(),
+        &RepairState::ALL,
+        RepairState::as_str,
+    )?;
+    let (limit, offset) = (paging.limit(50, 500)?, paging.offset());
     let (repairs, total) = state
         .store
         .list_repairs(
-            filter,
-            query.incident.as_deref(),
-            query.runbook.as_deref().filter(|r| !r.is_empty()),
+            states,
+            filter.incident.as_deref(),
+            filter.runbook.as_deref().filter(|r| !r.is_empty()),
             limit,
             offset,
         )
@@ -76,23 +69,25 @@ async fn page(state: &AppState, query: &ListQuery) -> Result<RepairList, ApiErro
 }
 
 /// Lists repairs, newest first.
-#[utoipa::path(get, path = "/api/v1/repairs", tag = "repairs", params(ListQuery),
+#[utoipa::path(get, path = "/api/v1/repairs", tag = "repairs", params(RepairFilter, Paging),
     responses((status = 200, body = RepairList), (status = 400, body = super::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    Query(query): Query<ListQuery>,
+    Query(filter): Query<RepairFilter>,
+    Query(paging): Query<Paging>,
 ) -> Result<Json<RepairList>, ApiError> {
-    page(&state, &query).await.map(Json)
+    page(&state, &filter, &paging).await.map(Json)
 }
 
 /// Repair history, newest first (the seed endpoint; same as `GET /api/v1/repairs`).
-#[utoipa::path(get, path = "/api/v1/error-monitoring/repair-history", tag = "monitoring", params(ListQuery),
+#[utoipa::path(get, path = "/api/v1/error-monitoring/repair-history", tag = "monitoring", params(RepairFilter, Paging),
     responses((status = 200, body = RepairList), (status = 400, body = super::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn history(
     State(state): State<AppState>,
-    Query(query): Query<ListQuery>,
+    Query(filter): Query<RepairFilter>,
+    Query(paging): Query<Paging>,
 ) -> Result<Json<RepairList>, ApiError> {
-    page(&state, &query).await.map(Json)
+    page(&state, &filter, &paging).await.map(Json)
 }
 
 /// One repair with its steps.

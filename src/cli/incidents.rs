@@ -1,8 +1,9 @@
 //! `homeostat incidents [list|show ID|ack ID|resolve ID]`: operate incidents on a running daemon.
 
 use super::client::DaemonClient;
+use super::output::{items, list_path, text};
 use anyhow::Result;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// What to do.
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -39,18 +40,11 @@ pub enum IncidentsCommand {
     },
 }
 
-fn text<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key].as_str().unwrap_or("-")
-}
-
 /// Runs `command` against the daemon; `json` prints raw JSON.
 pub async fn run(client: &DaemonClient, command: IncidentsCommand, json: bool) -> Result<()> {
     let body = match &command {
         IncidentsCommand::List { state, limit } => {
-            let mut path = format!("/api/v1/incidents?limit={limit}");
-            if let Some(state) = state {
-                path.push_str(&format!("&state={state}"));
-            }
+            let path = list_path("/api/v1/incidents", state.as_deref(), *limit);
             client.get(&path).await?
         }
         IncidentsCommand::Show { id } => client.get(&format!("/api/v1/incidents/{id}")).await?,
@@ -81,11 +75,7 @@ pub async fn run(client: &DaemonClient, command: IncidentsCommand, json: bool) -
                 "{:>6}  {:<3} {:<13} {:<9} {:<21} TITLE",
                 "ID", "PRI", "STATE", "SEVERITY", "OPENED"
             );
-            for i in body["incidents"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-            {
+            for i in items(&body, "incidents") {
                 println!(
                     "{:>6}  {:<3} {:<13} {:<9} {:<21} {}",
                     text(i, "id"),
@@ -115,11 +105,7 @@ pub async fn run(client: &DaemonClient, command: IncidentsCommand, json: bool) -
                 text(&body, "opened_at"),
                 body["time_to_detect_seconds"]
             );
-            for entry in body["timeline"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-            {
+            for entry in items(&body, "timeline") {
                 println!(
                     "  {}  {:<13} {:<16} {}",
                     text(entry, "at"),

@@ -5,6 +5,7 @@ pub mod analyze;
 pub mod audit;
 pub mod client;
 pub mod incidents;
+pub mod output;
 pub mod repairs;
 pub mod secrets;
 pub mod status;

@@ -2,6 +2,7 @@
 //! operate repairs and the kill switch on a running daemon.
 
 use super::client::DaemonClient;
+use super::output::{items, list_path, text};
 use anyhow::Result;
 use serde_json::{Value, json};
 
@@ -25,18 +26,11 @@ pub enum RepairsCommand {
     },
 }
 
-fn text<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key].as_str().unwrap_or("-")
-}
-
 /// Runs a repairs command.
 pub async fn run(client: &DaemonClient, command: RepairsCommand, json: bool) -> Result<()> {
     match command {
         RepairsCommand::List { state, limit } => {
-            let mut path = format!("/api/v1/repairs?limit={limit}");
-            if let Some(state) = state {
-                path.push_str(&format!("&state={state}"));
-            }
+            let path = list_path("/api/v1/repairs", state.as_deref(), limit);
             let body = client.get(&path).await?;
             if json {
                 println!("{body}");
@@ -46,11 +40,7 @@ pub async fn run(client: &DaemonClient, command: RepairsCommand, json: bool) -> 
                 "{:>6}  {:>8}  {:<18} {:<20} {:<8} ERROR",
                 "ID", "INCIDENT", "STATE", "RUNBOOK", "DRY-RUN"
             );
-            for r in body["repairs"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-            {
+            for r in items(&body, "repairs") {
                 println!(
                     "{:>6}  {:>8}  {:<18} {:<20} {:<8} {}",
                     text(r, "id"),
@@ -78,11 +68,7 @@ pub async fn run(client: &DaemonClient, command: RepairsCommand, json: bool) -> 
             if let Some(error) = body["error"].as_str() {
                 println!("error: {error}");
             }
-            for step in body["steps"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-            {
+            for step in items(&body, "steps") {
                 let argv: Vec<&str> = step["command"]
                     .as_array()
                     .map(|a| a.iter().filter_map(Value::as_str).collect())

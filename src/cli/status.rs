@@ -1,6 +1,7 @@
 //! `homeostat status`: the daemon's status, health score and each check, as a table or JSON.
 
 use super::client::DaemonClient;
+use super::output::items;
 use anyhow::Result;
 use std::process::ExitCode;
 
@@ -33,11 +34,7 @@ pub async fn run(client: &DaemonClient, json: bool) -> Result<ExitCode> {
             "{:<24} {:<8} {:<9} {:>10}  MESSAGE",
             "CHECK", "TYPE", "STATUS", "LATENCY"
         );
-        for check in checks["checks"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-        {
+        for check in items(&checks, "checks") {
             let latency = check["last"]["latency_ms"]
                 .as_f64()
                 .map_or("-".to_string(), |ms| format!("{ms:.1} ms"));

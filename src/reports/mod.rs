@@ -41,11 +41,13 @@ impl FromStr for Kind {
     type Err = ReportError;
 
     fn from_str(name: &str) -> Result<Kind, ReportError> {
-        Kind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == name)
-            .ok_or_else(|| ReportError::UnknownKind(name.to_string()))
+        named(&Kind::ALL, Kind::as_str, name).ok_or_else(|| ReportError::UnknownKind(name.into()))
     }
+}
+
+/// The one of `all` whose name is `name`.
+fn named<T: Copy>(all: &[T], as_str: fn(T) -> &'static str, name: &str) -> Option<T> {
+    all.iter().copied().find(|t| as_str(*t) == name)
 }
 
 /// Output format.
@@ -86,10 +88,8 @@ impl FromStr for Format {
     type Err = ReportError;
 
     fn from_str(name: &str) -> Result<Format, ReportError> {
-        Format::ALL
-            .into_iter()
-            .find(|f| f.as_str() == name)
-            .ok_or_else(|| ReportError::UnknownFormat(name.to_string()))
+        named(&Format::ALL, Format::as_str, name)
+            .ok_or_else(|| ReportError::UnknownFormat(name.into()))
     }
 }
 

@@ -194,16 +194,11 @@ impl Store {
         let Ok(id) = id.parse::<i64>() else {
             return Ok(false);
         };
-        let mut tx = self.begin_write().await?;
-        let changed =
+        let revoke =
             sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(ms(Utc::now()))
-                .bind(id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        tx.commit().await?;
-        Ok(changed == 1)
+                .bind(id);
+        Ok(self.write_one(revoke).await? == 1)
     }
 }
 

@@ -154,6 +154,17 @@ impl Store {
         })
     }
 
+    /// Runs one statement in a write transaction of its own; the number of rows it changed.
+    pub(crate) async fn write_one<'q>(
+        &self,
+        statement: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let changed = statement.execute(&mut *tx).await?.rows_affected();
+        tx.commit().await?;
+        Ok(changed)
+    }
+
     /// Closes every connection (after pending writes).
     pub async fn close(&self) {
         self.pool.close().await;

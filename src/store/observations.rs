@@ -102,16 +102,12 @@ impl Store {
         keep_per_check: u32,
         older_than: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let mut removed = {
-            let mut tx = self.begin_write().await?;
-            let n = sqlx::query("DELETE FROM observations WHERE observed_at < $1")
-                .bind(older_than.timestamp_millis())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            tx.commit().await?;
-            n
-        };
+        let mut removed = self
+            .write_one(
+                sqlx::query("DELETE FROM observations WHERE observed_at < $1")
+                    .bind(older_than.timestamp_millis()),
+            )
+            .await?;
         let names: Vec<String> = sqlx::query("SELECT DISTINCT check_name FROM observations")
             .fetch_all(self.pool())
             .await?
@@ -119,17 +115,13 @@ impl Store {
             .map(|r| r.try_get::<String, _>("check_name"))
             .collect::<Result<_, _>>()?;
         for name in names {
-            let mut tx = self.begin_write().await?;
-            removed += sqlx::query(
+            let older = sqlx::query(
                 "DELETE FROM observations WHERE check_name = $1 AND id <= \
                  (SELECT id FROM observations WHERE check_name = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)",
             )
             .bind(name)
-            .bind(i64::from(keep_per_check))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            tx.commit().await?;
+            .bind(i64::from(keep_per_check));
+            removed += self.write_one(older).await?;
         }
         Ok(removed)
     }

@@ -292,16 +292,11 @@ impl Store {
     /// The row stays: attempts before the close no longer count against the budget.
     pub async fn reset_breaker(&self, target: &str, runbook: &str) -> Result<bool, StoreError> {
         let now = ms(Utc::now());
-        let mut tx = self.begin_write().await?;
-        let n = sqlx::query("UPDATE breakers SET closes_at = $1 WHERE target = $2 AND runbook = $3 AND closes_at > $1")
+        let close = sqlx::query("UPDATE breakers SET closes_at = $1 WHERE target = $2 AND runbook = $3 AND closes_at > $1")
             .bind(now)
             .bind(target.to_string())
-            .bind(runbook.to_string())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        tx.commit().await?;
-        Ok(n > 0)
+            .bind(runbook.to_string());
+        Ok(self.write_one(close).await? > 0)
     }
 
     /// When the breaker of `target` × `runbook` last closed (by cooldown or reset), if it has.

@@ -84,14 +84,8 @@ impl Store {
 
     /// Deletes a secret; false when there was none.
     pub async fn delete_secret(&self, name: &str) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let n = sqlx::query("DELETE FROM secrets WHERE name = $1")
-            .bind(name.to_string())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        tx.commit().await?;
-        Ok(n == 1)
+        let delete = sqlx::query("DELETE FROM secrets WHERE name = $1").bind(name.to_string());
+        Ok(self.write_one(delete).await? == 1)
     }
 
     /// Key rotation in one write transaction: every secret is read, passed through `reseal`

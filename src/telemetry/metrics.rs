@@ -6,7 +6,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry, Unit};
 
 /// Labels of per-check series.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -136,170 +136,143 @@ impl Metrics {
     /// A registry with every family registered.
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("homeostat");
-        let check_status = Family::<CheckLabels, Gauge>::default();
-        registry.register(
-            "check_status",
-            "Check status: 0 ok, 1 warning, 2 critical, 3 unknown",
-            check_status.clone(),
-        );
-        let check_duration: HistogramFamily<CheckLabels> =
-            Family::new_with_constructor(check_duration_histogram);
-        registry.register_with_unit(
-            "check_duration",
-            "Time one check run took",
-            prometheus_client::registry::Unit::Seconds,
-            check_duration.clone(),
-        );
-        let check_runs = Family::<CheckStatusLabels, Counter>::default();
-        registry.register("check_runs", "Check runs by raw status", check_runs.clone());
-        let scheduler_lateness =
-            Histogram::new([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0]);
-        registry.register_with_unit(
-            "scheduler_lateness",
-            "How late a check run started against its schedule",
-            prometheus_client::registry::Unit::Seconds,
-            scheduler_lateness.clone(),
-        );
-        let signals = Counter::default();
-        registry.register(
-            "signals",
-            "Check status changes sent as signals",
-            signals.clone(),
-        );
-        let observations_written = Counter::default();
-        registry.register(
-            "observations_written",
-            "Observations persisted to the store",
-            observations_written.clone(),
-        );
-        let store_errors = Counter::default();
-        registry.register("store_errors", "Failed store writes", store_errors.clone());
-        let observations_pruned = Counter::default();
-        registry.register(
-            "observations_pruned",
-            "Observations removed by retention",
-            observations_pruned.clone(),
-        );
-        let incidents_open = Gauge::default();
-        registry.register(
-            "incidents_open",
-            "Incidents not yet resolved",
-            incidents_open.clone(),
-        );
-        let incidents_opened = Family::<PriorityLabels, Counter>::default();
-        registry.register(
-            "incidents_opened",
-            "Incidents opened, by priority",
-            incidents_opened.clone(),
-        );
-        let repairs = Family::<RepairLabels, Counter>::default();
-        registry.register(
-            "repairs",
-            "Finished repairs by runbook and outcome",
-            repairs.clone(),
-        );
-        let repair_duration: HistogramFamily<RunbookLabels> =
-            Family::new_with_constructor(check_duration_histogram);
-        registry.register_with_unit(
-            "repair_duration",
-            "Time from a repair's first step to its final state",
-            prometheus_client::registry::Unit::Seconds,
-            repair_duration.clone(),
-        );
-        let emergency_stop = Gauge::default();
-        registry.register(
-            "emergency_stop",
-            "1 while the emergency stop is engaged",
-            emergency_stop.clone(),
-        );
-        let health_score = Gauge::default();
-        registry.register(
-            "health_score",
-            "Overall health score, 0-100",
-            health_score.clone(),
-        );
-        let monitoring_running = Gauge::default();
-        registry.register(
-            "monitoring_running",
-            "1 while checks and detection run",
-            monitoring_running.clone(),
-        );
-        let checks = Gauge::default();
-        registry.register("checks", "Configured checks", checks.clone());
-        let login_failures = Family::<ReasonLabels, Counter>::default();
-        registry.register(
-            "login_failures",
-            "Refused logins by reason",
-            login_failures.clone(),
-        );
-        let login_lockouts = Counter::default();
-        registry.register(
-            "login_lockouts",
-            "Users or client addresses locked out after too many failed logins",
-            login_lockouts.clone(),
-        );
-        let log_lines = Family::<LogLabels, Counter>::default();
-        registry.register(
-            "log_lines",
-            "Lines read from a log source",
-            log_lines.clone(),
-        );
-        let log_lines_cut = Family::<LogLabels, Counter>::default();
-        registry.register(
-            "log_lines_cut",
-            "Log lines longer than max_line_bytes, cut to it",
-            log_lines_cut.clone(),
-        );
-        let log_lines_invalid = Family::<LogLabels, Counter>::default();
-        registry.register(
-            "log_lines_invalid",
-            "Log lines with invalid UTF-8 or NUL bytes (converted lossily)",
-            log_lines_invalid.clone(),
-        );
-        let log_lines_skipped = Family::<LogLabels, Counter>::default();
-        registry.register(
-            "log_lines_skipped",
-            "Log lines not analyzed: binary, or not fitting the source's format",
-            log_lines_skipped.clone(),
-        );
-        let log_lines_untimed = Family::<LogLabels, Counter>::default();
-        registry.register(
-            "log_lines_untimed",
-            "Log lines without a line time that parses, though the source's format gives one",
-            log_lines_untimed.clone(),
-        );
-        let log_truncations = Family::<LogLabels, Counter>::default();
-        registry.register(
-            "log_truncations",
-            "Log files found truncated (copytruncate) and read again from the start",
-            log_truncations.clone(),
-        );
+        let r = &mut registry;
         Metrics {
-            login_failures,
-            login_lockouts,
+            check_status: registered(
+                r,
+                "check_status",
+                "Check status: 0 ok, 1 warning, 2 critical, 3 unknown",
+                Family::default(),
+            ),
+            check_duration: seconds(
+                r,
+                "check_duration",
+                "Time one check run took",
+                Family::new_with_constructor(check_duration_histogram),
+            ),
+            check_runs: registered(
+                r,
+                "check_runs",
+                "Check runs by raw status",
+                Family::default(),
+            ),
+            scheduler_lateness: seconds(
+                r,
+                "scheduler_lateness",
+                "How late a check run started against its schedule",
+                Histogram::new([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0]),
+            ),
+            signals: registered(
+                r,
+                "signals",
+                "Check status changes sent as signals",
+                Counter::default(),
+            ),
+            observations_written: registered(
+                r,
+                "observations_written",
+                "Observations persisted to the store",
+                Counter::default(),
+            ),
+            store_errors: registered(r, "store_errors", "Failed store writes", Counter::default()),
+            observations_pruned: registered(
+                r,
+                "observations_pruned",
+                "Observations removed by retention",
+                Counter::default(),
+            ),
+            incidents_open: registered(
+                r,
+                "incidents_open",
+                "Incidents not yet resolved",
+                Gauge::default(),
+            ),
+            incidents_opened: registered(
+                r,
+                "incidents_opened",
+                "Incidents opened, by priority",
+                Family::default(),
+            ),
+            repairs: registered(
+                r,
+                "repairs",
+                "Finished repairs by runbook and outcome",
+                Family::default(),
+            ),
+            repair_duration: seconds(
+                r,
+                "repair_duration",
+                "Time from a repair's first step to its final state",
+                Family::new_with_constructor(check_duration_histogram),
+            ),
+            emergency_stop: registered(
+                r,
+                "emergency_stop",
+                "1 while the emergency stop is engaged",
+                Gauge::default(),
+            ),
+            health_score: registered(
+                r,
+                "health_score",
+                "Overall health score, 0-100",
+                Gauge::default(),
+            ),
+            monitoring_running: registered(
+                r,
+                "monitoring_running",
+                "1 while checks and detection run",
+                Gauge::default(),
+            ),
+            checks: registered(r, "checks", "Configured checks", Gauge::default()),
+            login_failures: registered(
+                r,
+                "login_failures",
+                "Refused logins by reason",
+                Family::default(),
+            ),
+            login_lockouts: registered(
+                r,
+                "login_lockouts",
+                "Users or client addresses locked out after too many failed logins",
+                Counter::default(),
+            ),
+            log_lines: registered(
+                r,
+                "log_lines",
+                "Lines read from a log source",
+                Family::default(),
+            ),
+            log_lines_cut: registered(
+                r,
+                "log_lines_cut",
+                "Log lines longer than max_line_bytes, cut to it",
+                Family::default(),
+            ),
+            log_lines_invalid: registered(
+                r,
+                "log_lines_invalid",
+                "Log lines with invalid UTF-8 or NUL bytes (converted lossily)",
+                Family::default(),
+            ),
+            log_lines_skipped: registered(
+                r,
+                "log_lines_skipped",
+                "Log lines not analyzed: binary, or not fitting the source's format",
+                Family::default(),
+            ),
+            log_lines_untimed: registered(
+                r,
+                "log_lines_untimed",
+                "Log lines without a line time that parses, though the source's format gives one",
+                Family::default(),
+            ),
+            log_truncations: registered(
+                r,
+                "log_truncations",
+                "Log files found truncated (copytruncate) and read again from the start",
+                Family::default(),
+            ),
             registry,
-            check_status,
-            check_duration,
-            check_runs,
-            scheduler_lateness,
-            signals,
-            observations_written,
-            store_errors,
-            observations_pruned,
-            incidents_open,
-            incidents_opened,
-            repairs,
-            repair_duration,
-            emergency_stop,
-            health_score,
-            monitoring_running,
-            checks,
-            log_lines,
-            log_lines_cut,
-            log_lines_invalid,
-            log_lines_skipped,
-            log_lines_untimed,
-            log_truncations,
         }
     }
 
@@ -310,4 +283,16 @@ impl Metrics {
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
+}
+
+/// Registers `metric` as `homeostat_<name>` with `help`, and hands it back.
+fn registered<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
+
+/// Registers `metric`, measured in seconds, as `homeostat_<name>_seconds` with `help`.
+fn seconds<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register_with_unit(name, help, Unit::Seconds, metric.clone());
+    metric
 }
