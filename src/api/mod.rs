@@ -113,7 +113,11 @@ pub fn router(state: AppState) -> Router {
         }
     }
     // The dashboard page and its assets are public; the data they fetch is not.
-    let public = public.merge(crate::web::router());
+    let public = public.merge(crate::web::router(|name| {
+        axum::response::IntoResponse::into_response(ApiError::not_found(format!(
+            "no asset `{name}`"
+        )))
+    }));
     let limited = public
         .merge(authenticated.route_layer(from_fn_with_state(state.clone(), auth::authenticate)))
         .layer(

@@ -76,12 +76,23 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
      img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
      form-action 'self'; frame-ancestors 'none'";
 
-/// The dashboard's routes (public: the page needs no auth, the data it fetches does).
-pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+/// The dashboard's routes (public: the page needs no auth, the data it fetches does);
+/// `missing` answers a request for an asset that does not exist.
+pub fn router<S: Clone + Send + Sync + 'static>(missing: fn(&str) -> Response) -> Router<S> {
     Router::new()
         .route("/", get(index))
         .route("/hitl/approve/{repair_id}", get(index))
-        .route("/assets/{file}", get(file))
+        .route(
+            "/assets/{file}",
+            get(
+                move |Path(name): Path<String>, request: HeaderMap| async move {
+                    match find(&name) {
+                        Some(asset) => serve(asset, &request),
+                        None => missing(&name),
+                    }
+                },
+            ),
+        )
 }
 
 fn find(name: &str) -> Option<&'static Asset> {
@@ -126,16 +137,6 @@ async fn index(request: HeaderMap) -> Response {
     match find("index.html") {
         Some(asset) => serve(asset, &request),
         None => StatusCode::NOT_FOUND.into_response(),
-    }
-}
-
-/// A static asset by file name.
-async fn file(Path(name): Path<String>, request: HeaderMap) -> Response {
-    match find(&name) {
-        Some(asset) => serve(asset, &request),
-        None => {
-            crate::api::error::ApiError::not_found(format!("no asset `{name}`")).into_response()
-        }
     }
 }
 
