@@ -132,7 +132,7 @@ impl Store {
                 .bind(record.severity.as_str().to_string())
                 .bind(record.priority.as_str().to_string())
                 .bind(record.check.map(str::to_string))
-                .bind(serde_json::to_string(record.labels).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+                .bind(serde_json::to_string(record.labels).map_err(StoreError::json("labels"))?)
                 .bind(ms(record.started_at.min(record.at)))
                 .bind(ms(record.at))
                 .bind(ms(record.at))
@@ -431,8 +431,7 @@ fn decode_incident(row: &AnyRow) -> Result<Incident, StoreError> {
         state: IncidentState::parse(&state)
             .ok_or_else(|| StoreError::Corrupt(format!("state {state}")))?,
         check: row.try_get("check_name")?,
-        labels: serde_json::from_str(&labels)
-            .map_err(|e| StoreError::Corrupt(format!("labels: {e}")))?,
+        labels: serde_json::from_str(&labels).map_err(StoreError::json("labels"))?,
         started_at,
         opened_at,
         acknowledged_at: optional_time("acknowledged_at")?,

@@ -229,7 +229,7 @@ impl Store {
                 .map(|line| crate::security::redact::redact(line).into_owned())
                 .collect();
             let samples =
-                serde_json::to_string(&samples).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                serde_json::to_string(&samples).map_err(StoreError::json("cluster samples"))?;
             let known = match c.row {
                 Some(row) => Some(row),
                 None => sqlx::query(
@@ -397,7 +397,7 @@ impl Store {
                     first_seen: time(row.try_get("first_seen")?)?,
                     last_seen: time(row.try_get("last_seen")?)?,
                     samples: serde_json::from_str(&samples)
-                        .map_err(|e| StoreError::Corrupt(format!("cluster samples: {e}")))?,
+                        .map_err(StoreError::json("cluster samples"))?,
                 })
             })
             .collect()

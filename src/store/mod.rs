@@ -34,6 +34,21 @@ pub enum StoreError {
     /// A stored row could not be decoded.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// A JSON column (labels, metrics, steps, samples) could not be written or read back.
+    #[error("stored {what}: {source}")]
+    Json {
+        /// Which column.
+        what: &'static str,
+        /// What serde said.
+        source: serde_json::Error,
+    },
+}
+
+impl StoreError {
+    /// The JSON column `what` could not be written or read back.
+    pub(crate) fn json(what: &'static str) -> impl FnOnce(serde_json::Error) -> StoreError {
+        move |source| StoreError::Json { what, source }
+    }
 }
 
 /// Unix milliseconds, the stored form of a time.

@@ -43,8 +43,8 @@ impl Store {
             }
             let mut query = sqlx::query(&sql);
             for o in chunk {
-                let metrics = serde_json::to_string(&o.metrics)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let metrics =
+                    serde_json::to_string(&o.metrics).map_err(StoreError::json("metrics"))?;
                 query = query
                     .bind(o.check.clone())
                     .bind(o.status.code())
@@ -136,8 +136,7 @@ fn decode_observation(row: &AnyRow) -> Result<Observation, StoreError> {
         raw_status: Status::from_code(row.try_get("raw_status")?),
         latency_ms: row.try_get("latency_ms")?,
         message: row.try_get("message")?,
-        metrics: serde_json::from_str(&metrics)
-            .map_err(|e| StoreError::Corrupt(format!("metrics: {e}")))?,
+        metrics: serde_json::from_str(&metrics).map_err(StoreError::json("metrics"))?,
         observed_at: DateTime::from_timestamp_millis(millis)
             .ok_or_else(|| StoreError::Corrupt(format!("observed_at {millis} out of range")))?,
     })

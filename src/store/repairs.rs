@@ -96,8 +96,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = ms(Utc::now());
         let steps: Vec<StepRecord> = steps.iter().map(StepRecord::redacted).collect();
-        let steps =
-            serde_json::to_string(&steps).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let steps = serde_json::to_string(&steps).map_err(StoreError::json("steps"))?;
         let error = error.map(|e| redact(e).into_owned());
         let mut tx = self.begin_write().await?;
         sqlx::query(
@@ -362,8 +361,7 @@ fn decode_repair(row: &AnyRow) -> Result<Repair, StoreError> {
             .ok_or_else(|| StoreError::Corrupt(format!("repair state {state}")))?,
         attempt: row.try_get("attempt")?,
         dry_run: row.try_get::<i64, _>("dry_run")? != 0,
-        steps: serde_json::from_str(&steps)
-            .map_err(|e| StoreError::Corrupt(format!("steps: {e}")))?,
+        steps: serde_json::from_str(&steps).map_err(StoreError::json("steps"))?,
         error: row.try_get("error")?,
         requested_by: row.try_get("requested_by")?,
         created_at: time(row.try_get("created_at")?)?,
@@ -494,8 +492,8 @@ impl Store {
             let opened: i64 = row.try_get("opened_at")?;
             let until: i64 = row.try_get("until")?;
             let labels: String = row.try_get("labels")?;
-            let labels: BTreeMap<String, String> = serde_json::from_str(&labels)
-                .map_err(|e| StoreError::Corrupt(format!("incident labels: {e}")))?;
+            let labels: BTreeMap<String, String> =
+                serde_json::from_str(&labels).map_err(StoreError::json("incident labels"))?;
             let tied = ties.iter().all(|(k, v)| labels.get(k) == Some(v));
             if tied && super::logs::rose(&buckets, opened, until) {
                 came_with.push(row);
