@@ -4,15 +4,19 @@
 //! (mode, emergency stop, budgets and breakers, global limits, re-check, approvals); learning
 //! orders candidate runbooks by their record.
 
-mod approval;
+mod context;
 mod engine;
+mod executor;
+mod gates;
+mod jobs;
 mod learning;
 mod plan;
 mod steps;
+mod stop;
 mod template;
 
-pub use approval::approval_timed_out;
 pub use engine::{EngineParts, ManualRepair, RepairEngine, RepairError};
+pub use gates::approval_timed_out;
 pub use learning::{RunbookStats, rank, rank_history};
 pub use plan::RepairPlan;
 pub use steps::{execute as execute_step, plan as plan_step};
