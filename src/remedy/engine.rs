@@ -1,22 +1,7 @@
-//! The repair engine: for an incident, tries its check's (or log source's) candidate runbooks
-//! in order, each behind the safety gates, and escalates when none is left.
-//!
-//! Repair work runs on the durable job queue (queue `repairs`): an incident that needs repair,
-//! or a manual request, is a job with its runbook's priority and a dedup key; the engine's
-//! worker claims at most `max_concurrent_repairs` of them at once across every instance sharing
-//! the store, renews their leases while they run, and records their outcome. A job whose lease
-//! expired (its daemon died) is claimed again: the repairs it carried are marked `interrupted`,
-//! the step they were running is killed, and the repair is continued after a re-check. A
-//! restarted daemon does that at once for the jobs of its own previous life (same host, that
-//! process gone), without waiting for their leases. A repair holds its target while it runs,
-//! across instances on PostgreSQL (an advisory lock), so two repairs of one target never overlap.
-//!
-//! Gates, in the order a repair meets them: `max_concurrent_repairs` (the job claim), mode
-//! `observe` (nothing planned), emergency stop (nothing starts; running steps are killed), open
-//! breaker, per target × runbook budget (`max_attempts` within `window`, then the breaker opens
-//! for `cooldown`), global `max_repairs_per_hour`, approval (`approval = "required"` or
-//! `risk = "high"`), re-check (a healthy target is never repaired), then mode `dry-run` (record
-//! the exact argv, run nothing). After the steps: verify, rollback, next candidate.
+//! The repair engine's front door: queues incidents for repair, takes manual requests, plans
+//! what a repair will run, and tries an incident's candidate runbooks in order, escalating
+//! when none is left. The gates are in `gates/`, the steps in `executor.rs`, the queue glue in
+//! `jobs.rs`, the emergency stop in `stop.rs`.
 
 use super::RepairPlan;
 use super::context::{Attempt, Context, Subject};
@@ -270,12 +255,7 @@ impl RepairEngine {
                 let Some(incident) = store.incident(incident).await? else {
                     return Ok(false);
                 };
-                let latest = store
-                    .list_repairs(None, Some(&incident.id), None, 1, 0)
-                    .await?
-                    .0
-                    .into_iter()
-                    .next();
+                let latest = self.latest_repair(&incident.id).await?;
                 // Resolved (or closed) while its repair waited for approval, or the daemon now
                 // runs in observe mode: the waiting repair ends, nothing is run.
                 let why_not = if !incident.state.is_active() {
@@ -373,6 +353,16 @@ impl RepairEngine {
     }
 
     /// Jobs the reaper took back. A job queued again is taken back by whoever claims it next
+    /// The latest repair of the incident `id`, if any.
+    async fn latest_repair(&self, id: &str) -> Result<Option<Repair>, StoreError> {
+        let (repairs, _) = self
+            .ctx
+            .store
+            .list_repairs(None, Some(id), None, 1, 0)
+            .await?;
+        Ok(repairs.into_iter().next())
+    }
+
     /// Starts a repair asked for by `actor`; returns the first repair record it created, if any.
     pub async fn request(
         &self,
@@ -407,14 +397,7 @@ impl RepairEngine {
                     )));
                 }
                 // Before taking the incident: a store error here must not leave it taken.
-                let before = self
-                    .ctx
-                    .store
-                    .list_repairs(None, Some(&id), None, 1, 0)
-                    .await?
-                    .0
-                    .first()
-                    .map(|r| r.id.clone());
+                let before = self.latest_repair(&id).await?.map(|r| r.id);
                 if let Some(EnqueueOutcome::Duplicate(_)) =
                     self.enqueue_incident(&incident, actor).await?
                 {
@@ -425,14 +408,7 @@ impl RepairEngine {
                 // Report the repair record once it exists (a worker may be free at once).
                 let deadline = Instant::now() + Duration::from_secs(2);
                 while Instant::now() < deadline {
-                    let latest = self
-                        .ctx
-                        .store
-                        .list_repairs(None, Some(&id), None, 1, 0)
-                        .await?
-                        .0
-                        .into_iter()
-                        .next();
+                    let latest = self.latest_repair(&id).await?;
                     if latest.as_ref().map(|r| &r.id) != before.as_ref() {
                         return Ok(latest);
                     }
@@ -691,15 +667,7 @@ impl RepairEngine {
         let repair = self.ctx.create(subject, RepairState::Queued, None).await?;
         tracing::warn!(repair = %repair.id, interrupted = %interrupted.id, runbook = %repair.runbook, "resuming an interrupted repair");
         self.ctx.announce(&repair);
-        self.ctx
-            .execute(
-                repair,
-                subject.incident,
-                subject.check.map(|c| c.as_ref()),
-                subject.book,
-                Some(interrupted),
-            )
-            .await
+        self.ctx.execute(repair, subject, Some(interrupted)).await
     }
 
     /// Runs an admitted repair: approval (if needed; `Deferred` while undecided), then
@@ -717,15 +685,7 @@ impl RepairEngine {
                 None => return Ok(Attempt::Deferred),
             }
         }
-        self.ctx
-            .execute(
-                repair,
-                subject.incident,
-                subject.check.map(|c| c.as_ref()),
-                subject.book,
-                None,
-            )
-            .await
+        self.ctx.execute(repair, subject, None).await
     }
 
     /// Continues a repair admitted by an earlier claim of its job (queued, or awaiting

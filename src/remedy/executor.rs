@@ -1,7 +1,7 @@
 //! The executor: runs an admitted repair — re-check, dry-run plan or steps (each step's process
 //! group recorded), verify, rollback — and finishes it (record, metrics, audit, event).
 
-use super::context::{Attempt, Context};
+use super::context::{Attempt, Context, Subject};
 use super::steps;
 use crate::checks::Check;
 use crate::config::{RunbookConfig, StepConfig};
@@ -37,16 +37,16 @@ impl Drop for Executing<'_> {
 }
 
 impl Context {
-    /// Runs a created repair: re-check, dry-run or steps, verify, rollback. `interrupted`
-    /// is the repair this one continues, whose completed steps are skipped.
+    /// Runs `repair`, created for `subject`: re-check, dry-run or steps, verify, rollback.
+    /// `interrupted` is the repair this one continues, whose completed steps are skipped.
     pub(super) async fn execute(
         &self,
         repair: Repair,
-        incident: Option<&Incident>,
-        check: Option<&Check>,
-        book: &RunbookConfig,
+        subject: &Subject<'_>,
         interrupted: Option<&Repair>,
     ) -> Result<Attempt, StoreError> {
+        let (incident, book) = (subject.incident, subject.book);
+        let check = subject.check.map(|c| c.as_ref());
         let store = &self.store;
         let kill = self.stop.kill_token();
         let _executing = Executing::enter(&self.executing);
@@ -114,9 +114,6 @@ impl Context {
         let mut failure = self
             .run_steps(&repair, "step", &steps, &context, &kill, &mut records)
             .await?;
-        if failure.is_none() && kill.is_cancelled() {
-            failure = Some("emergency stop".into());
-        }
         if kill.is_cancelled() {
             self.finish(
                 &repair,

@@ -1,5 +1,13 @@
 //! The queue glue of repairs: the typed repair job (queue `repairs`), its worker settings, and
 //! what a claim, a lost worker, a dead job or a restarted daemon does to the repairs it carries.
+//!
+//! An incident that needs repair, or a manual request, is a job with its runbook's priority and
+//! a dedup key; the engine's worker claims at most `max_concurrent_repairs` of them at once
+//! across every instance sharing the store, renews their leases while they run, and records
+//! their outcome. A job whose lease expired (its daemon died) is claimed again: the repairs it
+//! carried are marked `interrupted`, the step they were running is killed, and the repair is
+//! continued after a re-check. A restarted daemon does that at once for the jobs of its own
+//! previous life (same host, that process gone), without waiting for their leases.
 
 use super::context::Context;
 use crate::model::IncidentState;

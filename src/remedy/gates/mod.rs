@@ -1,5 +1,13 @@
 //! The safety gates a repair passes before it runs, in order: mode, emergency stop, target hold,
 //! breaker and budgets, approval; and the gates re-checked when an admitted repair starts.
+//!
+//! In the order a repair meets them: `max_concurrent_repairs` (the job claim), mode `observe`
+//! (nothing planned), emergency stop (nothing starts; running steps are killed), the target hold
+//! (one repair per target), open breaker, per target × runbook budget (`max_attempts` within
+//! `window`, then the breaker opens for `cooldown`), global `max_repairs_per_hour`, approval
+//! (`approval = "required"` or `risk = "high"`); when the repair starts, the mode and breaker
+//! again, re-check (a healthy target is never repaired), then mode `dry-run` (record the exact
+//! argv, run nothing). After the steps: verify, rollback, next candidate.
 
 mod approval;
 mod budget;
