@@ -1,5 +1,6 @@
 //! The durable job queue on SQL (SQLite or PostgreSQL): named queues with priorities and
-//! concurrency limits, retries with backoff, dedup keys, and leases + heartbeat + reaper.
+//! concurrency limits, retries with backoff, dedup keys, and leases + heartbeat + reaper; typed
+//! jobs (`JobKind`) are enqueued and read back without hand-built JSON.
 
 mod backoff;
 mod job;

@@ -18,19 +18,27 @@ use std::sync::{Arc, Mutex};
 
 /// The handles and shared state of one engine, used by its gates, executor and job glue.
 pub(super) struct Context {
+    /// Repairs, breakers, settings, audit.
     pub(super) store: Store,
+    /// Policy and runbooks.
     pub(super) config: Arc<Config>,
+    /// The checks by name (re-check, verify, candidates).
     pub(super) checks: HashMap<String, Arc<Check>>,
     /// Re-check and verify results are observations too.
     pub(super) detector: Arc<Detector>,
+    /// Incident transitions (remediating, resolved, escalated).
     pub(super) incidents: IncidentService,
+    /// Secrets for `{{ secrets.NAME }}` in steps (none without a master key).
     pub(super) vault: Option<Vault>,
+    /// Repair events.
     pub(super) bus: EventBus,
+    /// Repair metrics.
     pub(super) metrics: Arc<Metrics>,
     /// The durable queue repair jobs wait in.
     pub(super) queue: JobQueue,
     /// The name this instance holds repair job leases under (see `LeaseOwner`).
     pub(super) owner: String,
+    /// The emergency stop.
     pub(super) stop: EmergencyStop,
     /// Repairs of this instance in `execute` now (running or verifying).
     pub(super) executing: AtomicUsize,
@@ -40,10 +48,15 @@ pub(super) struct Context {
 
 /// What a repair is about: the incident (if any), the target check (if any), the runbook.
 pub(super) struct Subject<'a> {
+    /// The incident repaired, if any.
     pub(super) incident: Option<&'a Incident>,
+    /// The target check, if any.
     pub(super) check: Option<&'a Arc<Check>>,
+    /// The runbook.
     pub(super) book: &'a RunbookConfig,
+    /// Which candidate of the incident this is (1 = first).
     pub(super) attempt: i64,
+    /// Who asked.
     pub(super) actor: &'a str,
 }
 

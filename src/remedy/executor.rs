@@ -115,15 +115,9 @@ impl Context {
             .run_steps(&repair, "step", &steps, &context, &kill, &mut records)
             .await?;
         if kill.is_cancelled() {
-            self.finish(
-                &repair,
-                RepairState::Cancelled,
-                &records,
-                Some("killed by the emergency stop"),
-                started.elapsed(),
-            )
-            .await?;
-            return Ok(Attempt::Halt);
+            return self
+                .stopped(&repair, &records, "killed by the emergency stop", started)
+                .await;
         }
         if failure.is_none() {
             store
@@ -151,15 +145,14 @@ impl Context {
         }
         if kill.is_cancelled() {
             // The emergency stop came during verify: nothing more runs, not even rollback.
-            self.finish(
-                &repair,
-                RepairState::Cancelled,
-                &records,
-                Some("stopped by the emergency stop during verify"),
-                started.elapsed(),
-            )
-            .await?;
-            return Ok(Attempt::Halt);
+            return self
+                .stopped(
+                    &repair,
+                    &records,
+                    "stopped by the emergency stop during verify",
+                    started,
+                )
+                .await;
         }
         let Some(reason) = failure else {
             self.finish(
@@ -306,6 +299,25 @@ impl Context {
                 _ = kill.cancelled() => return false,
             }
         }
+    }
+
+    /// Ends `repair`, whose steps began at `started`, as `cancelled` by the emergency stop.
+    async fn stopped(
+        &self,
+        repair: &Repair,
+        records: &[StepRecord],
+        why: &str,
+        started: Instant,
+    ) -> Result<Attempt, StoreError> {
+        self.finish(
+            repair,
+            RepairState::Cancelled,
+            records,
+            Some(why),
+            started.elapsed(),
+        )
+        .await?;
+        Ok(Attempt::Halt)
     }
 
     /// Ends `repair` as `failed` (nothing run) with the reason.
