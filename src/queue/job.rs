@@ -1,9 +1,12 @@
 //! A job: what to run (queue, kind, JSON payload), in which order (priority, run_after), how often
-//! (attempts), and who runs it now (the lease). `NewJob` is what callers enqueue.
+//! (attempts), and who runs it now (the lease). `NewJob` is what callers enqueue; a `JobKind`
+//! is one typed kind of job that builds its `NewJob` and reads its payload back.
 
 use super::QueueError;
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use std::fmt;
@@ -158,6 +161,25 @@ impl Job {
     }
 }
 
+impl Job {
+    /// The payload of this job read as kind `J`; an error when the job is of another queue or
+    /// kind, or its payload does not have `J`'s shape.
+    pub fn decode<J: JobKind>(&self) -> Result<J::Payload, QueueError> {
+        if self.queue != J::QUEUE || self.kind != J::KIND {
+            return Err(QueueError::Payload(format!(
+                "job {} is {}/{}, not {}/{}",
+                self.id,
+                self.queue,
+                self.kind,
+                J::QUEUE,
+                J::KIND
+            )));
+        }
+        serde_json::from_value(self.payload.clone())
+            .map_err(|e| QueueError::Payload(format!("job {}: {e}", self.id)))
+    }
+}
+
 fn narrow<T: TryFrom<i64>>(value: i64, column: &str) -> Result<T, StoreError> {
     T::try_from(value)
         .map_err(|_| StoreError::Corrupt(format!("job {column} {value} out of range")))
@@ -249,6 +271,46 @@ impl NewJob {
             return Err(QueueError::InvalidMaxAttempts);
         }
         Ok(())
+    }
+}
+
+/// One typed kind of job: where it waits, what it is called, how urgent it is, what makes two
+/// of them the same, and its payload (stored as JSON). Enqueued with `JobQueue::enqueue_kind`,
+/// read back with `Job::decode`.
+pub trait JobKind {
+    /// What the handler reads from a job of this kind (its stored JSON payload).
+    type Payload: Serialize + DeserializeOwned;
+    /// The named queue jobs of this kind wait in.
+    const QUEUE: &'static str;
+    /// The stored `kind` of these jobs.
+    const KIND: &'static str;
+    /// Attempts before a job of this kind is dead (at least 1).
+    const MAX_ATTEMPTS: u32 = DEFAULT_MAX_ATTEMPTS;
+
+    /// This job's payload.
+    fn payload(&self) -> &Self::Payload;
+
+    /// This job's priority, 1 (first) ..= 9 (last).
+    fn priority(&self) -> u8 {
+        DEFAULT_PRIORITY
+    }
+
+    /// While an unfinished job of the queue has this key, enqueueing this one returns that job.
+    fn dedup_key(&self) -> Option<String> {
+        None
+    }
+
+    /// The job to enqueue (due now); an error when the payload cannot be written as JSON.
+    fn new_job(&self) -> Result<NewJob, QueueError> {
+        let payload = serde_json::to_value(self.payload())
+            .map_err(|e| QueueError::Payload(format!("{} job: {e}", Self::KIND)))?;
+        let job = NewJob::new(Self::QUEUE, Self::KIND, payload)
+            .priority(self.priority())
+            .max_attempts(Self::MAX_ATTEMPTS);
+        Ok(match self.dedup_key() {
+            Some(key) => job.dedup_key(key),
+            None => job,
+        })
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::QueueError;
 use super::backoff::RetryPolicy;
-use super::job::{EnqueueOutcome, JOB_COLUMNS, Job, JobState, NewJob};
+use super::job::{EnqueueOutcome, JOB_COLUMNS, Job, JobKind, JobState, NewJob};
 use crate::store::{Backend, Store};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -48,6 +48,12 @@ impl JobQueue {
         let outcome = insert(&mut tx, &job, now_ms()).await?;
         tx.commit().await?;
         Ok(outcome)
+    }
+
+    /// Adds the typed `job` (see `JobKind::new_job`), or returns the unfinished job of its queue
+    /// with its dedup key.
+    pub async fn enqueue_kind<J: JobKind>(&self, job: &J) -> Result<EnqueueOutcome, QueueError> {
+        self.enqueue(job.new_job()?).await
     }
 
     /// Adds `jobs` in one transaction (all or none); outcomes in the same order. Duplicates

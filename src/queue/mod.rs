@@ -1,5 +1,6 @@
 //! The durable job queue on SQL (SQLite or PostgreSQL): named queues with priorities and
-//! concurrency limits, retries with backoff, dedup keys, and leases + heartbeat + reaper.
+//! concurrency limits, retries with backoff, dedup keys, and leases + heartbeat + reaper; typed
+//! jobs (`JobKind`) are enqueued and read back without hand-built JSON.
 
 mod backoff;
 mod job;
@@ -9,7 +10,7 @@ pub mod reaper;
 mod worker;
 
 pub use backoff::RetryPolicy;
-pub use job::{EnqueueOutcome, Job, JobState, NewJob};
+pub use job::{EnqueueOutcome, Job, JobKind, JobState, NewJob};
 pub use job_queue::JobQueue;
 pub use owner::{LeaseOwner, Liveness};
 pub use worker::{Defer, HandlerError, JobHandler, Stopped, Worker, WorkerConfig};
@@ -36,6 +37,9 @@ pub enum QueueError {
         /// The dedup key.
         key: String,
     },
+    /// A typed job's payload could not be written or read back (or the job is of another kind).
+    #[error("job payload: {0}")]
+    Payload(String),
 }
 
 impl From<sqlx::Error> for QueueError {
