@@ -32,6 +32,9 @@ pub enum StartError {
     /// The store could not be opened or migrated.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// The repair queue could not be read (the store failed, or a stored job is unreadable).
+    #[error("repair queue: {0}")]
+    Queue(#[from] crate::queue::QueueError),
     /// A check could not be built.
     #[error(transparent)]
     Check(#[from] checks::BuildError),

@@ -124,6 +124,7 @@ impl From<RepairError> for ApiError {
             RepairError::NotFound(m) => ApiError::not_found(m),
             RepairError::Invalid(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             RepairError::Store(e) => e.into(),
+            RepairError::Queue(e) => e.into(),
         }
     }
 }

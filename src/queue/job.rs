@@ -137,8 +137,7 @@ impl Job {
             id: row.try_get("id")?,
             queue: row.try_get("queue")?,
             kind: row.try_get("kind")?,
-            payload: serde_json::from_str(&payload)
-                .map_err(|e| StoreError::Corrupt(format!("job payload: {e}")))?,
+            payload: serde_json::from_str(&payload).map_err(StoreError::json("job payload"))?,
             priority: narrow(row.try_get("priority")?, "priority")?,
             state: state.parse().map_err(StoreError::Corrupt)?,
             attempts: narrow(row.try_get("attempts")?, "attempts")?,
@@ -166,17 +165,16 @@ impl Job {
     /// kind, or its payload does not have `J`'s shape.
     pub fn decode<J: JobKind>(&self) -> Result<J::Payload, QueueError> {
         if self.queue != J::QUEUE || self.kind != J::KIND {
-            return Err(QueueError::Payload(format!(
-                "job {} is {}/{}, not {}/{}",
-                self.id,
-                self.queue,
-                self.kind,
-                J::QUEUE,
-                J::KIND
-            )));
+            return Err(QueueError::OtherKind {
+                job: self.id,
+                found: format!("{}/{}", self.queue, self.kind),
+                expected: format!("{}/{}", J::QUEUE, J::KIND),
+            });
         }
-        serde_json::from_value(self.payload.clone())
-            .map_err(|e| QueueError::Payload(format!("job {}: {e}", self.id)))
+        serde_json::from_value(self.payload.clone()).map_err(|source| QueueError::Payload {
+            kind: J::KIND,
+            source,
+        })
     }
 }
 
@@ -302,8 +300,11 @@ pub trait JobKind {
 
     /// The job to enqueue (due now); an error when the payload cannot be written as JSON.
     fn new_job(&self) -> Result<NewJob, QueueError> {
-        let payload = serde_json::to_value(self.payload())
-            .map_err(|e| QueueError::Payload(format!("{} job: {e}", Self::KIND)))?;
+        let payload =
+            serde_json::to_value(self.payload()).map_err(|source| QueueError::Payload {
+                kind: Self::KIND,
+                source,
+            })?;
         let job = NewJob::new(Self::QUEUE, Self::KIND, payload)
             .priority(self.priority())
             .max_attempts(Self::MAX_ATTEMPTS);

@@ -37,9 +37,24 @@ pub enum QueueError {
         /// The dedup key.
         key: String,
     },
-    /// A typed job's payload could not be written or read back (or the job is of another kind).
-    #[error("job payload: {0}")]
-    Payload(String),
+    /// A typed job's payload could not be written as JSON, or read back in its kind's shape.
+    #[error("payload of a {kind} job: {source}")]
+    Payload {
+        /// The job's kind.
+        kind: &'static str,
+        /// What serde said.
+        source: serde_json::Error,
+    },
+    /// A job read as one kind is of another queue or kind.
+    #[error("job {job} is {found}, not {expected}")]
+    OtherKind {
+        /// The job's id.
+        job: i64,
+        /// Its queue and kind, `queue/kind`.
+        found: String,
+        /// The queue and kind it was read as.
+        expected: String,
+    },
 }
 
 impl From<sqlx::Error> for QueueError {

@@ -16,7 +16,7 @@ use crate::config::{Approval, Config, Mode, OnTimeout, Risk};
 use crate::detect::Detector;
 use crate::incidents::IncidentService;
 use crate::model::{Incident, IncidentState, LOG_LABEL, Repair, RepairState};
-use crate::queue::{EnqueueOutcome, Job, JobQueue, Worker, reaper};
+use crate::queue::{EnqueueOutcome, Job, JobQueue, QueueError, Worker, reaper};
 use crate::store::{Store, StoreError, Vault};
 use crate::telemetry::Metrics;
 use std::collections::HashSet;
@@ -44,6 +44,9 @@ pub enum RepairError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The repair could not be queued.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
 }
 
 /// A repair asked for by a person or a script.
@@ -99,7 +102,7 @@ impl RepairEngine {
     /// An engine; reads the persisted emergency stop from the store, and takes back at once the
     /// repair jobs its previous life left running (see `take_back_previous_lives`), killing the
     /// steps that life left behind.
-    pub async fn new(parts: EngineParts) -> Result<RepairEngine, StoreError> {
+    pub async fn new(parts: EngineParts) -> Result<RepairEngine, QueueError> {
         let EngineParts {
             store,
             config,
@@ -223,7 +226,7 @@ impl RepairEngine {
         &self,
         incident: &Incident,
         actor: &str,
-    ) -> Result<Option<EnqueueOutcome>, StoreError> {
+    ) -> Result<Option<EnqueueOutcome>, QueueError> {
         if self.ctx.config.policy.mode == Mode::Observe {
             return Ok(None);
         }

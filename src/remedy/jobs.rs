@@ -92,14 +92,6 @@ impl JobKind for RepairJob {
     }
 }
 
-/// A queue failure as a store failure (the only kind the engine's callers handle).
-fn queue_failure(e: QueueError) -> StoreError {
-    match e {
-        QueueError::Store(e) => e,
-        other => StoreError::Corrupt(other.to_string()),
-    }
-}
-
 /// The lease owner name of a new engine on this host.
 pub(super) fn new_owner() -> LeaseOwner {
     LeaseOwner::current(&format!(
@@ -123,8 +115,8 @@ pub(super) fn worker_config(owner: &str, slots: u32) -> WorkerConfig {
 
 impl Context {
     /// Queues `job`; a duplicate when an unfinished job carries the same work.
-    pub(super) async fn enqueue(&self, job: &RepairJob) -> Result<EnqueueOutcome, StoreError> {
-        self.queue.enqueue_kind(job).await.map_err(queue_failure)
+    pub(super) async fn enqueue(&self, job: &RepairJob) -> Result<EnqueueOutcome, QueueError> {
+        self.queue.enqueue_kind(job).await
     }
 
     /// Runs one claimed repair job with `work` (which returns whether the repair waits for
@@ -260,13 +252,9 @@ pub(super) async fn take_back_previous_lives(
     store: &Store,
     queue: &JobQueue,
     me: &LeaseOwner,
-) -> Result<Vec<Job>, StoreError> {
+) -> Result<Vec<Job>, QueueError> {
     let mut taken = Vec::new();
-    for job in queue
-        .running(RepairJob::QUEUE)
-        .await
-        .map_err(queue_failure)?
-    {
+    for job in queue.running(RepairJob::QUEUE).await? {
         let Some(owner) = job.lease_owner.clone() else {
             continue;
         };
@@ -294,11 +282,7 @@ pub(super) async fn take_back_previous_lives(
                 }
             }
         };
-        if let Some(job) = queue
-            .take_back(job.id, &owner, kill_orphans)
-            .await
-            .map_err(queue_failure)?
-        {
+        if let Some(job) = queue.take_back(job.id, &owner, kill_orphans).await? {
             tracing::warn!(job_id = job.id, %owner, state = %job.state, "took back a repair job of this daemon's previous life");
             taken.push(job);
         }
@@ -396,7 +380,7 @@ mod tests {
         job.kind = "notify".into();
         assert!(matches!(
             job.decode::<RepairJob>(),
-            Err(QueueError::Payload(_))
+            Err(QueueError::OtherKind { .. })
         ));
     }
 }
