@@ -48,21 +48,13 @@ pub async fn run(client: &DaemonClient, command: IncidentsCommand, json: bool) -
             client.get(&path).await?
         }
         IncidentsCommand::Show { id } => client.get(&format!("/api/v1/incidents/{id}")).await?,
-        IncidentsCommand::Ack { id, note } => {
-            client
-                .post(
-                    &format!("/api/v1/incidents/{id}/ack"),
-                    &json!({ "note": note }),
-                )
-                .await?
-        }
-        IncidentsCommand::Resolve { id, note } => {
-            client
-                .post(
-                    &format!("/api/v1/incidents/{id}/resolve"),
-                    &json!({ "note": note }),
-                )
-                .await?
+        IncidentsCommand::Ack { id, note } | IncidentsCommand::Resolve { id, note } => {
+            let verb = match command {
+                IncidentsCommand::Ack { .. } => "ack",
+                _ => "resolve",
+            };
+            let path = format!("/api/v1/incidents/{id}/{verb}");
+            client.post(&path, &json!({ "note": note })).await?
         }
     };
     if json {

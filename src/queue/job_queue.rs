@@ -168,19 +168,15 @@ impl JobQueue {
         lease: Duration,
     ) -> Result<bool, QueueError> {
         let now = now_ms();
-        let mut tx = self.store.begin_write().await?;
-        let changed = sqlx::query(
+        let update = sqlx::query(
             "UPDATE jobs SET lease_expires_at = $1, updated_at = $2 \
              WHERE id = $3 AND state = 'running' AND lease_owner = $4",
         )
         .bind(now.saturating_add(millis(lease)))
         .bind(now)
         .bind(id)
-        .bind(owner.to_string())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        tx.commit().await?;
+        .bind(owner.to_string());
+        let changed = self.store.write_one(update).await?;
         Ok(changed == 1)
     }
 
@@ -188,18 +184,14 @@ impl JobQueue {
     /// holds it.
     pub async fn complete(&self, id: i64, owner: &str) -> Result<bool, QueueError> {
         let now = now_ms();
-        let mut tx = self.store.begin_write().await?;
-        let changed = sqlx::query(
+        let update = sqlx::query(
             "UPDATE jobs SET state = 'succeeded', lease_expires_at = NULL, finished_at = $1, updated_at = $1 \
              WHERE id = $2 AND state = 'running' AND lease_owner = $3",
         )
         .bind(now)
         .bind(id)
-        .bind(owner.to_string())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        tx.commit().await?;
+        .bind(owner.to_string());
+        let changed = self.store.write_one(update).await?;
         Ok(changed == 1)
     }
 
@@ -267,8 +259,7 @@ impl JobQueue {
     /// meanwhile); `false` (and nothing changes) when `owner` no longer holds it.
     pub async fn defer(&self, id: i64, owner: &str, delay: Duration) -> Result<bool, QueueError> {
         let now = now_ms();
-        let mut tx = self.store.begin_write().await?;
-        let changed = sqlx::query(
+        let update = sqlx::query(
             "UPDATE jobs SET state = 'queued', attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, \
              run_after = $1, lease_expires_at = NULL, updated_at = $2 \
              WHERE id = $3 AND state = 'running' AND lease_owner = $4",
@@ -276,11 +267,8 @@ impl JobQueue {
         .bind(now.saturating_add(millis(delay)))
         .bind(now)
         .bind(id)
-        .bind(owner.to_string())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        tx.commit().await?;
+        .bind(owner.to_string());
+        let changed = self.store.write_one(update).await?;
         Ok(changed == 1)
     }
 
@@ -288,17 +276,13 @@ impl JobQueue {
     /// heartbeat); `false` when it had already finished or does not exist.
     pub async fn cancel(&self, id: i64) -> Result<bool, QueueError> {
         let now = now_ms();
-        let mut tx = self.store.begin_write().await?;
-        let changed = sqlx::query(
+        let update = sqlx::query(
             "UPDATE jobs SET state = 'cancelled', lease_expires_at = NULL, finished_at = $1, updated_at = $1 \
              WHERE id = $2 AND state IN ('queued', 'running')",
         )
         .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        tx.commit().await?;
+        .bind(id);
+        let changed = self.store.write_one(update).await?;
         Ok(changed == 1)
     }
 

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// What is recorded about one action (before it gets its id and hashes).
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct AuditRecord {
     /// Who acted: a user, a token name, `bootstrap-admin`, `cli:<os user>` or `homeostat`.
     pub actor: String,
@@ -68,18 +68,9 @@ pub struct AuditEntry {
     pub id: i64,
     /// When it was recorded.
     pub at: DateTime<Utc>,
-    /// Who acted.
-    pub actor: String,
-    /// The actor's role.
-    pub role: String,
-    /// What was done.
-    pub action: String,
-    /// What it was done to.
-    pub target: String,
-    /// How it ended.
-    pub outcome: String,
-    /// Extra context.
-    pub detail: String,
+    /// Who did what to what, and how it ended (its fields stand in the entry's JSON itself).
+    #[serde(flatten)]
+    pub record: AuditRecord,
     /// Hash of the previous entry.
     pub prev_hash: String,
     /// SHA-256 over `prev_hash` and every field of this entry.
@@ -97,24 +88,13 @@ pub fn entry_hash(prev_hash: &str, id: i64, at_ms: i64, r: &AuditRecord) -> Stri
 }
 
 impl AuditEntry {
-    fn record(&self) -> AuditRecord {
-        AuditRecord {
-            actor: self.actor.clone(),
-            role: self.role.clone(),
-            action: self.action.clone(),
-            target: self.target.clone(),
-            outcome: self.outcome.clone(),
-            detail: self.detail.clone(),
-        }
-    }
-
     /// The hash this entry should have.
     pub fn expected_hash(&self) -> String {
         entry_hash(
             &self.prev_hash,
             self.id,
             self.at.timestamp_millis(),
-            &self.record(),
+            &self.record,
         )
     }
 }
@@ -207,12 +187,7 @@ mod tests {
                 let e = AuditEntry {
                     id,
                     at,
-                    actor: r.actor,
-                    role: r.role,
-                    action: r.action,
-                    target: r.target,
-                    outcome: r.outcome,
-                    detail: r.detail,
+                    record: r,
                     prev_hash: prev.clone(),
                     hash: hash.clone(),
                 };
@@ -241,7 +216,7 @@ mod tests {
         let c = chain(5);
         let (h, hh) = head(&c);
         let mut edited = c.clone();
-        edited[2].outcome = "denied".into();
+        edited[2].record.outcome = "denied".into();
         assert_eq!(
             verify(&edited, (0, GENESIS), (h, &hh)),
             Err(ChainBreak::Modified { id: 3 })
@@ -256,7 +231,7 @@ mod tests {
 
         // A row rewritten with a recomputed hash still breaks the next link.
         let mut rehashed = c.clone();
-        rehashed[1].actor = "mallory".into();
+        rehashed[1].record.actor = "mallory".into();
         rehashed[1].hash = rehashed[1].expected_hash();
         assert_eq!(
             verify(&rehashed, (0, GENESIS), (h, &hh)),

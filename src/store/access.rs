@@ -82,19 +82,15 @@ impl Store {
         password_hash: &str,
         role: Role,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let inserted = sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO users (name, password_hash, role, disabled, created_at) \
              VALUES ($1, $2, $3, 0, $4) ON CONFLICT (name) DO NOTHING",
         )
         .bind(name.to_string())
         .bind(password_hash.to_string())
         .bind(role.as_str().to_string())
-        .bind(ms(Utc::now()))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        tx.commit().await?;
+        .bind(ms(Utc::now()));
+        let inserted = self.write_one(insert).await?;
         Ok(inserted == 1)
     }
 

@@ -83,12 +83,7 @@ impl Store {
         Ok(AuditEntry {
             id,
             at: time(at)?,
-            actor: record.actor,
-            role: record.role,
-            action: record.action,
-            target: record.target,
-            outcome: record.outcome,
-            detail: record.detail,
+            record,
             prev_hash,
             hash,
         })
@@ -179,12 +174,14 @@ fn decode_entry(row: &AnyRow) -> Result<AuditEntry, StoreError> {
     Ok(AuditEntry {
         id: row.try_get("id")?,
         at: time(row.try_get("at")?)?,
-        actor: row.try_get("actor")?,
-        role: row.try_get("role")?,
-        action: row.try_get("action")?,
-        target: row.try_get("target")?,
-        outcome: row.try_get("outcome")?,
-        detail: row.try_get("detail")?,
+        record: AuditRecord {
+            actor: row.try_get("actor")?,
+            role: row.try_get("role")?,
+            action: row.try_get("action")?,
+            target: row.try_get("target")?,
+            outcome: row.try_get("outcome")?,
+            detail: row.try_get("detail")?,
+        },
         prev_hash: row.try_get("prev_hash")?,
         hash: row.try_get("hash")?,
     })
