@@ -3,13 +3,13 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_heals_its_sample_service_by_itself() {
     let (api, sample) = (common::free_port(), common::free_port());
-    let mut demo = Command::new(env!("CARGO_BIN_EXE_homeostat"))
+    let mut demo = common::homeostat()
         .args([
             "demo",
             "--listen",

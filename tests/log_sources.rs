@@ -7,9 +7,10 @@
 
 mod common;
 
-use common::{eventually, fresh_postgres, get_json, metrics_text, start_app, start_app_on};
+use common::{
+    config_issues, eventually, fresh_postgres, get_json, metrics_text, start_app, start_app_on,
+};
 use homeostat::app::App;
-use homeostat::config::{Config, ConfigError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -437,12 +438,7 @@ async fn a_log_incident_whose_errors_go_on_through_a_restart_stays_open() {
     writer.join().expect("writer");
     let (_, body) = get_json(&app, &format!("/api/v1/incidents/{id}")).await;
     app.shutdown().await;
-    let kinds: Vec<&str> = body["timeline"]
-        .as_array()
-        .expect("timeline")
-        .iter()
-        .filter_map(|e| e["kind"].as_str())
-        .collect();
+    let kinds = common::strings_of(&body["timeline"], "kind");
     assert_eq!(kinds, ["opened"], "the errors never stopped: {body}");
 }
 
@@ -1441,17 +1437,9 @@ async fn a_directory_created_after_start_is_found_by_polling() {
     app.shutdown().await;
 }
 
-fn issues(text: &str) -> Vec<String> {
-    match Config::parse(text, Path::new("h.toml")) {
-        Ok(_) => panic!("config accepted:\n{text}"),
-        Err(ConfigError::Invalid { issues }) => issues.iter().map(|i| i.to_string()).collect(),
-        Err(e) => panic!("unexpected error: {e}"),
-    }
-}
-
 #[test]
 fn bad_log_sources_are_reported_at_file_line_col() {
-    let found = issues(concat!(
+    let found = config_issues(concat!(
         "[[log]]\nname = \"app\"\npath = \"/var/log/app/*.log\"\nformat = '^(?P<msg>.*)$'\n",
         "remedy = [\"nope\"]\n",
         "[[log]]\nname = \"app\"\npath = \"/var/log/[x.log\"\n",

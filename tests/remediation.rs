@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TOKEN, client, eventually, get_json, start_app};
+use common::{eventually, get_json, post_json, start_app, wait_gone};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
@@ -26,18 +26,6 @@ fn named_flag_check(dir: &Path, name: &str, remedy: &str) -> String {
          interval = \"100ms\"\nremedy = [{remedy}]\n",
         dir = dir.display()
     )
-}
-
-async fn post(app: &homeostat::app::App, path: &str, body: Value) -> (u16, Value) {
-    let response = client()
-        .post(format!("http://{}{path}", app.address))
-        .bearer_auth(TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .expect("post");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 async fn repairs(app: &homeostat::app::App) -> Vec<Value> {
@@ -143,12 +131,7 @@ async fn killed_service_is_restarted_and_incident_resolved() {
         format!("restarted web on {port}\n")
     );
     let (_, detail) = get_json(&app, &format!("/api/v1/incidents/{id}")).await;
-    let kinds: Vec<&str> = detail["timeline"]
-        .as_array()
-        .expect("timeline")
-        .iter()
-        .filter_map(|e| e["kind"].as_str())
-        .collect();
+    let kinds = common::strings_of(&detail["timeline"], "kind");
     assert!(
         kinds.contains(&"remediating") && kinds.contains(&"resolved"),
         "{kinds:?}"
@@ -237,7 +220,7 @@ async fn an_unfixable_service_exhausts_its_budget_then_the_breaker_stops_repairs
     .await;
     assert_eq!(lines(&counter), 1);
     // A human asks again: the second attempt is within budget and fails too.
-    let (status, _) = post(
+    let (status, _) = post_json(
         &app,
         "/api/v1/error-monitoring/repair-task",
         json!({"incident_id": id}),
@@ -254,7 +237,7 @@ async fn an_unfixable_service_exhausts_its_budget_then_the_breaker_stops_repairs
     })
     .await;
     // The third would exceed max_attempts: the breaker opens and nothing runs.
-    let (status, _) = post(
+    let (status, _) = post_json(
         &app,
         "/api/v1/error-monitoring/repair-task",
         json!({"incident_id": id}),
@@ -274,7 +257,7 @@ async fn an_unfixable_service_exhausts_its_budget_then_the_breaker_stops_repairs
     assert_eq!(breakers["breakers"][0]["target"], "svc", "{breakers}");
     assert_eq!(breakers["breakers"][0]["runbook"], "restart");
     // Still refused while the breaker is open.
-    post(
+    post_json(
         &app,
         "/api/v1/error-monitoring/repair-task",
         json!({"incident_id": id}),
@@ -289,7 +272,7 @@ async fn an_unfixable_service_exhausts_its_budget_then_the_breaker_stops_repairs
     })
     .await;
     // Naming the runbook and target by hand does not get around the breaker either.
-    let (status, body) = post(
+    let (status, body) = post_json(
         &app,
         "/api/v1/error-monitoring/repair-task",
         json!({"runbook": "restart", "target": "svc"}),
@@ -304,7 +287,7 @@ async fn an_unfixable_service_exhausts_its_budget_then_the_breaker_stops_repairs
         "{body}"
     );
     // Nor does leaving the target out: the one check the runbook repairs is the target.
-    let (status, body) = post(
+    let (status, body) = post_json(
         &app,
         "/api/v1/error-monitoring/repair-task",
         json!({"runbook": "restart"}),
@@ -323,7 +306,7 @@ async fn an_unfixable_service_exhausts_its_budget_then_the_breaker_stops_repairs
         text.contains("homeostat_repairs_total{runbook=\"restart\",outcome=\"cancelled\"}"),
         "{text}"
     );
-    let (status, _) = post(
+    let (status, _) = post_json(
         &app,
         "/api/v1/breakers/reset",
         json!({"target": "svc", "runbook": "restart"}),
@@ -333,7 +316,7 @@ async fn an_unfixable_service_exhausts_its_budget_then_the_breaker_stops_repairs
     let (_, breakers) = get_json(&app, "/api/v1/breakers").await;
     assert_eq!(breakers["breakers"], json!([]));
     // After the reset the earlier attempts no longer count: a repair runs again.
-    post(
+    post_json(
         &app,
         "/api/v1/error-monitoring/repair-task",
         json!({"incident_id": id}),
@@ -364,12 +347,7 @@ async fn rollback_runs_when_verify_fails() {
     })
     .await;
     assert!(dir.path().join("step").exists() && dir.path().join("rolled-back").exists());
-    let phases: Vec<&str> = repair["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .filter_map(|s| s["phase"].as_str())
-        .collect();
+    let phases = common::strings_of(&repair["steps"], "phase");
     assert_eq!(phases, ["step", "rollback"]);
     assert!(
         repair["error"]
@@ -392,7 +370,7 @@ async fn a_healthy_target_is_never_repaired() {
     );
     let app = start_app(dir.path(), &config).await;
     // A late or flapping alert asks to restart a service that is fine.
-    let (status, body) = post(
+    let (status, body) = post_json(
         &app,
         "/api/v1/error-monitoring/repair-task",
         json!({"runbook": "restart", "target": "svc"}),
@@ -443,8 +421,8 @@ async fn approval_waits_for_a_human_and_exactly_one_concurrent_decision_wins() {
         format!("/api/v1/repairs/{id}/deny"),
     );
     let (a, b) = tokio::join!(
-        post(&app, &approve_path, json!({"note": "go"})),
-        post(&app, &deny_path, json!({}))
+        post_json(&app, &approve_path, json!({"note": "go"})),
+        post_json(&app, &deny_path, json!({}))
     );
     let mut codes = [a.0, b.0];
     codes.sort_unstable();
@@ -536,7 +514,7 @@ async fn a_repair_approved_after_a_restart_into_observe_mode_does_not_run() {
     // The restarted daemon may end the waiting repair before the approval arrives (409, it is no
     // longer awaiting approval) or after it (200). And when the first daemon stopped in the middle
     // of its approval poll, the stop already marked the repair `interrupted` (409 too).
-    let (status, body) = post(&app, &format!("/api/v1/repairs/{id}/approve"), json!({})).await;
+    let (status, body) = post_json(&app, &format!("/api/v1/repairs/{id}/approve"), json!({})).await;
     assert!(status == 200 || status == 409, "{status} {body}");
     let done = eventually(WAIT, "the approved repair is ended", || async {
         repairs(&app).await.into_iter().find(|r| {
@@ -589,20 +567,13 @@ async fn emergency_stop_kills_a_running_step_and_survives_a_restart() {
     // killed by the stop. (A tighter bound would time the store write and the HTTP round trip
     // of a slow CI machine more than the kill.)
     let stopped_at = std::time::Instant::now();
-    let (status, body) = post(&app, "/api/v1/error-monitoring/emergency-stop", json!({})).await;
+    let (status, body) =
+        post_json(&app, "/api/v1/error-monitoring/emergency-stop", json!({})).await;
     assert_eq!(
         (status, body["emergency_stop"].as_bool()),
         (200, Some(true))
     );
-    eventually(
-        Duration::from_secs(10),
-        "step killed within 10 s",
-        || async move {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            (stat.is_empty() || stat.contains(") Z ")).then_some(())
-        },
-    )
-    .await;
+    wait_gone(pid, Duration::from_secs(10), "step killed within 10 s").await;
     assert!(
         stopped_at.elapsed() < Duration::from_secs(10),
         "{:?}",
@@ -634,7 +605,7 @@ async fn emergency_stop_kills_a_running_step_and_survives_a_restart() {
         status["emergency_stop"], true,
         "the emergency stop did not survive the restart"
     );
-    let (code, body) = post(
+    let (code, body) = post_json(
         &app,
         "/api/v1/error-monitoring/repair-task",
         json!({"runbook": "slow", "target": "svc"}),
@@ -650,7 +621,7 @@ async fn emergency_stop_kills_a_running_step_and_survives_a_restart() {
         !pidfile.exists(),
         "a repair started during the emergency stop"
     );
-    let (status, _) = post(&app, "/api/v1/error-monitoring/resume", json!({})).await;
+    let (status, _) = post_json(&app, "/api/v1/error-monitoring/resume", json!({})).await;
     assert_eq!(status, 200);
     let (_, status) = get_json(&app, "/api/v1/error-monitoring/status").await;
     assert_eq!(status["emergency_stop"], false);
@@ -728,7 +699,7 @@ async fn an_emergency_stop_on_one_instance_stops_the_others_sharing_postgres() {
     );
     let a = common::start_app_on(&url, &config).await;
     let b = common::start_app_on(&url, &config).await;
-    let (status, _) = post(&a, "/api/v1/error-monitoring/emergency-stop", json!({})).await;
+    let (status, _) = post_json(&a, "/api/v1/error-monitoring/emergency-stop", json!({})).await;
     assert_eq!(status, 200);
     eventually(
         Duration::from_secs(20),
@@ -739,14 +710,14 @@ async fn an_emergency_stop_on_one_instance_stops_the_others_sharing_postgres() {
         },
     )
     .await;
-    let (code, _) = post(
+    let (code, _) = post_json(
         &b,
         "/api/v1/error-monitoring/repair-task",
         json!({"runbook": "fix", "target": "svc"}),
     )
     .await;
     assert_eq!(code, 409, "the other instance still starts repairs");
-    let (status, _) = post(&b, "/api/v1/error-monitoring/resume", json!({})).await;
+    let (status, _) = post_json(&b, "/api/v1/error-monitoring/resume", json!({})).await;
     assert_eq!(status, 200);
     eventually(
         Duration::from_secs(20),
@@ -856,7 +827,7 @@ async fn plan_and_runbook_filter(dir: &Path, store: &str) {
     let (_, both) = get_json(&app, "/api/v1/repairs?runbook=risky&state=succeeded").await;
     assert_eq!(both["total"], 0, "{both}");
 
-    let (status, _) = post(
+    let (status, _) = post_json(
         &app,
         &format!("/api/v1/repairs/{id}/approve"),
         json!({"note": "looked fine"}),
@@ -967,8 +938,10 @@ async fn manual_and_incident_repairs_of_one_target_never_overlap_across_instance
     // store.
     let manual = json!({"runbook": "fix", "target": "svc"});
     let path = "/api/v1/error-monitoring/repair-task";
-    let ((status_a, body_a), (status_b, body_b)) =
-        tokio::join!(post(&a, path, manual.clone()), post(&b, path, manual));
+    let ((status_a, body_a), (status_b, body_b)) = tokio::join!(
+        post_json(&a, path, manual.clone()),
+        post_json(&b, path, manual)
+    );
     let incident_repair_over = read_lines(&log).contains(&"end".to_string());
     for (status, body) in [(status_a, &body_a), (status_b, &body_b)] {
         assert_eq!(status, 202, "{body}");
@@ -1054,7 +1027,7 @@ async fn repeated_signal(store: &str, dir: &Path) {
     let id = incident["id"].as_str().expect("incident id").to_string();
     // The same incident, asked for again while its repair job is unfinished: no second job.
     for _ in 0..3 {
-        let (status, body) = post(
+        let (status, body) = post_json(
             &app,
             "/api/v1/error-monitoring/repair-task",
             json!({ "incident_id": id }),
@@ -1124,7 +1097,7 @@ async fn an_approval_awaited_by_a_job_taken_back_after_a_restart_still_takes() {
         .collect();
     assert_eq!(gated.len(), 1, "the waiting repair was replaced: {gated:?}");
     assert_eq!(gated[0]["state"], "awaiting_approval", "{gated:?}");
-    let (status, body) = post(&app, &format!("/api/v1/repairs/{id}/approve"), json!({})).await;
+    let (status, body) = post_json(&app, &format!("/api/v1/repairs/{id}/approve"), json!({})).await;
     assert_eq!(status, 200, "{body}");
     eventually(WAIT, "the approved repair ran", || async {
         let (_, r) = get_json(&app, &format!("/api/v1/repairs/{id}")).await;
@@ -1173,7 +1146,7 @@ async fn an_approval_after_the_timeout_is_refused_while_every_slot_is_busy() {
     while chrono::Utc::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (status, body) = post(&app, &format!("/api/v1/repairs/{id}/approve"), json!({})).await;
+    let (status, body) = post_json(&app, &format!("/api/v1/repairs/{id}/approve"), json!({})).await;
     assert_eq!(status, 409, "{body}");
     let (_, repair) = get_json(&app, &format!("/api/v1/repairs/{id}")).await;
     assert_eq!(repair["state"], "denied", "{repair}");
@@ -1195,7 +1168,7 @@ async fn a_runbook_of_several_checks_run_by_hand_needs_its_target() {
          [[runbook]]\nname = \"fix\"\nsteps = [ {{ run = [\"touch\", \"{d}/ran\"] }} ]\n"
     );
     let app = start_app(dir.path(), &config).await;
-    let (status, body) = post(
+    let (status, body) = post_json(
         &app,
         "/api/v1/error-monitoring/repair-task",
         json!({"runbook": "fix"}),
@@ -1225,7 +1198,8 @@ async fn an_emergency_stop_the_store_could_not_take_stays_on_and_is_stored_later
         .execute(&raw)
         .await
         .expect("rename");
-    let (status, body) = post(&app, "/api/v1/error-monitoring/emergency-stop", json!({})).await;
+    let (status, body) =
+        post_json(&app, "/api/v1/error-monitoring/emergency-stop", json!({})).await;
     assert_eq!(status, 500, "the write failed and says so: {body}");
     sqlx::query("ALTER TABLE settings_away RENAME TO settings")
         .execute(&raw)
@@ -1282,7 +1256,7 @@ async fn a_repair_awaiting_approval_does_not_hold_a_repair_slot() {
         "ran without approval"
     );
     let id = waiting["id"].as_str().expect("id");
-    let (status, _) = post(&app, &format!("/api/v1/repairs/{id}/approve"), json!({})).await;
+    let (status, _) = post_json(&app, &format!("/api/v1/repairs/{id}/approve"), json!({})).await;
     assert_eq!(status, 200);
     eventually(WAIT, "the approved repair ran", || async {
         let (_, r) = get_json(&app, &format!("/api/v1/repairs/{id}")).await;

@@ -11,7 +11,7 @@ use std::time::Duration;
 const WAIT: Duration = Duration::from_secs(20);
 
 fn report(base: &str, args: &[&str]) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_homeostat"))
+    let out = common::homeostat()
         .arg("report")
         .args(args)
         .args(["--server", base])
