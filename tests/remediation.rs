@@ -3,29 +3,43 @@
 
 mod common;
 
-use common::{eventually, get_json, post_json, start_app, wait_gone};
+use common::config_text::{path, strings};
+use common::{Runbook, eventually, get_json, post_json, start_app, wait_gone};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(15);
 
-/// A check that is healthy while `DIR/healthy` exists, and a runbook section.
-fn flag_check(dir: &Path, remedy: &str) -> String {
+/// A check `svc` (label `service = "svc-one"`) that is healthy while `DIR/healthy` exists,
+/// repaired by the runbooks `remedy`.
+fn flag_check(dir: &Path, remedy: &[&str]) -> String {
     format!(
         "[[check]]\nname = \"svc\"\ntype = \"command\"\ncommand = [\"sh\", \"-c\", \"test -f {dir}/healthy || exit 2\"]\n\
-         interval = \"100ms\"\nremedy = [{remedy}]\nlabels = {{ service = \"svc-one\" }}\n",
-        dir = dir.display()
+         interval = \"100ms\"\nremedy = {remedy}\nlabels = {{ service = \"svc-one\" }}\n",
+        dir = dir.display(),
+        remedy = strings(remedy)
     )
 }
 
 /// A check named `name`, healthy while `DIR/healthy_<name>` exists, polled every 100 ms.
-fn named_flag_check(dir: &Path, name: &str, remedy: &str) -> String {
+fn named_flag_check(dir: &Path, name: &str, remedy: &[&str]) -> String {
     format!(
         "[[check]]\nname = \"{name}\"\ntype = \"command\"\ncommand = [\"sh\", \"-c\", \"test -f {dir}/healthy_{name} || exit 2\"]\n\
-         interval = \"100ms\"\nremedy = [{remedy}]\n",
-        dir = dir.display()
+         interval = \"100ms\"\nremedy = {remedy}\n",
+        dir = dir.display(),
+        remedy = strings(remedy)
     )
+}
+
+/// The check `svc` of [`flag_check`] repaired by `runbooks`, in that order.
+fn flag_check_with(dir: &Path, runbooks: &[Runbook]) -> String {
+    let names: Vec<&str> = runbooks.iter().map(Runbook::name).collect();
+    let mut text = flag_check(dir, &names);
+    for runbook in runbooks {
+        text.push_str(&runbook.to_string());
+    }
+    text
 }
 
 async fn repairs(app: &homeostat::app::App) -> Vec<Value> {
@@ -158,10 +172,10 @@ async fn killed_service_is_restarted_and_incident_resolved() {
 async fn dry_run_records_the_exact_argv_and_never_runs_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let marker = dir.path().join("ran");
+    let fix = Runbook::new("fix").run(&["touch", path(&marker), "{{ incident.labels.service }}"]);
     let config = format!(
-        "[policy]\nmode = \"dry-run\"\n{}\n[[runbook]]\nname = \"fix\"\nsteps = [ {{ run = [\"touch\", \"{}\", \"{{{{ incident.labels.service }}}}\"] }} ]\n",
-        flag_check(dir.path(), "\"fix\""),
-        marker.display()
+        "[policy]\nmode = \"dry-run\"\n{}",
+        flag_check_with(dir.path(), &[fix])
     );
     let app = start_app(dir.path(), &config).await;
     first_incident(&app).await;
@@ -188,10 +202,10 @@ async fn dry_run_records_the_exact_argv_and_never_runs_it() {
 async fn observe_mode_opens_incidents_and_plans_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let marker = dir.path().join("ran");
+    let fix = Runbook::new("fix").run(&["touch", path(&marker)]);
     let config = format!(
-        "[policy]\nmode = \"observe\"\n{}\n[[runbook]]\nname = \"fix\"\nsteps = [ {{ run = [\"touch\", \"{}\"] }} ]\n",
-        flag_check(dir.path(), "\"fix\""),
-        marker.display()
+        "[policy]\nmode = \"observe\"\n{}",
+        flag_check_with(dir.path(), &[fix])
     );
     let app = start_app(dir.path(), &config).await;
     first_incident(&app).await;
@@ -205,12 +219,13 @@ async fn observe_mode_opens_incidents_and_plans_nothing() {
 async fn an_unfixable_service_exhausts_its_budget_then_the_breaker_stops_repairs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let counter = dir.path().join("restarts");
-    let config = format!(
-        "{}\n[[runbook]]\nname = \"restart\"\nsteps = [ {{ run = [\"sh\", \"-c\", \"echo restart >> {}\"] }} ]\n\
-         verify = {{ check = \"svc\", within = \"300ms\" }}\nmax_attempts = 2\nwindow = \"1h\"\ncooldown = \"1h\"\n",
-        flag_check(dir.path(), "\"restart\""),
-        counter.display()
-    );
+    let restart = Runbook::new("restart")
+        .shell(&format!("echo restart >> {}", counter.display()))
+        .verify("svc", "300ms")
+        .set("max_attempts", 2)
+        .set("window", "1h")
+        .set("cooldown", "1h");
+    let config = flag_check_with(dir.path(), &[restart]);
     let app = start_app(dir.path(), &config).await;
     let incident = first_incident(&app).await;
     let id = incident["id"].as_str().expect("id").to_string();
@@ -332,12 +347,11 @@ async fn an_unfixable_service_exhausts_its_budget_then_the_breaker_stops_repairs
 #[tokio::test]
 async fn rollback_runs_when_verify_fails() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = format!(
-        "{}\n[[runbook]]\nname = \"upgrade\"\nsteps = [ {{ run = [\"touch\", \"{d}/step\"] }} ]\nrollback = [ {{ run = [\"touch\", \"{d}/rolled-back\"] }} ]\n\
-         verify = {{ check = \"svc\", within = \"300ms\" }}\n",
-        flag_check(dir.path(), "\"upgrade\""),
-        d = dir.path().display()
-    );
+    let upgrade = Runbook::new("upgrade")
+        .run(&["touch", path(&dir.path().join("step"))])
+        .rollback(&["touch", path(&dir.path().join("rolled-back"))])
+        .verify("svc", "300ms");
+    let config = flag_check_with(dir.path(), &[upgrade]);
     let app = start_app(dir.path(), &config).await;
     let repair = eventually(WAIT, "repair rolled back", || async {
         repairs(&app)
@@ -363,11 +377,8 @@ async fn a_healthy_target_is_never_repaired() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("healthy"), "").expect("flag");
     let marker = dir.path().join("restarted");
-    let config = format!(
-        "{}\n[[runbook]]\nname = \"restart\"\nsteps = [ {{ run = [\"touch\", \"{}\"] }} ]\n",
-        flag_check(dir.path(), "\"restart\""),
-        marker.display()
-    );
+    let restart = Runbook::new("restart").run(&["touch", path(&marker)]);
+    let config = flag_check_with(dir.path(), &[restart]);
     let app = start_app(dir.path(), &config).await;
     // A late or flapping alert asks to restart a service that is fine.
     let (status, body) = post_json(
@@ -399,12 +410,11 @@ async fn a_healthy_target_is_never_repaired() {
 async fn approval_waits_for_a_human_and_exactly_one_concurrent_decision_wins() {
     let dir = tempfile::tempdir().expect("tempdir");
     let marker = dir.path().join("ran");
-    let config = format!(
-        "{}\n[[runbook]]\nname = \"risky\"\nsteps = [ {{ run = [\"touch\", \"{}\", \"{}/healthy\"] }} ]\nrisk = \"high\"\napproval_timeout = \"1h\"\n",
-        flag_check(dir.path(), "\"risky\""),
-        marker.display(),
-        dir.path().display()
-    );
+    let risky = Runbook::new("risky")
+        .run(&["touch", path(&marker), path(&dir.path().join("healthy"))])
+        .set("risk", "high")
+        .set("approval_timeout", "1h");
+    let config = flag_check_with(dir.path(), &[risky]);
     let app = start_app(dir.path(), &config).await;
     let waiting = eventually(WAIT, "repair awaiting approval", || async {
         repairs(&app)
@@ -451,11 +461,11 @@ async fn approval_waits_for_a_human_and_exactly_one_concurrent_decision_wins() {
 async fn approval_timeout_denies_by_default() {
     let dir = tempfile::tempdir().expect("tempdir");
     let marker = dir.path().join("ran");
-    let config = format!(
-        "{}\n[[runbook]]\nname = \"gated\"\nsteps = [ {{ run = [\"touch\", \"{}\"] }} ]\napproval = \"required\"\napproval_timeout = \"300ms\"\n",
-        flag_check(dir.path(), "\"gated\""),
-        marker.display()
-    );
+    let gated = Runbook::new("gated")
+        .run(&["touch", path(&marker)])
+        .set("approval", "required")
+        .set("approval_timeout", "300ms");
+    let config = flag_check_with(dir.path(), &[gated]);
     let app = start_app(dir.path(), &config).await;
     let denied = eventually(WAIT, "repair denied by timeout", || async {
         repairs(&app)
@@ -484,15 +494,12 @@ async fn approval_timeout_denies_by_default() {
 async fn a_repair_approved_after_a_restart_into_observe_mode_does_not_run() {
     let dir = tempfile::tempdir().expect("tempdir");
     let marker = dir.path().join("ran");
-    let runbook = format!(
-        "[[runbook]]\nname = \"gated\"\nsteps = [ {{ run = [\"touch\", \"{}\"] }} ]\napproval = \"required\"\napproval_timeout = \"1h\"\n",
-        marker.display()
-    );
-    let app = start_app(
-        dir.path(),
-        &format!("{}\n{runbook}", flag_check(dir.path(), "\"gated\"")),
-    )
-    .await;
+    let gated = Runbook::new("gated")
+        .run(&["touch", path(&marker)])
+        .set("approval", "required")
+        .set("approval_timeout", "1h");
+    let config = flag_check_with(dir.path(), &[gated]);
+    let app = start_app(dir.path(), &config).await;
     let waiting = eventually(WAIT, "a repair awaits approval", || async {
         repairs(&app)
             .await
@@ -505,10 +512,7 @@ async fn a_repair_approved_after_a_restart_into_observe_mode_does_not_run() {
     // The operator switches the daemon to observe, then someone approves the old request.
     let app = start_app(
         dir.path(),
-        &format!(
-            "[policy]\nmode = \"observe\"\n{}\n{runbook}",
-            flag_check(dir.path(), "\"gated\"")
-        ),
+        &format!("[policy]\nmode = \"observe\"\n{config}"),
     )
     .await;
     // The restarted daemon may end the waiting repair before the approval arrives (409, it is no
@@ -550,12 +554,11 @@ async fn emergency_stop_kills_a_running_step_and_survives_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pidfile = dir.path().join("step.pid");
     let marker = dir.path().join("second");
-    let config = format!(
-        "{}\n[[runbook]]\nname = \"slow\"\nsteps = [ {{ run = [\"sh\", \"-c\", \"echo $$ > {}; exec sleep 60\"], timeout = \"2m\" }}, {{ run = [\"touch\", \"{}\"] }} ]\n",
-        flag_check(dir.path(), "\"slow\""),
-        pidfile.display(),
-        marker.display()
-    );
+    let script = format!("echo $$ > {}; exec sleep 60", pidfile.display());
+    let slow = Runbook::new("slow")
+        .run_with(&["sh", "-c", &script], "timeout = \"2m\"")
+        .run(&["touch", path(&marker)]);
+    let config = flag_check_with(dir.path(), &[slow]);
     let app = start_app(dir.path(), &config).await;
     let pid: i32 = eventually(WAIT, "step running", || async {
         std::fs::read_to_string(&pidfile)
@@ -632,12 +635,13 @@ async fn emergency_stop_kills_a_running_step_and_survives_a_restart() {
 async fn learning_tries_the_runbook_that_worked_first_and_says_why() {
     let dir = tempfile::tempdir().expect("tempdir");
     let healthy = dir.path().join("healthy");
-    let config = format!(
-        "{}\n[[runbook]]\nname = \"useless\"\nsteps = [ {{ run = [\"true\"] }} ]\nverify = {{ check = \"svc\", within = \"300ms\" }}\n\n\
-         [[runbook]]\nname = \"fix\"\nsteps = [ {{ run = [\"touch\", \"{}\"] }} ]\nverify = {{ check = \"svc\", within = \"30s\" }}\n",
-        flag_check(dir.path(), "\"useless\", \"fix\""),
-        healthy.display()
-    );
+    let useless = Runbook::new("useless")
+        .run(&["true"])
+        .verify("svc", "300ms");
+    let fix = Runbook::new("fix")
+        .run(&["touch", path(&healthy)])
+        .verify("svc", "30s");
+    let config = flag_check_with(dir.path(), &[useless, fix]);
     let app = start_app(dir.path(), &config).await;
     let incident = first_incident(&app).await;
     let id = incident["id"].as_str().expect("id").to_string();
@@ -693,10 +697,7 @@ async fn an_emergency_stop_on_one_instance_stops_the_others_sharing_postgres() {
     let url = common::fresh_postgres().await;
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("healthy"), "").expect("flag");
-    let config = format!(
-        "{}\n[[runbook]]\nname = \"fix\"\nsteps = [ {{ run = [\"true\"] }} ]\n",
-        flag_check(dir.path(), "\"fix\"")
-    );
+    let config = flag_check_with(dir.path(), &[Runbook::new("fix").run(&["true"])]);
     let a = common::start_app_on(&url, &config).await;
     let b = common::start_app_on(&url, &config).await;
     let (status, _) = post_json(&a, "/api/v1/error-monitoring/emergency-stop", json!({})).await;
@@ -736,11 +737,10 @@ async fn an_emergency_stop_on_one_instance_stops_the_others_sharing_postgres() {
 async fn a_runbook_can_be_stricter_than_the_global_mode() {
     let dir = tempfile::tempdir().expect("tempdir");
     let marker = dir.path().join("ran");
-    let config = format!(
-        "{}\n[[runbook]]\nname = \"fix\"\nmode = \"dry-run\"\nsteps = [ {{ run = [\"touch\", \"{}\"] }} ]\n",
-        flag_check(dir.path(), "\"fix\""),
-        marker.display()
-    );
+    let fix = Runbook::new("fix")
+        .set("mode", "dry-run")
+        .run(&["touch", path(&marker)]);
+    let config = flag_check_with(dir.path(), &[fix]);
     let app = start_app(dir.path(), &config).await;
     let repair = eventually(WAIT, "a planned repair", || async {
         repairs(&app)
@@ -776,11 +776,13 @@ async fn an_approver_sees_the_exact_plan_and_repairs_filter_by_runbook_on_postgr
 }
 
 async fn plan_and_runbook_filter(dir: &Path, store: &str) {
-    let config = format!(
-        "{}\n[[runbook]]\nname = \"risky\"\nsteps = [ {{ run = [\"echo\", \"restart {{{{ incident.labels.service }}}}\"] }} ]\n\
-         rollback = [ {{ sleep = \"1s\" }} ]\nrisk = \"high\"\nrequired_role = \"admin\"\napproval_timeout = \"1h\"\n",
-        flag_check(dir, "\"risky\""),
-    );
+    let risky = Runbook::new("risky")
+        .run(&["echo", "restart {{ incident.labels.service }}"])
+        .set_toml("rollback", "[ { sleep = \"1s\" } ]")
+        .set("risk", "high")
+        .set("required_role", "admin")
+        .set("approval_timeout", "1h");
+    let config = flag_check_with(dir, &[risky]);
     let app = common::start_app_on(store, &config).await;
     let waiting = eventually(WAIT, "repair awaiting approval", || async {
         repairs(&app)
@@ -920,11 +922,10 @@ async fn manual_and_incident_repairs_of_one_target_never_overlap_across_instance
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().display();
     // The repair logs `start`/`end` around a pause, so two repairs of `svc` at once would show.
-    let config = format!(
-        "{}[[runbook]]\nname = \"fix\"\nmax_attempts = 5\n\
-         steps = [ {{ run = [\"sh\", \"-c\", \"echo start >> {d}/log; touch {d}/started; sleep 6; echo end >> {d}/log; touch {d}/healthy\"] }} ]\n",
-        flag_check(dir.path(), "\"fix\"")
-    );
+    let fix = Runbook::new("fix").set("max_attempts", 5).shell(&format!(
+        "echo start >> {d}/log; touch {d}/started; sleep 6; echo end >> {d}/log; touch {d}/healthy"
+    ));
+    let config = flag_check_with(dir.path(), &[fix]);
     let a = common::start_app_on(&url, &config).await;
     let b = common::start_app_on(&url, &config).await;
     let log = dir.path().join("log");
@@ -1013,11 +1014,10 @@ async fn repeated_signal(store: &str, dir: &Path) {
     let d = dir.display();
     // The repair runs until the test creates `go`: however slow the machine, the requests
     // below come while its job is unfinished.
-    let config = format!(
-        "{}\n[[runbook]]\nname = \"slow\"\npriority = 3\n\
-         steps = [ {{ run = [\"sh\", \"-c\", \"echo run >> {d}/ran; while [ ! -e {d}/go ]; do sleep 0.05; done; touch {d}/healthy\"] }} ]\n",
-        flag_check(dir, "\"slow\"")
-    );
+    let slow = Runbook::new("slow").set("priority", 3).shell(&format!(
+        "echo run >> {d}/ran; while [ ! -e {d}/go ]; do sleep 0.05; done; touch {d}/healthy"
+    ));
+    let config = flag_check_with(dir, &[slow]);
     let app = common::start_app_on(store, &config).await;
     eventually(WAIT, "the repair runs", || async {
         (!read_lines(&dir.join("ran")).is_empty()).then_some(())
@@ -1062,15 +1062,14 @@ async fn repeated_signal(store: &str, dir: &Path) {
 async fn an_approval_awaited_by_a_job_taken_back_after_a_restart_still_takes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pidfile = dir.path().join("step.pid");
-    let config = format!(
-        "{}\n[[runbook]]\nname = \"slow\"\nsteps = [ {{ run = [\"sh\", \"-c\", \"echo $$ > {}; exec sleep 2\"] }} ]\n\
-         verify = {{ check = \"svc\", within = \"300ms\" }}\n\
-         [[runbook]]\nname = \"gated\"\napproval = \"required\"\napproval_timeout = \"1h\"\n\
-         steps = [ {{ run = [\"touch\", \"{}/healthy\"] }} ]\n",
-        flag_check(dir.path(), "\"slow\", \"gated\""),
-        pidfile.display(),
-        dir.path().display()
-    );
+    let slow = Runbook::new("slow")
+        .shell(&format!("echo $$ > {}; exec sleep 2", pidfile.display()))
+        .verify("svc", "300ms");
+    let gated = Runbook::new("gated")
+        .set("approval", "required")
+        .set("approval_timeout", "1h")
+        .run(&["touch", path(&dir.path().join("healthy"))]);
+    let config = flag_check_with(dir.path(), &[slow, gated]);
     let app = start_app(dir.path(), &config).await;
     eventually(WAIT, "the first candidate's step running", || {
         let running = pidfile.exists();
@@ -1114,12 +1113,18 @@ async fn an_approval_awaited_by_a_job_taken_back_after_a_restart_still_takes() {
 async fn an_approval_after_the_timeout_is_refused_while_every_slot_is_busy() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().display();
+    let ask = Runbook::new("ask")
+        .set("approval", "required")
+        .set("approval_timeout", "1s")
+        .run(&["touch", &format!("{d}/healthy_gated")]);
+    let hog = Runbook::new("hog").run_with(
+        &["sh", "-c", &format!("touch {d}/hogging; exec sleep 60")],
+        "timeout = \"2m\"",
+    );
     let config = format!(
-        "[policy]\nmax_concurrent_repairs = 1\n{}{}\
-         [[runbook]]\nname = \"ask\"\napproval = \"required\"\napproval_timeout = \"1s\"\nsteps = [ {{ run = [\"touch\", \"{d}/healthy_gated\"] }} ]\n\
-         [[runbook]]\nname = \"hog\"\nsteps = [ {{ run = [\"sh\", \"-c\", \"touch {d}/hogging; exec sleep 60\"], timeout = \"2m\" }} ]\n",
-        named_flag_check(dir.path(), "gated", "\"ask\""),
-        named_flag_check(dir.path(), "busy", "\"hog\""),
+        "[policy]\nmax_concurrent_repairs = 1\n{}{}{ask}{hog}",
+        named_flag_check(dir.path(), "gated", &["ask"]),
+        named_flag_check(dir.path(), "busy", &["hog"]),
     );
     std::fs::write(dir.path().join("healthy_busy"), "").expect("flag");
     let app = start_app(dir.path(), &config).await;
@@ -1225,12 +1230,18 @@ async fn an_emergency_stop_the_store_could_not_take_stays_on_and_is_stored_later
 async fn a_repair_awaiting_approval_does_not_hold_a_repair_slot() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().display();
+    let ask = Runbook::new("ask")
+        .set("priority", 1)
+        .set("approval", "required")
+        .set("approval_timeout", "1h")
+        .run(&["touch", &format!("{d}/healthy_gated")]);
+    let fix = Runbook::new("fix")
+        .set("priority", 9)
+        .run(&["touch", &format!("{d}/healthy_plain")]);
     let config = format!(
-        "[policy]\nmax_concurrent_repairs = 1\n{}{}\
-         [[runbook]]\nname = \"ask\"\npriority = 1\napproval = \"required\"\napproval_timeout = \"1h\"\nsteps = [ {{ run = [\"touch\", \"{d}/healthy_gated\"] }} ]\n\
-         [[runbook]]\nname = \"fix\"\npriority = 9\nsteps = [ {{ run = [\"touch\", \"{d}/healthy_plain\"] }} ]\n",
-        named_flag_check(dir.path(), "gated", "\"ask\""),
-        named_flag_check(dir.path(), "plain", "\"fix\""),
+        "[policy]\nmax_concurrent_repairs = 1\n{}{}{ask}{fix}",
+        named_flag_check(dir.path(), "gated", &["ask"]),
+        named_flag_check(dir.path(), "plain", &["fix"]),
     );
     // `plain` breaks only once the approval is pending.
     std::fs::write(dir.path().join("healthy_plain"), "").expect("flag");

@@ -1,15 +1,17 @@
 //! Shared test helpers: a real HTTP target whose behaviour tests change, deadlines instead of
 //! sleeps and a fresh PostgreSQL database per test (here); the API client (`api`); the real
-//! daemon and its configs (`daemon`); config texts built from their varying parts (`toml`).
+//! daemon and its configs (`daemon`); config texts built from their varying parts (`config_text`).
 #![allow(dead_code, unused_imports)] // Each test binary uses a different subset.
 
 pub mod api;
+pub mod config_text;
 pub mod daemon;
 
 pub use api::{
     answer, base_url, client, delete, fetch_json, get_json, metrics_text, post_json, post_json_as,
     request, request_as, strings_of,
 };
+pub use config_text::Runbook;
 pub use daemon::{
     BINARY, config, config_issues, homeostat, process_gone, start_app, start_app_on, terminate,
     wait_gone,
