@@ -47,6 +47,18 @@ async fn repairs(app: &homeostat::app::App) -> Vec<Value> {
     body["repairs"].as_array().cloned().unwrap_or_default()
 }
 
+/// Waits for the first repair that `matches` accepts, failing the test with `what`.
+async fn wait_for_repair(
+    app: &homeostat::app::App,
+    what: &str,
+    matches: impl Fn(&Value) -> bool,
+) -> Value {
+    eventually(WAIT, what, || async {
+        repairs(app).await.into_iter().find(|r| matches(r))
+    })
+    .await
+}
+
 async fn first_incident(app: &homeostat::app::App) -> Value {
     eventually(WAIT, "an incident", || async {
         let (_, body) = get_json(app, "/api/v1/incidents").await;
@@ -60,6 +72,19 @@ async fn first_incident(app: &homeostat::app::App) -> Value {
 async fn incident_state(app: &homeostat::app::App, id: &str) -> String {
     let (_, body) = get_json(app, &format!("/api/v1/incidents/{id}")).await;
     body["state"].as_str().unwrap_or_default().to_string()
+}
+
+/// Waits until incident `id` is in `state`, failing the test with `what`.
+async fn wait_for_incident_state(app: &homeostat::app::App, id: &str, state: &str, what: &str) {
+    eventually(WAIT, what, || async {
+        (incident_state(app, id).await == state).then_some(())
+    })
+    .await;
+}
+
+/// Whether `repair`'s error message contains `text`.
+fn error_mentions(repair: &Value, text: &str) -> bool {
+    repair["error"].as_str().is_some_and(|e| e.contains(text))
 }
 
 fn lines(path: &Path) -> usize {
@@ -107,32 +132,18 @@ async fn killed_service_is_restarted_and_incident_resolved() {
     unsafe {
         libc::kill(pid, libc::SIGKILL);
     }
-    let repair = eventually(WAIT, "repair verified", || async {
-        repairs(&app)
-            .await
-            .into_iter()
-            .find(|r| r["state"] == "succeeded")
-    })
-    .await;
+    let repair = wait_for_repair(&app, "repair verified", |r| r["state"] == "succeeded").await;
     let id = repair["incident_id"]
         .as_str()
         .expect("incident id")
         .to_string();
-    eventually(WAIT, "incident resolved", || async {
-        (incident_state(&app, &id).await == "resolved").then_some(())
-    })
-    .await;
+    wait_for_incident_state(&app, &id, "resolved", "incident resolved").await;
     // On a loaded machine a check may time out before the kill; the repair that follows must
     // then find the service healthy on re-check and do nothing. No repair may fail.
     for other in repairs(&app).await {
         if other["id"] != repair["id"] {
             assert_eq!(other["state"], "cancelled", "{other}");
-            assert!(
-                other["error"]
-                    .as_str()
-                    .is_some_and(|e| e.contains("healthy on re-check")),
-                "{other}"
-            );
+            assert!(error_mentions(&other, "healthy on re-check"), "{other}");
         }
     }
     assert_eq!(repair["dry_run"], false);
@@ -179,13 +190,7 @@ async fn dry_run_records_the_exact_argv_and_never_runs_it() {
     );
     let app = start_app(dir.path(), &config).await;
     first_incident(&app).await;
-    let repair = eventually(WAIT, "a planned repair", || async {
-        repairs(&app)
-            .await
-            .into_iter()
-            .find(|r| r["state"] != "queued")
-    })
-    .await;
+    let repair = wait_for_repair(&app, "a planned repair", |r| r["state"] != "queued").await;
     assert_eq!(repair["dry_run"], true, "{repair}");
     assert_eq!(repair["state"], "cancelled");
     assert_eq!(
@@ -229,9 +234,12 @@ async fn an_unfixable_service_exhausts_its_budget_then_the_breaker_stops_repairs
     let app = start_app(dir.path(), &config).await;
     let incident = first_incident(&app).await;
     let id = incident["id"].as_str().expect("id").to_string();
-    eventually(WAIT, "escalated after the first failed repair", || async {
-        (incident_state(&app, &id).await == "escalated").then_some(())
-    })
+    wait_for_incident_state(
+        &app,
+        &id,
+        "escalated",
+        "escalated after the first failed repair",
+    )
     .await;
     assert_eq!(lines(&counter), 1);
     // A human asks again: the second attempt is within budget and fails too.
@@ -260,11 +268,10 @@ async fn an_unfixable_service_exhausts_its_budget_then_the_breaker_stops_repairs
     .await;
     assert_eq!(status, 202);
     let refused = eventually(WAIT, "refused repair recorded", || async {
-        repairs(&app).await.into_iter().find(|r| {
-            r["error"]
-                .as_str()
-                .is_some_and(|e| e.contains("budget exhausted"))
-        })
+        repairs(&app)
+            .await
+            .into_iter()
+            .find(|r| error_mentions(r, "budget exhausted"))
     })
     .await;
     assert_eq!(refused["state"], "cancelled");
@@ -279,11 +286,10 @@ async fn an_unfixable_service_exhausts_its_budget_then_the_breaker_stops_repairs
     )
     .await;
     eventually(WAIT, "breaker refusal", || async {
-        repairs(&app).await.into_iter().find(|r| {
-            r["error"]
-                .as_str()
-                .is_some_and(|e| e.contains("breaker open"))
-        })
+        repairs(&app)
+            .await
+            .into_iter()
+            .find(|r| error_mentions(r, "breaker open"))
     })
     .await;
     // Naming the runbook and target by hand does not get around the breaker either.
@@ -295,12 +301,7 @@ async fn an_unfixable_service_exhausts_its_budget_then_the_breaker_stops_repairs
     .await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["state"], "cancelled", "{body}");
-    assert!(
-        body["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("breaker open")),
-        "{body}"
-    );
+    assert!(error_mentions(&body, "breaker open"), "{body}");
     // Nor does leaving the target out: the one check the runbook repairs is the target.
     let (status, body) = post_json(
         &app,
@@ -353,22 +354,11 @@ async fn rollback_runs_when_verify_fails() {
         .verify("svc", "300ms");
     let config = flag_check_with(dir.path(), &[upgrade]);
     let app = start_app(dir.path(), &config).await;
-    let repair = eventually(WAIT, "repair rolled back", || async {
-        repairs(&app)
-            .await
-            .into_iter()
-            .find(|r| r["state"] == "rolled_back")
-    })
-    .await;
+    let repair = wait_for_repair(&app, "repair rolled back", |r| r["state"] == "rolled_back").await;
     assert!(dir.path().join("step").exists() && dir.path().join("rolled-back").exists());
     let phases = common::strings_of(&repair["steps"], "phase");
     assert_eq!(phases, ["step", "rollback"]);
-    assert!(
-        repair["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("verify failed")),
-        "{repair}"
-    );
+    assert!(error_mentions(&repair, "verify failed"), "{repair}");
     app.shutdown().await;
 }
 
@@ -388,20 +378,12 @@ async fn a_healthy_target_is_never_repaired() {
     )
     .await;
     assert_eq!(status, 202, "{body}");
-    let repair = eventually(WAIT, "repair finished", || async {
-        repairs(&app)
-            .await
-            .into_iter()
-            .find(|r| r["state"] != "queued" && r["state"] != "running")
+    let repair = wait_for_repair(&app, "repair finished", |r| {
+        r["state"] != "queued" && r["state"] != "running"
     })
     .await;
     assert_eq!(repair["state"], "cancelled", "{repair}");
-    assert!(
-        repair["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("healthy on re-check")),
-        "{repair}"
-    );
+    assert!(error_mentions(&repair, "healthy on re-check"), "{repair}");
     assert!(!marker.exists(), "a healthy target was restarted");
     app.shutdown().await;
 }
@@ -416,11 +398,8 @@ async fn approval_waits_for_a_human_and_exactly_one_concurrent_decision_wins() {
         .set("approval_timeout", "1h");
     let config = flag_check_with(dir.path(), &[risky]);
     let app = start_app(dir.path(), &config).await;
-    let waiting = eventually(WAIT, "repair awaiting approval", || async {
-        repairs(&app)
-            .await
-            .into_iter()
-            .find(|r| r["state"] == "awaiting_approval")
+    let waiting = wait_for_repair(&app, "repair awaiting approval", |r| {
+        r["state"] == "awaiting_approval"
     })
     .await;
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -467,19 +446,9 @@ async fn approval_timeout_denies_by_default() {
         .set("approval_timeout", "300ms");
     let config = flag_check_with(dir.path(), &[gated]);
     let app = start_app(dir.path(), &config).await;
-    let denied = eventually(WAIT, "repair denied by timeout", || async {
-        repairs(&app)
-            .await
-            .into_iter()
-            .find(|r| r["state"] == "denied")
-    })
-    .await;
-    assert!(
-        denied["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("timed out")),
-        "{denied}"
-    );
+    let denied =
+        wait_for_repair(&app, "repair denied by timeout", |r| r["state"] == "denied").await;
+    assert!(error_mentions(&denied, "timed out"), "{denied}");
     assert!(!marker.exists());
     let incident = first_incident(&app).await;
     eventually(WAIT, "escalated", || async {
@@ -500,11 +469,8 @@ async fn a_repair_approved_after_a_restart_into_observe_mode_does_not_run() {
         .set("approval_timeout", "1h");
     let config = flag_check_with(dir.path(), &[gated]);
     let app = start_app(dir.path(), &config).await;
-    let waiting = eventually(WAIT, "a repair awaits approval", || async {
-        repairs(&app)
-            .await
-            .into_iter()
-            .find(|r| r["state"] == "awaiting_approval")
+    let waiting = wait_for_repair(&app, "a repair awaits approval", |r| {
+        r["state"] == "awaiting_approval"
     })
     .await;
     let id = waiting["id"].as_str().expect("id").to_string();
@@ -528,12 +494,7 @@ async fn a_repair_approved_after_a_restart_into_observe_mode_does_not_run() {
     .await;
     if done["state"] == "cancelled" {
         // It was still waiting (or approved) when the restarted daemon looked: observe ended it.
-        assert!(
-            done["error"]
-                .as_str()
-                .is_some_and(|e| e.contains("observe")),
-            "{done}"
-        );
+        assert!(error_mentions(&done, "observe"), "{done}");
     }
     assert!(
         repairs(&app)
@@ -582,19 +543,8 @@ async fn emergency_stop_kills_a_running_step_and_survives_a_restart() {
         "{:?}",
         stopped_at.elapsed()
     );
-    let repair = eventually(WAIT, "repair cancelled", || async {
-        repairs(&app)
-            .await
-            .into_iter()
-            .find(|r| r["state"] == "cancelled")
-    })
-    .await;
-    assert!(
-        repair["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("emergency stop")),
-        "{repair}"
-    );
+    let repair = wait_for_repair(&app, "repair cancelled", |r| r["state"] == "cancelled").await;
+    assert!(error_mentions(&repair, "emergency stop"), "{repair}");
     assert!(!marker.exists(), "the step after the emergency stop ran");
     let (_, status) = get_json(&app, "/api/v1/error-monitoring/status").await;
     assert_eq!(status["emergency_stop"], true);
@@ -645,10 +595,7 @@ async fn learning_tries_the_runbook_that_worked_first_and_says_why() {
     let app = start_app(dir.path(), &config).await;
     let incident = first_incident(&app).await;
     let id = incident["id"].as_str().expect("id").to_string();
-    eventually(WAIT, "first incident repaired", || async {
-        (incident_state(&app, &id).await == "resolved").then_some(())
-    })
-    .await;
+    wait_for_incident_state(&app, &id, "resolved", "first incident repaired").await;
     let first: Vec<String> = repairs(&app)
         .await
         .iter()
@@ -742,13 +689,7 @@ async fn a_runbook_can_be_stricter_than_the_global_mode() {
         .run(&["touch", path(&marker)]);
     let config = flag_check_with(dir.path(), &[fix]);
     let app = start_app(dir.path(), &config).await;
-    let repair = eventually(WAIT, "a planned repair", || async {
-        repairs(&app)
-            .await
-            .into_iter()
-            .find(|r| r["state"] != "queued")
-    })
-    .await;
+    let repair = wait_for_repair(&app, "a planned repair", |r| r["state"] != "queued").await;
     assert_eq!(
         (repair["dry_run"].as_bool(), repair["state"].as_str()),
         (Some(true), Some("cancelled")),
@@ -784,11 +725,8 @@ async fn plan_and_runbook_filter(dir: &Path, store: &str) {
         .set("approval_timeout", "1h");
     let config = flag_check_with(dir, &[risky]);
     let app = common::start_app_on(store, &config).await;
-    let waiting = eventually(WAIT, "repair awaiting approval", || async {
-        repairs(&app)
-            .await
-            .into_iter()
-            .find(|r| r["state"] == "awaiting_approval")
+    let waiting = wait_for_repair(&app, "repair awaiting approval", |r| {
+        r["state"] == "awaiting_approval"
     })
     .await;
     let id = waiting["id"].as_str().expect("id");
@@ -1036,10 +974,7 @@ async fn repeated_signal(store: &str, dir: &Path) {
         assert_eq!(status, 409, "{body}");
     }
     std::fs::write(dir.join("go"), "").expect("go");
-    eventually(WAIT, "incident resolved", || async {
-        (incident_state(&app, &id).await == "resolved").then_some(())
-    })
-    .await;
+    wait_for_incident_state(&app, &id, "resolved", "incident resolved").await;
     let jobs = homeostat::queue::JobQueue::new(app.state.store.clone())
         .list(None, 100)
         .await
@@ -1079,11 +1014,8 @@ async fn an_approval_awaited_by_a_job_taken_back_after_a_restart_still_takes() {
     // Stopped while its job is claimed: the next start takes the job back.
     app.shutdown().await;
     let app = start_app(dir.path(), &config).await;
-    let waiting = eventually(WAIT, "the second candidate awaits approval", || async {
-        repairs(&app)
-            .await
-            .into_iter()
-            .find(|r| r["runbook"] == "gated" && r["state"] == "awaiting_approval")
+    let waiting = wait_for_repair(&app, "the second candidate awaits approval", |r| {
+        r["runbook"] == "gated" && r["state"] == "awaiting_approval"
     })
     .await;
     let id = waiting["id"].as_str().expect("id").to_string();
@@ -1128,11 +1060,8 @@ async fn an_approval_after_the_timeout_is_refused_while_every_slot_is_busy() {
     );
     std::fs::write(dir.path().join("healthy_busy"), "").expect("flag");
     let app = start_app(dir.path(), &config).await;
-    let waiting = eventually(WAIT, "repair awaiting approval", || async {
-        repairs(&app)
-            .await
-            .into_iter()
-            .find(|r| r["state"] == "awaiting_approval")
+    let waiting = wait_for_repair(&app, "repair awaiting approval", |r| {
+        r["state"] == "awaiting_approval"
     })
     .await;
     // The only slot is taken by a long repair of another target before the approval times out.
@@ -1246,20 +1175,14 @@ async fn a_repair_awaiting_approval_does_not_hold_a_repair_slot() {
     // `plain` breaks only once the approval is pending.
     std::fs::write(dir.path().join("healthy_plain"), "").expect("flag");
     let app = start_app(dir.path(), &config).await;
-    let waiting = eventually(WAIT, "repair awaiting approval", || async {
-        repairs(&app)
-            .await
-            .into_iter()
-            .find(|r| r["state"] == "awaiting_approval")
+    let waiting = wait_for_repair(&app, "repair awaiting approval", |r| {
+        r["state"] == "awaiting_approval"
     })
     .await;
     std::fs::remove_file(dir.path().join("healthy_plain")).expect("break plain");
     // The only slot is free while the approval is pending: the other target is repaired.
-    eventually(WAIT, "the other target repaired", || async {
-        repairs(&app)
-            .await
-            .into_iter()
-            .find(|r| r["runbook"] == "fix" && r["state"] == "succeeded")
+    wait_for_repair(&app, "the other target repaired", |r| {
+        r["runbook"] == "fix" && r["state"] == "succeeded"
     })
     .await;
     assert!(
