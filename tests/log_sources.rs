@@ -381,7 +381,7 @@ async fn open_disk_full_incident(url: &str, log: &Path, config: &str) -> (App, S
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_log_incident_left_open_at_a_stop_resolves_after_the_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("homeostat.db").display());
+    let url = common::sqlite_url(dir.path());
     let log = dir.path().join("app.log");
     let config = source(&log, &disk_full_rule("4s"));
     let (app, id) = open_disk_full_incident(&url, &log, &config).await;
@@ -414,7 +414,7 @@ async fn a_log_incident_left_open_at_a_stop_resolves_after_the_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_log_incident_whose_errors_go_on_through_a_restart_stays_open() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("homeostat.db").display());
+    let url = common::sqlite_url(dir.path());
     let log = dir.path().join("app.log");
     let config = source(&log, &disk_full_rule("5s"));
     let (app, id) = open_disk_full_incident(&url, &log, &config).await;
@@ -515,7 +515,7 @@ async fn a_failing_store_holds_reading_instead_of_piling_up_evicted_clusters() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_row_removed_by_retention_is_stored_anew_and_saving_goes_on() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("homeostat.db").display());
+    let url = common::sqlite_url(dir.path());
     let log = dir.path().join("app.log");
     let now = chrono::Utc::now();
     let old = (now - chrono::TimeDelta::days(30)).to_rfc3339();
@@ -581,7 +581,7 @@ async fn a_cluster_row_removed_by_retention_is_stored_anew_and_saving_goes_on() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_created_while_down_is_read_whole_though_the_first_run_found_none() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("homeostat.db").display());
+    let url = common::sqlite_url(dir.path());
     let logs = dir.path().join("logs");
     std::fs::create_dir(&logs).expect("mkdir");
     let config = format!(
@@ -604,7 +604,7 @@ async fn a_file_created_while_down_is_read_whole_though_the_first_run_found_none
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_source_adds_to_its_stored_clusters_instead_of_repeating_them() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("homeostat.db").display());
+    let url = common::sqlite_url(dir.path());
     let log = dir.path().join("app.log");
     append(
         &log,
@@ -638,7 +638,7 @@ async fn a_restarted_source_adds_to_its_stored_clusters_instead_of_repeating_the
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_incident_of_a_renamed_log_source_resolves_at_the_next_start() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("homeostat.db").display());
+    let url = common::sqlite_url(dir.path());
     let log = dir.path().join("app.log");
     let rule = disk_full_rule("1h");
     let (app, id) = open_disk_full_incident(&url, &log, &source(&log, &rule)).await;
@@ -663,7 +663,7 @@ async fn the_incident_of_a_renamed_log_source_resolves_at_the_next_start() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_loses_no_line_and_reads_none_twice_on_sqlite() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("homeostat.db").display());
+    let url = common::sqlite_url(dir.path());
     restart_continues_where_it_stopped(&url, dir.path()).await;
 }
 
@@ -1353,7 +1353,7 @@ async fn a_backlog_of_timed_lines_is_stored_at_the_lines_own_times() {
 /// empty) and saving only when evictions pile up (or at shutdown), so that clusters are evicted
 /// before they were ever saved; returns it, the store's URL and the log's path.
 async fn start_saving_hourly(dir: &Path) -> (App, String, PathBuf) {
-    let url = format!("sqlite://{}", dir.join("homeostat.db").display());
+    let url = common::sqlite_url(dir);
     let log = dir.join("app.log");
     append(&log, b"");
     let text = format!(

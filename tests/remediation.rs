@@ -706,7 +706,7 @@ async fn a_runbook_can_be_stricter_than_the_global_mode() {
 #[tokio::test]
 async fn an_approver_sees_the_exact_plan_and_repairs_filter_by_runbook() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = format!("sqlite://{}", dir.path().join("homeostat.db").display());
+    let store = common::sqlite_url(dir.path());
     plan_and_runbook_filter(dir.path(), &store).await;
 }
 
@@ -1125,7 +1125,7 @@ async fn a_runbook_of_several_checks_run_by_hand_needs_its_target() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_emergency_stop_the_store_could_not_take_stays_on_and_is_stored_later() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("homeostat.db").display());
+    let url = common::sqlite_url(dir.path());
     let app = start_app(dir.path(), "").await;
     let raw = sqlx::AnyPool::connect(&url).await.expect("connect");
     sqlx::query("ALTER TABLE settings RENAME TO settings_away")

@@ -33,14 +33,15 @@ pub fn config_issues(text: &str) -> Vec<String> {
     }
 }
 
+/// The URL of the SQLite store [`start_app`] keeps in `dir`.
+pub fn sqlite_url(dir: &Path) -> String {
+    format!("sqlite://{}", dir.join("homeostat.db").display())
+}
+
 /// Starts the real app with `config_text` (`[server]` and `[store]` are added: a free port and a
 /// SQLite file in `dir`).
 pub async fn start_app(dir: &Path, checks_toml: &str) -> App {
-    start_app_on(
-        &format!("sqlite://{}", dir.join("homeostat.db").display()),
-        checks_toml,
-    )
-    .await
+    start_app_on(&sqlite_url(dir), checks_toml).await
 }
 
 /// Starts the real app with its store at `store_url`.

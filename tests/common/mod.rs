@@ -13,8 +13,8 @@ pub use api::{
 };
 pub use config_text::Runbook;
 pub use daemon::{
-    BINARY, config, config_issues, homeostat, process_gone, start_app, start_app_on, terminate,
-    wait_gone,
+    BINARY, config, config_issues, homeostat, process_gone, sqlite_url, start_app, start_app_on,
+    terminate, wait_gone,
 };
 
 use axum::Router;
