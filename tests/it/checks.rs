@@ -1,7 +1,7 @@
 //! Each check type against real things: an HTTP server made slow, failing or stopped; a TCP
 //! listener; Nagios plugins for every exit code with perfdata; a process that is killed.
 
-mod common;
+use crate::common;
 
 use common::{Behaviour, Target, config};
 use homeostat::checks::{Check, Outcome, SharedResources};

@@ -1,7 +1,7 @@
 //! The HTTP API of the real app against real targets: auth, JSON errors, checks, health, start/stop,
 //! server-sent events, `/metrics` through a Prometheus parser, and OpenAPI.
 
-mod common;
+use crate::common;
 
 use common::{Behaviour, TOKEN, Target, client, eventually, get_json, start_app};
 use serde_json::Value;

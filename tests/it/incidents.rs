@@ -2,7 +2,7 @@
 //! auto-resolves when the check is healthy again with MTTD/MTTR recorded, humans ack and resolve
 //! through the API and CLI, and the store's lifecycle rules hold on SQLite and PostgreSQL.
 
-mod common;
+use crate::common;
 
 use chrono::{Duration as ChronoDuration, Utc};
 use common::{TOKEN, Target, answer, client, eventually, get_json, post_json, request, start_app};

@@ -2,7 +2,7 @@
 //! performance and repairs reports say what happened, in Markdown, JSON and HTML (escaping is
 //! unit-tested in `src/cli/report.rs`).
 
-mod common;
+use crate::common;
 
 use common::{Behaviour, TOKEN, Target, eventually, get_json, start_app};
 use serde_json::Value;

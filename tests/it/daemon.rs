@@ -1,7 +1,7 @@
 //! The real binary: `homeostat run` serves, `homeostat status` talks to it, JSON logs are JSON,
 //! and SIGTERM shuts down gracefully with every pending observation written.
 
-mod common;
+use crate::common;
 
 use common::{TOKEN, Target, eventually, free_port, homeostat};
 use std::process::Stdio;

@@ -5,7 +5,7 @@
 //! opens an incident whose runbook really runs, learning tied by the source's labels, and a category of the
 //! user's own that opens its incident.
 
-mod common;
+use crate::common;
 
 use common::config_text::path;
 use common::{

@@ -2,7 +2,7 @@
 //! the local Redis and a fresh PostgreSQL database. Redis and PostgreSQL must be running: these
 //! tests fail, never skip, without them.
 
-mod common;
+use crate::common;
 
 use axum::Router;
 use axum::extract::State;

@@ -2,7 +2,7 @@
 //! output, garbage input (binary, overlong, invalid UTF-8) counted instead of fatal, and the
 //! config's own `[[category]]` tables.
 
-mod common;
+use crate::common;
 
 use common::homeostat;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! `homeostat demo` from a newcomer's point of view: it starts, the sample service breaks by
 //! itself, and Homeostat repairs it — within a minute and a half, with no configuration.
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! lockout and its expiry; `required_role` on approvals; users disabled mid-session; the audit
 //! log records actions and `verify` names a row edited directly in SQLite and PostgreSQL.
 
-mod common;
+use crate::common;
 
 use common::{
     TOKEN, answer, client, delete, eventually, post_json, post_json_as, request, request_as,

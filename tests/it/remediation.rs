@@ -1,7 +1,7 @@
 //! Remediation against real processes and files: a killed service is restarted and its incident
 //! resolved; and every safety guard is tested with a repair that would do harm without it.
 
-mod common;
+use crate::common;
 
 use common::config_text::{path, strings};
 use common::{Runbook, eventually, get_json, post_json, start_app, wait_gone};

@@ -1,7 +1,7 @@
 //! Every bad config is reported as `file:line:col: message`, at the right place, and
 //! `homeostat check-config` exits 1 with those lines (0 for a good file).
 
-mod common;
+use crate::common;
 
 use common::{config_issues, homeostat};
 use homeostat::config::Config;

@@ -2,7 +2,7 @@
 //! daemon is killed, the repair is marked `interrupted`, the target is re-checked, the repair
 //! continues — nothing lost, and the step that had completed is not run twice.
 
-mod common;
+use crate::common;
 
 use common::{TOKEN, eventually, free_port};
 use serde_json::Value;

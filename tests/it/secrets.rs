@@ -4,7 +4,7 @@
 //! clear error that changes nothing; key rotation keeps every secret; `audit verify` names a row
 //! edited in the database file.
 
-mod common;
+use crate::common;
 
 use common::{TOKEN, eventually, free_port};
 use serde_json::{Value, json};
