@@ -47,6 +47,14 @@ async fn repairs(app: &homeostat::app::App) -> Vec<Value> {
     body["repairs"].as_array().cloned().unwrap_or_default()
 }
 
+/// A runbook `gated` that touches `marker` once approved, waiting `approval_timeout` for it.
+fn gated(marker: &Path, approval_timeout: &str) -> Runbook {
+    Runbook::new("gated")
+        .run(&["touch", path(marker)])
+        .set("approval", "required")
+        .set("approval_timeout", approval_timeout)
+}
+
 /// Waits for the first repair that `matches` accepts, failing the test with `what`.
 async fn wait_for_repair(
     app: &homeostat::app::App,
@@ -440,11 +448,7 @@ async fn approval_waits_for_a_human_and_exactly_one_concurrent_decision_wins() {
 async fn approval_timeout_denies_by_default() {
     let dir = tempfile::tempdir().expect("tempdir");
     let marker = dir.path().join("ran");
-    let gated = Runbook::new("gated")
-        .run(&["touch", path(&marker)])
-        .set("approval", "required")
-        .set("approval_timeout", "300ms");
-    let config = flag_check_with(dir.path(), &[gated]);
+    let config = flag_check_with(dir.path(), &[gated(&marker, "300ms")]);
     let app = start_app(dir.path(), &config).await;
     let denied =
         wait_for_repair(&app, "repair denied by timeout", |r| r["state"] == "denied").await;
@@ -463,11 +467,7 @@ async fn approval_timeout_denies_by_default() {
 async fn a_repair_approved_after_a_restart_into_observe_mode_does_not_run() {
     let dir = tempfile::tempdir().expect("tempdir");
     let marker = dir.path().join("ran");
-    let gated = Runbook::new("gated")
-        .run(&["touch", path(&marker)])
-        .set("approval", "required")
-        .set("approval_timeout", "1h");
-    let config = flag_check_with(dir.path(), &[gated]);
+    let config = flag_check_with(dir.path(), &[gated(&marker, "1h")]);
     let app = start_app(dir.path(), &config).await;
     let waiting = wait_for_repair(&app, "a repair awaits approval", |r| {
         r["state"] == "awaiting_approval"
