@@ -1,7 +1,7 @@
 //! Shared test helpers: a real HTTP target whose behaviour tests change, deadlines instead of
 //! sleeps and a fresh PostgreSQL database per test (here); the API client (`api`); the real
 //! daemon and its configs (`daemon`); config texts built from their varying parts (`config_text`).
-#![allow(dead_code, unused_imports)] // Each test binary uses a different subset.
+#![allow(dead_code, unused_imports)] // Each test module uses a different subset.
 
 pub mod api;
 pub mod config_text;
