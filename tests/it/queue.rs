@@ -2,7 +2,7 @@
 //! database per test): ordering, concurrency limits, dedup, retries, leases, cancel, workers and a
 //! daemon killed mid-run.
 
-mod common;
+use crate::common;
 
 use chrono::{Duration as ChronoDuration, Utc};
 use homeostat::queue::{

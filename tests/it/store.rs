@@ -1,7 +1,7 @@
 //! One store suite, run against SQLite (a temp file) and the real local PostgreSQL (a fresh
 //! database per test): migrations, batched observations, history, counts and retention.
 
-mod common;
+use crate::common;
 
 use chrono::{Duration as ChronoDuration, Utc};
 use homeostat::model::{Observation, Status};

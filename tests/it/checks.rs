@@ -1,7 +1,7 @@
 //! Each check type against real things: an HTTP server made slow, failing or stopped; a TCP
 //! listener; Nagios plugins for every exit code with perfdata; a process that is killed.
 
-mod common;
+use crate::common;
 
 use common::{Behaviour, Target, config};
 use homeostat::checks::{Check, Outcome, SharedResources};
@@ -198,16 +198,7 @@ async fn command_check_timeout_is_unknown_and_kills_the_whole_process_group() {
         .trim()
         .parse()
         .expect("pid");
-    common::eventually(
-        Duration::from_secs(20),
-        "grandchild killed",
-        || async move {
-            let status = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            // Gone, or a zombie waiting for its (also killed) parent's reaper.
-            (status.is_empty() || status.contains(") Z ")).then_some(())
-        },
-    )
-    .await;
+    common::wait_gone(pid, Duration::from_secs(20), "grandchild killed").await;
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! The HTTP API of the real app against real targets: auth, JSON errors, checks, health, start/stop,
 //! server-sent events, `/metrics` through a Prometheus parser, and OpenAPI.
 
-mod common;
+use crate::common;
 
 use common::{Behaviour, TOKEN, Target, client, eventually, get_json, start_app};
 use serde_json::Value;
@@ -125,14 +125,8 @@ async fn errors_are_json_with_a_4xx_status() {
     );
     let (status, body) = get_json(&app, "/api/v1/checks/api?limit=abc").await;
     assert_eq!(status, 400, "{body}");
-    let response = client()
-        .delete(format!("http://{}/api/v1/checks", app.address))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status(), 405);
-    let body: Value = response.json().await.expect("json");
+    let (status, body) = common::delete(&app, "/api/v1/checks").await;
+    assert_eq!(status, 405);
     assert_eq!(body["error"]["code"], "method_not_allowed");
     app.shutdown().await;
 }

@@ -1,48 +1,70 @@
 //! Remediation against real processes and files: a killed service is restarted and its incident
 //! resolved; and every safety guard is tested with a repair that would do harm without it.
 
-mod common;
+use crate::common;
 
-use common::{TOKEN, client, eventually, get_json, start_app};
+use common::config_text::{path, strings};
+use common::{Runbook, eventually, get_json, post_json, start_app, wait_gone};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(15);
 
-/// A check that is healthy while `DIR/healthy` exists, and a runbook section.
-fn flag_check(dir: &Path, remedy: &str) -> String {
+/// A check `svc` (label `service = "svc-one"`) that is healthy while `DIR/healthy` exists,
+/// repaired by the runbooks `remedy`.
+fn flag_check(dir: &Path, remedy: &[&str]) -> String {
     format!(
         "[[check]]\nname = \"svc\"\ntype = \"command\"\ncommand = [\"sh\", \"-c\", \"test -f {dir}/healthy || exit 2\"]\n\
-         interval = \"100ms\"\nremedy = [{remedy}]\nlabels = {{ service = \"svc-one\" }}\n",
-        dir = dir.display()
+         interval = \"100ms\"\nremedy = {remedy}\nlabels = {{ service = \"svc-one\" }}\n",
+        dir = dir.display(),
+        remedy = strings(remedy)
     )
 }
 
 /// A check named `name`, healthy while `DIR/healthy_<name>` exists, polled every 100 ms.
-fn named_flag_check(dir: &Path, name: &str, remedy: &str) -> String {
+fn named_flag_check(dir: &Path, name: &str, remedy: &[&str]) -> String {
     format!(
         "[[check]]\nname = \"{name}\"\ntype = \"command\"\ncommand = [\"sh\", \"-c\", \"test -f {dir}/healthy_{name} || exit 2\"]\n\
-         interval = \"100ms\"\nremedy = [{remedy}]\n",
-        dir = dir.display()
+         interval = \"100ms\"\nremedy = {remedy}\n",
+        dir = dir.display(),
+        remedy = strings(remedy)
     )
 }
 
-async fn post(app: &homeostat::app::App, path: &str, body: Value) -> (u16, Value) {
-    let response = client()
-        .post(format!("http://{}{path}", app.address))
-        .bearer_auth(TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .expect("post");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+/// The check `svc` of [`flag_check`] repaired by `runbooks`, in that order.
+fn flag_check_with(dir: &Path, runbooks: &[Runbook]) -> String {
+    let names: Vec<&str> = runbooks.iter().map(Runbook::name).collect();
+    let mut text = flag_check(dir, &names);
+    for runbook in runbooks {
+        text.push_str(&runbook.to_string());
+    }
+    text
 }
 
 async fn repairs(app: &homeostat::app::App) -> Vec<Value> {
     let (_, body) = get_json(app, "/api/v1/repairs").await;
     body["repairs"].as_array().cloned().unwrap_or_default()
+}
+
+/// A runbook `gated` that touches `marker` once approved, waiting `approval_timeout` for it.
+fn gated(marker: &Path, approval_timeout: &str) -> Runbook {
+    Runbook::new("gated")
+        .run(&["touch", path(marker)])
+        .set("approval", "required")
+        .set("approval_timeout", approval_timeout)
+}
+
+/// Waits for the first repair that `matches` accepts, failing the test with `what`.
+async fn wait_for_repair(
+    app: &homeostat::app::App,
+    what: &str,
+    matches: impl Fn(&Value) -> bool,
+) -> Value {
+    eventually(WAIT, what, || async {
+        repairs(app).await.into_iter().find(|r| matches(r))
+    })
+    .await
 }
 
 async fn first_incident(app: &homeostat::app::App) -> Value {
@@ -58,6 +80,19 @@ async fn first_incident(app: &homeostat::app::App) -> Value {
 async fn incident_state(app: &homeostat::app::App, id: &str) -> String {
     let (_, body) = get_json(app, &format!("/api/v1/incidents/{id}")).await;
     body["state"].as_str().unwrap_or_default().to_string()
+}
+
+/// Waits until incident `id` is in `state`, failing the test with `what`.
+async fn wait_for_incident_state(app: &homeostat::app::App, id: &str, state: &str, what: &str) {
+    eventually(WAIT, what, || async {
+        (incident_state(app, id).await == state).then_some(())
+    })
+    .await;
+}
+
+/// Whether `repair`'s error message contains `text`.
+fn error_mentions(repair: &Value, text: &str) -> bool {
+    repair["error"].as_str().is_some_and(|e| e.contains(text))
 }
 
 fn lines(path: &Path) -> usize {
@@ -105,32 +140,18 @@ async fn killed_service_is_restarted_and_incident_resolved() {
     unsafe {
         libc::kill(pid, libc::SIGKILL);
     }
-    let repair = eventually(WAIT, "repair verified", || async {
-        repairs(&app)
-            .await
-            .into_iter()
-            .find(|r| r["state"] == "succeeded")
-    })
-    .await;
+    let repair = wait_for_repair(&app, "repair verified", |r| r["state"] == "succeeded").await;
     let id = repair["incident_id"]
         .as_str()
         .expect("incident id")
         .to_string();
-    eventually(WAIT, "incident resolved", || async {
-        (incident_state(&app, &id).await == "resolved").then_some(())
-    })
-    .await;
+    wait_for_incident_state(&app, &id, "resolved", "incident resolved").await;
     // On a loaded machine a check may time out before the kill; the repair that follows must
     // then find the service healthy on re-check and do nothing. No repair may fail.
     for other in repairs(&app).await {
         if other["id"] != repair["id"] {
             assert_eq!(other["state"], "cancelled", "{other}");
-            assert!(
-                other["error"]
-                    .as_str()
-                    .is_some_and(|e| e.contains("healthy on re-check")),
-                "{other}"
-            );
+            assert!(error_mentions(&other, "healthy on re-check"), "{other}");
         }
     }
     assert_eq!(repair["dry_run"], false);
@@ -143,12 +164,7 @@ async fn killed_service_is_restarted_and_incident_resolved() {
         format!("restarted web on {port}\n")
     );
     let (_, detail) = get_json(&app, &format!("/api/v1/incidents/{id}")).await;
-    let kinds: Vec<&str> = detail["timeline"]
-        .as_array()
-        .expect("timeline")
-        .iter()
-        .filter_map(|e| e["kind"].as_str())
-        .collect();
+    let kinds = common::strings_of(&detail["timeline"], "kind");
     assert!(
         kinds.contains(&"remediating") && kinds.contains(&"resolved"),
         "{kinds:?}"
@@ -175,20 +191,14 @@ async fn killed_service_is_restarted_and_incident_resolved() {
 async fn dry_run_records_the_exact_argv_and_never_runs_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let marker = dir.path().join("ran");
+    let fix = Runbook::new("fix").run(&["touch", path(&marker), "{{ incident.labels.service }}"]);
     let config = format!(
-        "[policy]\nmode = \"dry-run\"\n{}\n[[runbook]]\nname = \"fix\"\nsteps = [ {{ run = [\"touch\", \"{}\", \"{{{{ incident.labels.service }}}}\"] }} ]\n",
-        flag_check(dir.path(), "\"fix\""),
-        marker.display()
+        "[policy]\nmode = \"dry-run\"\n{}",
+        flag_check_with(dir.path(), &[fix])
     );
     let app = start_app(dir.path(), &config).await;
     first_incident(&app).await;
-    let repair = eventually(WAIT, "a planned repair", || async {
-        repairs(&app)
-            .await
-            .into_iter()
-            .find(|r| r["state"] != "queued")
-    })
-    .await;
+    let repair = wait_for_repair(&app, "a planned repair", |r| r["state"] != "queued").await;
     assert_eq!(repair["dry_run"], true, "{repair}");
     assert_eq!(repair["state"], "cancelled");
     assert_eq!(
@@ -205,10 +215,10 @@ async fn dry_run_records_the_exact_argv_and_never_runs_it() {
 async fn observe_mode_opens_incidents_and_plans_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let marker = dir.path().join("ran");
+    let fix = Runbook::new("fix").run(&["touch", path(&marker)]);
     let config = format!(
-        "[policy]\nmode = \"observe\"\n{}\n[[runbook]]\nname = \"fix\"\nsteps = [ {{ run = [\"touch\", \"{}\"] }} ]\n",
-        flag_check(dir.path(), "\"fix\""),
-        marker.display()
+        "[policy]\nmode = \"observe\"\n{}",
+        flag_check_with(dir.path(), &[fix])
     );
     let app = start_app(dir.path(), &config).await;
     first_incident(&app).await;
@@ -222,22 +232,26 @@ async fn observe_mode_opens_incidents_and_plans_nothing() {
 async fn an_unfixable_service_exhausts_its_budget_then_the_breaker_stops_repairs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let counter = dir.path().join("restarts");
-    let config = format!(
-        "{}\n[[runbook]]\nname = \"restart\"\nsteps = [ {{ run = [\"sh\", \"-c\", \"echo restart >> {}\"] }} ]\n\
-         verify = {{ check = \"svc\", within = \"300ms\" }}\nmax_attempts = 2\nwindow = \"1h\"\ncooldown = \"1h\"\n",
-        flag_check(dir.path(), "\"restart\""),
-        counter.display()
-    );
+    let restart = Runbook::new("restart")
+        .shell(&format!("echo restart >> {}", counter.display()))
+        .verify("svc", "300ms")
+        .set("max_attempts", 2)
+        .set("window", "1h")
+        .set("cooldown", "1h");
+    let config = flag_check_with(dir.path(), &[restart]);
     let app = start_app(dir.path(), &config).await;
     let incident = first_incident(&app).await;
     let id = incident["id"].as_str().expect("id").to_string();
-    eventually(WAIT, "escalated after the first failed repair", || async {
-        (incident_state(&app, &id).await == "escalated").then_some(())
-    })
+    wait_for_incident_state(
+        &app,
+        &id,
+        "escalated",
+        "escalated after the first failed repair",
+    )
     .await;
     assert_eq!(lines(&counter), 1);
     // A human asks again: the second attempt is within budget and fails too.
-    let (status, _) = post(
+    let (status, _) = post_json(
         &app,
         "/api/v1/error-monitoring/repair-task",
         json!({"incident_id": id}),
@@ -254,7 +268,7 @@ async fn an_unfixable_service_exhausts_its_budget_then_the_breaker_stops_repairs
     })
     .await;
     // The third would exceed max_attempts: the breaker opens and nothing runs.
-    let (status, _) = post(
+    let (status, _) = post_json(
         &app,
         "/api/v1/error-monitoring/repair-task",
         json!({"incident_id": id}),
@@ -262,11 +276,10 @@ async fn an_unfixable_service_exhausts_its_budget_then_the_breaker_stops_repairs
     .await;
     assert_eq!(status, 202);
     let refused = eventually(WAIT, "refused repair recorded", || async {
-        repairs(&app).await.into_iter().find(|r| {
-            r["error"]
-                .as_str()
-                .is_some_and(|e| e.contains("budget exhausted"))
-        })
+        repairs(&app)
+            .await
+            .into_iter()
+            .find(|r| error_mentions(r, "budget exhausted"))
     })
     .await;
     assert_eq!(refused["state"], "cancelled");
@@ -274,22 +287,21 @@ async fn an_unfixable_service_exhausts_its_budget_then_the_breaker_stops_repairs
     assert_eq!(breakers["breakers"][0]["target"], "svc", "{breakers}");
     assert_eq!(breakers["breakers"][0]["runbook"], "restart");
     // Still refused while the breaker is open.
-    post(
+    post_json(
         &app,
         "/api/v1/error-monitoring/repair-task",
         json!({"incident_id": id}),
     )
     .await;
     eventually(WAIT, "breaker refusal", || async {
-        repairs(&app).await.into_iter().find(|r| {
-            r["error"]
-                .as_str()
-                .is_some_and(|e| e.contains("breaker open"))
-        })
+        repairs(&app)
+            .await
+            .into_iter()
+            .find(|r| error_mentions(r, "breaker open"))
     })
     .await;
     // Naming the runbook and target by hand does not get around the breaker either.
-    let (status, body) = post(
+    let (status, body) = post_json(
         &app,
         "/api/v1/error-monitoring/repair-task",
         json!({"runbook": "restart", "target": "svc"}),
@@ -297,14 +309,9 @@ async fn an_unfixable_service_exhausts_its_budget_then_the_breaker_stops_repairs
     .await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["state"], "cancelled", "{body}");
-    assert!(
-        body["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("breaker open")),
-        "{body}"
-    );
+    assert!(error_mentions(&body, "breaker open"), "{body}");
     // Nor does leaving the target out: the one check the runbook repairs is the target.
-    let (status, body) = post(
+    let (status, body) = post_json(
         &app,
         "/api/v1/error-monitoring/repair-task",
         json!({"runbook": "restart"}),
@@ -323,7 +330,7 @@ async fn an_unfixable_service_exhausts_its_budget_then_the_breaker_stops_repairs
         text.contains("homeostat_repairs_total{runbook=\"restart\",outcome=\"cancelled\"}"),
         "{text}"
     );
-    let (status, _) = post(
+    let (status, _) = post_json(
         &app,
         "/api/v1/breakers/reset",
         json!({"target": "svc", "runbook": "restart"}),
@@ -333,7 +340,7 @@ async fn an_unfixable_service_exhausts_its_budget_then_the_breaker_stops_repairs
     let (_, breakers) = get_json(&app, "/api/v1/breakers").await;
     assert_eq!(breakers["breakers"], json!([]));
     // After the reset the earlier attempts no longer count: a repair runs again.
-    post(
+    post_json(
         &app,
         "/api/v1/error-monitoring/repair-task",
         json!({"incident_id": id}),
@@ -349,34 +356,17 @@ async fn an_unfixable_service_exhausts_its_budget_then_the_breaker_stops_repairs
 #[tokio::test]
 async fn rollback_runs_when_verify_fails() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = format!(
-        "{}\n[[runbook]]\nname = \"upgrade\"\nsteps = [ {{ run = [\"touch\", \"{d}/step\"] }} ]\nrollback = [ {{ run = [\"touch\", \"{d}/rolled-back\"] }} ]\n\
-         verify = {{ check = \"svc\", within = \"300ms\" }}\n",
-        flag_check(dir.path(), "\"upgrade\""),
-        d = dir.path().display()
-    );
+    let upgrade = Runbook::new("upgrade")
+        .run(&["touch", path(&dir.path().join("step"))])
+        .rollback(&["touch", path(&dir.path().join("rolled-back"))])
+        .verify("svc", "300ms");
+    let config = flag_check_with(dir.path(), &[upgrade]);
     let app = start_app(dir.path(), &config).await;
-    let repair = eventually(WAIT, "repair rolled back", || async {
-        repairs(&app)
-            .await
-            .into_iter()
-            .find(|r| r["state"] == "rolled_back")
-    })
-    .await;
+    let repair = wait_for_repair(&app, "repair rolled back", |r| r["state"] == "rolled_back").await;
     assert!(dir.path().join("step").exists() && dir.path().join("rolled-back").exists());
-    let phases: Vec<&str> = repair["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .filter_map(|s| s["phase"].as_str())
-        .collect();
+    let phases = common::strings_of(&repair["steps"], "phase");
     assert_eq!(phases, ["step", "rollback"]);
-    assert!(
-        repair["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("verify failed")),
-        "{repair}"
-    );
+    assert!(error_mentions(&repair, "verify failed"), "{repair}");
     app.shutdown().await;
 }
 
@@ -385,34 +375,23 @@ async fn a_healthy_target_is_never_repaired() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("healthy"), "").expect("flag");
     let marker = dir.path().join("restarted");
-    let config = format!(
-        "{}\n[[runbook]]\nname = \"restart\"\nsteps = [ {{ run = [\"touch\", \"{}\"] }} ]\n",
-        flag_check(dir.path(), "\"restart\""),
-        marker.display()
-    );
+    let restart = Runbook::new("restart").run(&["touch", path(&marker)]);
+    let config = flag_check_with(dir.path(), &[restart]);
     let app = start_app(dir.path(), &config).await;
     // A late or flapping alert asks to restart a service that is fine.
-    let (status, body) = post(
+    let (status, body) = post_json(
         &app,
         "/api/v1/error-monitoring/repair-task",
         json!({"runbook": "restart", "target": "svc"}),
     )
     .await;
     assert_eq!(status, 202, "{body}");
-    let repair = eventually(WAIT, "repair finished", || async {
-        repairs(&app)
-            .await
-            .into_iter()
-            .find(|r| r["state"] != "queued" && r["state"] != "running")
+    let repair = wait_for_repair(&app, "repair finished", |r| {
+        r["state"] != "queued" && r["state"] != "running"
     })
     .await;
     assert_eq!(repair["state"], "cancelled", "{repair}");
-    assert!(
-        repair["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("healthy on re-check")),
-        "{repair}"
-    );
+    assert!(error_mentions(&repair, "healthy on re-check"), "{repair}");
     assert!(!marker.exists(), "a healthy target was restarted");
     app.shutdown().await;
 }
@@ -421,18 +400,14 @@ async fn a_healthy_target_is_never_repaired() {
 async fn approval_waits_for_a_human_and_exactly_one_concurrent_decision_wins() {
     let dir = tempfile::tempdir().expect("tempdir");
     let marker = dir.path().join("ran");
-    let config = format!(
-        "{}\n[[runbook]]\nname = \"risky\"\nsteps = [ {{ run = [\"touch\", \"{}\", \"{}/healthy\"] }} ]\nrisk = \"high\"\napproval_timeout = \"1h\"\n",
-        flag_check(dir.path(), "\"risky\""),
-        marker.display(),
-        dir.path().display()
-    );
+    let risky = Runbook::new("risky")
+        .run(&["touch", path(&marker), path(&dir.path().join("healthy"))])
+        .set("risk", "high")
+        .set("approval_timeout", "1h");
+    let config = flag_check_with(dir.path(), &[risky]);
     let app = start_app(dir.path(), &config).await;
-    let waiting = eventually(WAIT, "repair awaiting approval", || async {
-        repairs(&app)
-            .await
-            .into_iter()
-            .find(|r| r["state"] == "awaiting_approval")
+    let waiting = wait_for_repair(&app, "repair awaiting approval", |r| {
+        r["state"] == "awaiting_approval"
     })
     .await;
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -443,8 +418,8 @@ async fn approval_waits_for_a_human_and_exactly_one_concurrent_decision_wins() {
         format!("/api/v1/repairs/{id}/deny"),
     );
     let (a, b) = tokio::join!(
-        post(&app, &approve_path, json!({"note": "go"})),
-        post(&app, &deny_path, json!({}))
+        post_json(&app, &approve_path, json!({"note": "go"})),
+        post_json(&app, &deny_path, json!({}))
     );
     let mut codes = [a.0, b.0];
     codes.sort_unstable();
@@ -473,25 +448,11 @@ async fn approval_waits_for_a_human_and_exactly_one_concurrent_decision_wins() {
 async fn approval_timeout_denies_by_default() {
     let dir = tempfile::tempdir().expect("tempdir");
     let marker = dir.path().join("ran");
-    let config = format!(
-        "{}\n[[runbook]]\nname = \"gated\"\nsteps = [ {{ run = [\"touch\", \"{}\"] }} ]\napproval = \"required\"\napproval_timeout = \"300ms\"\n",
-        flag_check(dir.path(), "\"gated\""),
-        marker.display()
-    );
+    let config = flag_check_with(dir.path(), &[gated(&marker, "300ms")]);
     let app = start_app(dir.path(), &config).await;
-    let denied = eventually(WAIT, "repair denied by timeout", || async {
-        repairs(&app)
-            .await
-            .into_iter()
-            .find(|r| r["state"] == "denied")
-    })
-    .await;
-    assert!(
-        denied["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("timed out")),
-        "{denied}"
-    );
+    let denied =
+        wait_for_repair(&app, "repair denied by timeout", |r| r["state"] == "denied").await;
+    assert!(error_mentions(&denied, "timed out"), "{denied}");
     assert!(!marker.exists());
     let incident = first_incident(&app).await;
     eventually(WAIT, "escalated", || async {
@@ -506,20 +467,10 @@ async fn approval_timeout_denies_by_default() {
 async fn a_repair_approved_after_a_restart_into_observe_mode_does_not_run() {
     let dir = tempfile::tempdir().expect("tempdir");
     let marker = dir.path().join("ran");
-    let runbook = format!(
-        "[[runbook]]\nname = \"gated\"\nsteps = [ {{ run = [\"touch\", \"{}\"] }} ]\napproval = \"required\"\napproval_timeout = \"1h\"\n",
-        marker.display()
-    );
-    let app = start_app(
-        dir.path(),
-        &format!("{}\n{runbook}", flag_check(dir.path(), "\"gated\"")),
-    )
-    .await;
-    let waiting = eventually(WAIT, "a repair awaits approval", || async {
-        repairs(&app)
-            .await
-            .into_iter()
-            .find(|r| r["state"] == "awaiting_approval")
+    let config = flag_check_with(dir.path(), &[gated(&marker, "1h")]);
+    let app = start_app(dir.path(), &config).await;
+    let waiting = wait_for_repair(&app, "a repair awaits approval", |r| {
+        r["state"] == "awaiting_approval"
     })
     .await;
     let id = waiting["id"].as_str().expect("id").to_string();
@@ -527,16 +478,13 @@ async fn a_repair_approved_after_a_restart_into_observe_mode_does_not_run() {
     // The operator switches the daemon to observe, then someone approves the old request.
     let app = start_app(
         dir.path(),
-        &format!(
-            "[policy]\nmode = \"observe\"\n{}\n{runbook}",
-            flag_check(dir.path(), "\"gated\"")
-        ),
+        &format!("[policy]\nmode = \"observe\"\n{config}"),
     )
     .await;
     // The restarted daemon may end the waiting repair before the approval arrives (409, it is no
     // longer awaiting approval) or after it (200). And when the first daemon stopped in the middle
     // of its approval poll, the stop already marked the repair `interrupted` (409 too).
-    let (status, body) = post(&app, &format!("/api/v1/repairs/{id}/approve"), json!({})).await;
+    let (status, body) = post_json(&app, &format!("/api/v1/repairs/{id}/approve"), json!({})).await;
     assert!(status == 200 || status == 409, "{status} {body}");
     let done = eventually(WAIT, "the approved repair is ended", || async {
         repairs(&app).await.into_iter().find(|r| {
@@ -546,12 +494,7 @@ async fn a_repair_approved_after_a_restart_into_observe_mode_does_not_run() {
     .await;
     if done["state"] == "cancelled" {
         // It was still waiting (or approved) when the restarted daemon looked: observe ended it.
-        assert!(
-            done["error"]
-                .as_str()
-                .is_some_and(|e| e.contains("observe")),
-            "{done}"
-        );
+        assert!(error_mentions(&done, "observe"), "{done}");
     }
     assert!(
         repairs(&app)
@@ -572,12 +515,11 @@ async fn emergency_stop_kills_a_running_step_and_survives_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pidfile = dir.path().join("step.pid");
     let marker = dir.path().join("second");
-    let config = format!(
-        "{}\n[[runbook]]\nname = \"slow\"\nsteps = [ {{ run = [\"sh\", \"-c\", \"echo $$ > {}; exec sleep 60\"], timeout = \"2m\" }}, {{ run = [\"touch\", \"{}\"] }} ]\n",
-        flag_check(dir.path(), "\"slow\""),
-        pidfile.display(),
-        marker.display()
-    );
+    let script = format!("echo $$ > {}; exec sleep 60", pidfile.display());
+    let slow = Runbook::new("slow")
+        .run_with(&["sh", "-c", &script], "timeout = \"2m\"")
+        .run(&["touch", path(&marker)]);
+    let config = flag_check_with(dir.path(), &[slow]);
     let app = start_app(dir.path(), &config).await;
     let pid: i32 = eventually(WAIT, "step running", || async {
         std::fs::read_to_string(&pidfile)
@@ -589,38 +531,20 @@ async fn emergency_stop_kills_a_running_step_and_survives_a_restart() {
     // killed by the stop. (A tighter bound would time the store write and the HTTP round trip
     // of a slow CI machine more than the kill.)
     let stopped_at = std::time::Instant::now();
-    let (status, body) = post(&app, "/api/v1/error-monitoring/emergency-stop", json!({})).await;
+    let (status, body) =
+        post_json(&app, "/api/v1/error-monitoring/emergency-stop", json!({})).await;
     assert_eq!(
         (status, body["emergency_stop"].as_bool()),
         (200, Some(true))
     );
-    eventually(
-        Duration::from_secs(10),
-        "step killed within 10 s",
-        || async move {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            (stat.is_empty() || stat.contains(") Z ")).then_some(())
-        },
-    )
-    .await;
+    wait_gone(pid, Duration::from_secs(10), "step killed within 10 s").await;
     assert!(
         stopped_at.elapsed() < Duration::from_secs(10),
         "{:?}",
         stopped_at.elapsed()
     );
-    let repair = eventually(WAIT, "repair cancelled", || async {
-        repairs(&app)
-            .await
-            .into_iter()
-            .find(|r| r["state"] == "cancelled")
-    })
-    .await;
-    assert!(
-        repair["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("emergency stop")),
-        "{repair}"
-    );
+    let repair = wait_for_repair(&app, "repair cancelled", |r| r["state"] == "cancelled").await;
+    assert!(error_mentions(&repair, "emergency stop"), "{repair}");
     assert!(!marker.exists(), "the step after the emergency stop ran");
     let (_, status) = get_json(&app, "/api/v1/error-monitoring/status").await;
     assert_eq!(status["emergency_stop"], true);
@@ -634,7 +558,7 @@ async fn emergency_stop_kills_a_running_step_and_survives_a_restart() {
         status["emergency_stop"], true,
         "the emergency stop did not survive the restart"
     );
-    let (code, body) = post(
+    let (code, body) = post_json(
         &app,
         "/api/v1/error-monitoring/repair-task",
         json!({"runbook": "slow", "target": "svc"}),
@@ -650,7 +574,7 @@ async fn emergency_stop_kills_a_running_step_and_survives_a_restart() {
         !pidfile.exists(),
         "a repair started during the emergency stop"
     );
-    let (status, _) = post(&app, "/api/v1/error-monitoring/resume", json!({})).await;
+    let (status, _) = post_json(&app, "/api/v1/error-monitoring/resume", json!({})).await;
     assert_eq!(status, 200);
     let (_, status) = get_json(&app, "/api/v1/error-monitoring/status").await;
     assert_eq!(status["emergency_stop"], false);
@@ -661,19 +585,17 @@ async fn emergency_stop_kills_a_running_step_and_survives_a_restart() {
 async fn learning_tries_the_runbook_that_worked_first_and_says_why() {
     let dir = tempfile::tempdir().expect("tempdir");
     let healthy = dir.path().join("healthy");
-    let config = format!(
-        "{}\n[[runbook]]\nname = \"useless\"\nsteps = [ {{ run = [\"true\"] }} ]\nverify = {{ check = \"svc\", within = \"300ms\" }}\n\n\
-         [[runbook]]\nname = \"fix\"\nsteps = [ {{ run = [\"touch\", \"{}\"] }} ]\nverify = {{ check = \"svc\", within = \"30s\" }}\n",
-        flag_check(dir.path(), "\"useless\", \"fix\""),
-        healthy.display()
-    );
+    let useless = Runbook::new("useless")
+        .run(&["true"])
+        .verify("svc", "300ms");
+    let fix = Runbook::new("fix")
+        .run(&["touch", path(&healthy)])
+        .verify("svc", "30s");
+    let config = flag_check_with(dir.path(), &[useless, fix]);
     let app = start_app(dir.path(), &config).await;
     let incident = first_incident(&app).await;
     let id = incident["id"].as_str().expect("id").to_string();
-    eventually(WAIT, "first incident repaired", || async {
-        (incident_state(&app, &id).await == "resolved").then_some(())
-    })
-    .await;
+    wait_for_incident_state(&app, &id, "resolved", "first incident repaired").await;
     let first: Vec<String> = repairs(&app)
         .await
         .iter()
@@ -722,13 +644,10 @@ async fn an_emergency_stop_on_one_instance_stops_the_others_sharing_postgres() {
     let url = common::fresh_postgres().await;
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("healthy"), "").expect("flag");
-    let config = format!(
-        "{}\n[[runbook]]\nname = \"fix\"\nsteps = [ {{ run = [\"true\"] }} ]\n",
-        flag_check(dir.path(), "\"fix\"")
-    );
+    let config = flag_check_with(dir.path(), &[Runbook::new("fix").run(&["true"])]);
     let a = common::start_app_on(&url, &config).await;
     let b = common::start_app_on(&url, &config).await;
-    let (status, _) = post(&a, "/api/v1/error-monitoring/emergency-stop", json!({})).await;
+    let (status, _) = post_json(&a, "/api/v1/error-monitoring/emergency-stop", json!({})).await;
     assert_eq!(status, 200);
     eventually(
         Duration::from_secs(20),
@@ -739,14 +658,14 @@ async fn an_emergency_stop_on_one_instance_stops_the_others_sharing_postgres() {
         },
     )
     .await;
-    let (code, _) = post(
+    let (code, _) = post_json(
         &b,
         "/api/v1/error-monitoring/repair-task",
         json!({"runbook": "fix", "target": "svc"}),
     )
     .await;
     assert_eq!(code, 409, "the other instance still starts repairs");
-    let (status, _) = post(&b, "/api/v1/error-monitoring/resume", json!({})).await;
+    let (status, _) = post_json(&b, "/api/v1/error-monitoring/resume", json!({})).await;
     assert_eq!(status, 200);
     eventually(
         Duration::from_secs(20),
@@ -765,19 +684,12 @@ async fn an_emergency_stop_on_one_instance_stops_the_others_sharing_postgres() {
 async fn a_runbook_can_be_stricter_than_the_global_mode() {
     let dir = tempfile::tempdir().expect("tempdir");
     let marker = dir.path().join("ran");
-    let config = format!(
-        "{}\n[[runbook]]\nname = \"fix\"\nmode = \"dry-run\"\nsteps = [ {{ run = [\"touch\", \"{}\"] }} ]\n",
-        flag_check(dir.path(), "\"fix\""),
-        marker.display()
-    );
+    let fix = Runbook::new("fix")
+        .set("mode", "dry-run")
+        .run(&["touch", path(&marker)]);
+    let config = flag_check_with(dir.path(), &[fix]);
     let app = start_app(dir.path(), &config).await;
-    let repair = eventually(WAIT, "a planned repair", || async {
-        repairs(&app)
-            .await
-            .into_iter()
-            .find(|r| r["state"] != "queued")
-    })
-    .await;
+    let repair = wait_for_repair(&app, "a planned repair", |r| r["state"] != "queued").await;
     assert_eq!(
         (repair["dry_run"].as_bool(), repair["state"].as_str()),
         (Some(true), Some("cancelled")),
@@ -794,7 +706,7 @@ async fn a_runbook_can_be_stricter_than_the_global_mode() {
 #[tokio::test]
 async fn an_approver_sees_the_exact_plan_and_repairs_filter_by_runbook() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = format!("sqlite://{}", dir.path().join("homeostat.db").display());
+    let store = common::sqlite_url(dir.path());
     plan_and_runbook_filter(dir.path(), &store).await;
 }
 
@@ -805,17 +717,16 @@ async fn an_approver_sees_the_exact_plan_and_repairs_filter_by_runbook_on_postgr
 }
 
 async fn plan_and_runbook_filter(dir: &Path, store: &str) {
-    let config = format!(
-        "{}\n[[runbook]]\nname = \"risky\"\nsteps = [ {{ run = [\"echo\", \"restart {{{{ incident.labels.service }}}}\"] }} ]\n\
-         rollback = [ {{ sleep = \"1s\" }} ]\nrisk = \"high\"\nrequired_role = \"admin\"\napproval_timeout = \"1h\"\n",
-        flag_check(dir, "\"risky\""),
-    );
+    let risky = Runbook::new("risky")
+        .run(&["echo", "restart {{ incident.labels.service }}"])
+        .set_toml("rollback", "[ { sleep = \"1s\" } ]")
+        .set("risk", "high")
+        .set("required_role", "admin")
+        .set("approval_timeout", "1h");
+    let config = flag_check_with(dir, &[risky]);
     let app = common::start_app_on(store, &config).await;
-    let waiting = eventually(WAIT, "repair awaiting approval", || async {
-        repairs(&app)
-            .await
-            .into_iter()
-            .find(|r| r["state"] == "awaiting_approval")
+    let waiting = wait_for_repair(&app, "repair awaiting approval", |r| {
+        r["state"] == "awaiting_approval"
     })
     .await;
     let id = waiting["id"].as_str().expect("id");
@@ -856,7 +767,7 @@ async fn plan_and_runbook_filter(dir: &Path, store: &str) {
     let (_, both) = get_json(&app, "/api/v1/repairs?runbook=risky&state=succeeded").await;
     assert_eq!(both["total"], 0, "{both}");
 
-    let (status, _) = post(
+    let (status, _) = post_json(
         &app,
         &format!("/api/v1/repairs/{id}/approve"),
         json!({"note": "looked fine"}),
@@ -949,11 +860,10 @@ async fn manual_and_incident_repairs_of_one_target_never_overlap_across_instance
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().display();
     // The repair logs `start`/`end` around a pause, so two repairs of `svc` at once would show.
-    let config = format!(
-        "{}[[runbook]]\nname = \"fix\"\nmax_attempts = 5\n\
-         steps = [ {{ run = [\"sh\", \"-c\", \"echo start >> {d}/log; touch {d}/started; sleep 6; echo end >> {d}/log; touch {d}/healthy\"] }} ]\n",
-        flag_check(dir.path(), "\"fix\"")
-    );
+    let fix = Runbook::new("fix").set("max_attempts", 5).shell(&format!(
+        "echo start >> {d}/log; touch {d}/started; sleep 6; echo end >> {d}/log; touch {d}/healthy"
+    ));
+    let config = flag_check_with(dir.path(), &[fix]);
     let a = common::start_app_on(&url, &config).await;
     let b = common::start_app_on(&url, &config).await;
     let log = dir.path().join("log");
@@ -967,8 +877,10 @@ async fn manual_and_incident_repairs_of_one_target_never_overlap_across_instance
     // store.
     let manual = json!({"runbook": "fix", "target": "svc"});
     let path = "/api/v1/error-monitoring/repair-task";
-    let ((status_a, body_a), (status_b, body_b)) =
-        tokio::join!(post(&a, path, manual.clone()), post(&b, path, manual));
+    let ((status_a, body_a), (status_b, body_b)) = tokio::join!(
+        post_json(&a, path, manual.clone()),
+        post_json(&b, path, manual)
+    );
     let incident_repair_over = read_lines(&log).contains(&"end".to_string());
     for (status, body) in [(status_a, &body_a), (status_b, &body_b)] {
         assert_eq!(status, 202, "{body}");
@@ -1040,11 +952,10 @@ async fn repeated_signal(store: &str, dir: &Path) {
     let d = dir.display();
     // The repair runs until the test creates `go`: however slow the machine, the requests
     // below come while its job is unfinished.
-    let config = format!(
-        "{}\n[[runbook]]\nname = \"slow\"\npriority = 3\n\
-         steps = [ {{ run = [\"sh\", \"-c\", \"echo run >> {d}/ran; while [ ! -e {d}/go ]; do sleep 0.05; done; touch {d}/healthy\"] }} ]\n",
-        flag_check(dir, "\"slow\"")
-    );
+    let slow = Runbook::new("slow").set("priority", 3).shell(&format!(
+        "echo run >> {d}/ran; while [ ! -e {d}/go ]; do sleep 0.05; done; touch {d}/healthy"
+    ));
+    let config = flag_check_with(dir, &[slow]);
     let app = common::start_app_on(store, &config).await;
     eventually(WAIT, "the repair runs", || async {
         (!read_lines(&dir.join("ran")).is_empty()).then_some(())
@@ -1054,7 +965,7 @@ async fn repeated_signal(store: &str, dir: &Path) {
     let id = incident["id"].as_str().expect("incident id").to_string();
     // The same incident, asked for again while its repair job is unfinished: no second job.
     for _ in 0..3 {
-        let (status, body) = post(
+        let (status, body) = post_json(
             &app,
             "/api/v1/error-monitoring/repair-task",
             json!({ "incident_id": id }),
@@ -1063,10 +974,7 @@ async fn repeated_signal(store: &str, dir: &Path) {
         assert_eq!(status, 409, "{body}");
     }
     std::fs::write(dir.join("go"), "").expect("go");
-    eventually(WAIT, "incident resolved", || async {
-        (incident_state(&app, &id).await == "resolved").then_some(())
-    })
-    .await;
+    wait_for_incident_state(&app, &id, "resolved", "incident resolved").await;
     let jobs = homeostat::queue::JobQueue::new(app.state.store.clone())
         .list(None, 100)
         .await
@@ -1089,15 +997,14 @@ async fn repeated_signal(store: &str, dir: &Path) {
 async fn an_approval_awaited_by_a_job_taken_back_after_a_restart_still_takes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pidfile = dir.path().join("step.pid");
-    let config = format!(
-        "{}\n[[runbook]]\nname = \"slow\"\nsteps = [ {{ run = [\"sh\", \"-c\", \"echo $$ > {}; exec sleep 2\"] }} ]\n\
-         verify = {{ check = \"svc\", within = \"300ms\" }}\n\
-         [[runbook]]\nname = \"gated\"\napproval = \"required\"\napproval_timeout = \"1h\"\n\
-         steps = [ {{ run = [\"touch\", \"{}/healthy\"] }} ]\n",
-        flag_check(dir.path(), "\"slow\", \"gated\""),
-        pidfile.display(),
-        dir.path().display()
-    );
+    let slow = Runbook::new("slow")
+        .shell(&format!("echo $$ > {}; exec sleep 2", pidfile.display()))
+        .verify("svc", "300ms");
+    let gated = Runbook::new("gated")
+        .set("approval", "required")
+        .set("approval_timeout", "1h")
+        .run(&["touch", path(&dir.path().join("healthy"))]);
+    let config = flag_check_with(dir.path(), &[slow, gated]);
     let app = start_app(dir.path(), &config).await;
     eventually(WAIT, "the first candidate's step running", || {
         let running = pidfile.exists();
@@ -1107,11 +1014,8 @@ async fn an_approval_awaited_by_a_job_taken_back_after_a_restart_still_takes() {
     // Stopped while its job is claimed: the next start takes the job back.
     app.shutdown().await;
     let app = start_app(dir.path(), &config).await;
-    let waiting = eventually(WAIT, "the second candidate awaits approval", || async {
-        repairs(&app)
-            .await
-            .into_iter()
-            .find(|r| r["runbook"] == "gated" && r["state"] == "awaiting_approval")
+    let waiting = wait_for_repair(&app, "the second candidate awaits approval", |r| {
+        r["runbook"] == "gated" && r["state"] == "awaiting_approval"
     })
     .await;
     let id = waiting["id"].as_str().expect("id").to_string();
@@ -1124,7 +1028,7 @@ async fn an_approval_awaited_by_a_job_taken_back_after_a_restart_still_takes() {
         .collect();
     assert_eq!(gated.len(), 1, "the waiting repair was replaced: {gated:?}");
     assert_eq!(gated[0]["state"], "awaiting_approval", "{gated:?}");
-    let (status, body) = post(&app, &format!("/api/v1/repairs/{id}/approve"), json!({})).await;
+    let (status, body) = post_json(&app, &format!("/api/v1/repairs/{id}/approve"), json!({})).await;
     assert_eq!(status, 200, "{body}");
     eventually(WAIT, "the approved repair ran", || async {
         let (_, r) = get_json(&app, &format!("/api/v1/repairs/{id}")).await;
@@ -1141,20 +1045,23 @@ async fn an_approval_awaited_by_a_job_taken_back_after_a_restart_still_takes() {
 async fn an_approval_after_the_timeout_is_refused_while_every_slot_is_busy() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().display();
+    let ask = Runbook::new("ask")
+        .set("approval", "required")
+        .set("approval_timeout", "1s")
+        .run(&["touch", &format!("{d}/healthy_gated")]);
+    let hog = Runbook::new("hog").run_with(
+        &["sh", "-c", &format!("touch {d}/hogging; exec sleep 60")],
+        "timeout = \"2m\"",
+    );
     let config = format!(
-        "[policy]\nmax_concurrent_repairs = 1\n{}{}\
-         [[runbook]]\nname = \"ask\"\napproval = \"required\"\napproval_timeout = \"1s\"\nsteps = [ {{ run = [\"touch\", \"{d}/healthy_gated\"] }} ]\n\
-         [[runbook]]\nname = \"hog\"\nsteps = [ {{ run = [\"sh\", \"-c\", \"touch {d}/hogging; exec sleep 60\"], timeout = \"2m\" }} ]\n",
-        named_flag_check(dir.path(), "gated", "\"ask\""),
-        named_flag_check(dir.path(), "busy", "\"hog\""),
+        "[policy]\nmax_concurrent_repairs = 1\n{}{}{ask}{hog}",
+        named_flag_check(dir.path(), "gated", &["ask"]),
+        named_flag_check(dir.path(), "busy", &["hog"]),
     );
     std::fs::write(dir.path().join("healthy_busy"), "").expect("flag");
     let app = start_app(dir.path(), &config).await;
-    let waiting = eventually(WAIT, "repair awaiting approval", || async {
-        repairs(&app)
-            .await
-            .into_iter()
-            .find(|r| r["state"] == "awaiting_approval")
+    let waiting = wait_for_repair(&app, "repair awaiting approval", |r| {
+        r["state"] == "awaiting_approval"
     })
     .await;
     // The only slot is taken by a long repair of another target before the approval times out.
@@ -1173,7 +1080,7 @@ async fn an_approval_after_the_timeout_is_refused_while_every_slot_is_busy() {
     while chrono::Utc::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (status, body) = post(&app, &format!("/api/v1/repairs/{id}/approve"), json!({})).await;
+    let (status, body) = post_json(&app, &format!("/api/v1/repairs/{id}/approve"), json!({})).await;
     assert_eq!(status, 409, "{body}");
     let (_, repair) = get_json(&app, &format!("/api/v1/repairs/{id}")).await;
     assert_eq!(repair["state"], "denied", "{repair}");
@@ -1195,7 +1102,7 @@ async fn a_runbook_of_several_checks_run_by_hand_needs_its_target() {
          [[runbook]]\nname = \"fix\"\nsteps = [ {{ run = [\"touch\", \"{d}/ran\"] }} ]\n"
     );
     let app = start_app(dir.path(), &config).await;
-    let (status, body) = post(
+    let (status, body) = post_json(
         &app,
         "/api/v1/error-monitoring/repair-task",
         json!({"runbook": "fix"}),
@@ -1218,14 +1125,15 @@ async fn a_runbook_of_several_checks_run_by_hand_needs_its_target() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_emergency_stop_the_store_could_not_take_stays_on_and_is_stored_later() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("homeostat.db").display());
+    let url = common::sqlite_url(dir.path());
     let app = start_app(dir.path(), "").await;
     let raw = sqlx::AnyPool::connect(&url).await.expect("connect");
     sqlx::query("ALTER TABLE settings RENAME TO settings_away")
         .execute(&raw)
         .await
         .expect("rename");
-    let (status, body) = post(&app, "/api/v1/error-monitoring/emergency-stop", json!({})).await;
+    let (status, body) =
+        post_json(&app, "/api/v1/error-monitoring/emergency-stop", json!({})).await;
     assert_eq!(status, 500, "the write failed and says so: {body}");
     sqlx::query("ALTER TABLE settings_away RENAME TO settings")
         .execute(&raw)
@@ -1251,30 +1159,30 @@ async fn an_emergency_stop_the_store_could_not_take_stays_on_and_is_stored_later
 async fn a_repair_awaiting_approval_does_not_hold_a_repair_slot() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().display();
+    let ask = Runbook::new("ask")
+        .set("priority", 1)
+        .set("approval", "required")
+        .set("approval_timeout", "1h")
+        .run(&["touch", &format!("{d}/healthy_gated")]);
+    let fix = Runbook::new("fix")
+        .set("priority", 9)
+        .run(&["touch", &format!("{d}/healthy_plain")]);
     let config = format!(
-        "[policy]\nmax_concurrent_repairs = 1\n{}{}\
-         [[runbook]]\nname = \"ask\"\npriority = 1\napproval = \"required\"\napproval_timeout = \"1h\"\nsteps = [ {{ run = [\"touch\", \"{d}/healthy_gated\"] }} ]\n\
-         [[runbook]]\nname = \"fix\"\npriority = 9\nsteps = [ {{ run = [\"touch\", \"{d}/healthy_plain\"] }} ]\n",
-        named_flag_check(dir.path(), "gated", "\"ask\""),
-        named_flag_check(dir.path(), "plain", "\"fix\""),
+        "[policy]\nmax_concurrent_repairs = 1\n{}{}{ask}{fix}",
+        named_flag_check(dir.path(), "gated", &["ask"]),
+        named_flag_check(dir.path(), "plain", &["fix"]),
     );
     // `plain` breaks only once the approval is pending.
     std::fs::write(dir.path().join("healthy_plain"), "").expect("flag");
     let app = start_app(dir.path(), &config).await;
-    let waiting = eventually(WAIT, "repair awaiting approval", || async {
-        repairs(&app)
-            .await
-            .into_iter()
-            .find(|r| r["state"] == "awaiting_approval")
+    let waiting = wait_for_repair(&app, "repair awaiting approval", |r| {
+        r["state"] == "awaiting_approval"
     })
     .await;
     std::fs::remove_file(dir.path().join("healthy_plain")).expect("break plain");
     // The only slot is free while the approval is pending: the other target is repaired.
-    eventually(WAIT, "the other target repaired", || async {
-        repairs(&app)
-            .await
-            .into_iter()
-            .find(|r| r["runbook"] == "fix" && r["state"] == "succeeded")
+    wait_for_repair(&app, "the other target repaired", |r| {
+        r["runbook"] == "fix" && r["state"] == "succeeded"
     })
     .await;
     assert!(
@@ -1282,7 +1190,7 @@ async fn a_repair_awaiting_approval_does_not_hold_a_repair_slot() {
         "ran without approval"
     );
     let id = waiting["id"].as_str().expect("id");
-    let (status, _) = post(&app, &format!("/api/v1/repairs/{id}/approve"), json!({})).await;
+    let (status, _) = post_json(&app, &format!("/api/v1/repairs/{id}/approve"), json!({})).await;
     assert_eq!(status, 200);
     eventually(WAIT, "the approved repair ran", || async {
         let (_, r) = get_json(&app, &format!("/api/v1/repairs/{id}")).await;

@@ -2,12 +2,13 @@
 //! auto-resolves when the check is healthy again with MTTD/MTTR recorded, humans ack and resolve
 //! through the API and CLI, and the store's lifecycle rules hold on SQLite and PostgreSQL.
 
-mod common;
+use crate::common;
 
 use chrono::{Duration as ChronoDuration, Utc};
-use common::{TOKEN, Target, client, eventually, get_json, start_app};
+use common::{TOKEN, Target, answer, client, eventually, get_json, post_json, request, start_app};
 use homeostat::model::{IncidentState, Priority, Status};
 use homeostat::store::{FailureOutcome, FailureRecord, Store, Transition};
+use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -330,12 +331,7 @@ async fn a_failing_service_opens_one_incident_that_auto_resolves_with_mttr() {
             .is_some_and(|t| t > 0.0),
         "{resolved}"
     );
-    let kinds: Vec<&str> = resolved["timeline"]
-        .as_array()
-        .expect("timeline")
-        .iter()
-        .filter_map(|e| e["kind"].as_str())
-        .collect();
+    let kinds = common::strings_of(&resolved["timeline"], "kind");
     assert_eq!(kinds.first(), Some(&"opened"), "{resolved}");
     assert_eq!(kinds.last(), Some(&"resolved"), "{resolved}");
     assert!(
@@ -383,31 +379,16 @@ async fn humans_ack_and_resolve_through_api_and_cli() {
     let base = format!("http://{}", app.address);
     let c = client();
 
-    let bad = c
-        .post(format!("{base}/api/v1/incidents/{id}/ack"))
-        .bearer_auth(TOKEN)
-        .body("{not json")
-        .send()
-        .await
-        .expect("ack");
-    assert_eq!(bad.status(), 400);
-    let unknown = c
-        .post(format!("{base}/api/v1/incidents/{id}/ack"))
-        .bearer_auth(TOKEN)
-        .json(&json!({"nope": 1}))
-        .send()
-        .await
-        .expect("ack");
-    assert_eq!(unknown.status(), 400);
-    let anonymous = c
-        .post(format!("{base}/api/v1/incidents/{id}/ack"))
-        .send()
-        .await
-        .expect("ack");
-    assert_eq!(anonymous.status(), 401);
+    let ack = format!("/api/v1/incidents/{id}/ack");
+    let (bad, _) = answer(request(&app, Method::POST, &ack).body("{not json"), "ack").await;
+    assert_eq!(bad, 400);
+    let (unknown, _) = post_json(&app, &ack, json!({"nope": 1})).await;
+    assert_eq!(unknown, 400);
+    let (anonymous, _) = answer(c.post(format!("{base}{ack}")), "ack").await;
+    assert_eq!(anonymous, 401);
 
     let cli = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_homeostat"))
+        common::homeostat()
             .args(args)
             .args(["--server", &base])
             .env("HOMEOSTAT_TOKEN", TOKEN)
@@ -421,26 +402,16 @@ async fn humans_ack_and_resolve_through_api_and_cli() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("acknowledged"));
-    let again = c
-        .post(format!("{base}/api/v1/incidents/{id}/ack"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .expect("ack");
-    assert_eq!(again.status(), 409);
-    let body: Value = again.json().await.expect("json");
+    let (again, body) = answer(request(&app, Method::POST, &ack), "ack").await;
+    assert_eq!(again, 409);
     assert_eq!(body["error"]["code"], "conflict");
 
-    let resolved: Value = c
-        .post(format!("{base}/api/v1/incidents/{id}/resolve"))
-        .bearer_auth(TOKEN)
-        .json(&json!({"note": "restarted by hand"}))
-        .send()
-        .await
-        .expect("resolve")
-        .json()
-        .await
-        .expect("json");
+    let (_, resolved) = post_json(
+        &app,
+        &format!("/api/v1/incidents/{id}/resolve"),
+        json!({"note": "restarted by hand"}),
+    )
+    .await;
     assert_eq!(resolved["state"], "resolved");
     assert!(resolved["acknowledged_at"].is_string() && resolved["resolved_at"].is_string());
 

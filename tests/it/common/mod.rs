@@ -1,14 +1,26 @@
 //! Shared test helpers: a real HTTP target whose behaviour tests change, deadlines instead of
-//! sleeps, a fresh PostgreSQL database per test, and starting the real app.
-#![allow(dead_code)] // Each test binary uses a different subset.
+//! sleeps and a fresh PostgreSQL database per test (here); the API client (`api`); the real
+//! daemon and its configs (`daemon`); config texts built from their varying parts (`config_text`).
+#![allow(dead_code, unused_imports)] // Each test module uses a different subset.
+
+pub mod api;
+pub mod config_text;
+pub mod daemon;
+
+pub use api::{
+    answer, base_url, client, delete, fetch_json, get_json, metrics_text, post_json, post_json_as,
+    request, request_as, strings_of,
+};
+pub use config_text::Runbook;
+pub use daemon::{
+    BINARY, config, config_issues, homeostat, process_gone, sqlite_url, start_app, start_app_on,
+    terminate, wait_gone,
+};
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use homeostat::api::Authenticator;
-use homeostat::app::App;
-use homeostat::config::Config;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -139,32 +151,6 @@ where
     }
 }
 
-/// Parses a config written in a test.
-pub fn config(text: &str) -> Config {
-    Config::parse(text, Path::new("test.toml"))
-        .unwrap_or_else(|e| panic!("test config invalid:\n{e}"))
-}
-
-/// Starts the real app with `config_text` (`[server]` and `[store]` are added: a free port and a
-/// SQLite file in `dir`).
-pub async fn start_app(dir: &Path, checks_toml: &str) -> App {
-    start_app_on(
-        &format!("sqlite://{}", dir.join("homeostat.db").display()),
-        checks_toml,
-    )
-    .await
-}
-
-/// Starts the real app with its store at `store_url`.
-pub async fn start_app_on(store_url: &str, checks_toml: &str) -> App {
-    let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[store]\nurl = \"{store_url}\"\nflush_interval = \"100ms\"\n{checks_toml}"
-    );
-    App::start(config(&text), Authenticator::new(Some(TOKEN.to_string())))
-        .await
-        .expect("app starts")
-}
-
 /// The PostgreSQL server tests use (`HOMEOSTAT_TEST_POSTGRES`, default the local one).
 pub fn postgres_admin_url() -> String {
     std::env::var("HOMEOSTAT_TEST_POSTGRES")
@@ -218,70 +204,4 @@ fn rand_suffix() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos() as u64);
     nanos * 1000 + COUNTER.fetch_add(1, Ordering::SeqCst)
-}
-
-/// A reqwest client for the API.
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client")
-}
-
-/// GET `url` with the admin token, as JSON; `None` while the request or the body fails (for
-/// polling a daemon that may not be up yet).
-pub async fn fetch_json(url: &str) -> Option<serde_json::Value> {
-    client()
-        .get(url)
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()
-}
-
-/// GET `path` on the app with the admin token; returns status and JSON body.
-pub async fn get_json(app: &App, path: &str) -> (u16, serde_json::Value) {
-    let response = client()
-        .get(format!("http://{}{path}", app.address))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .expect("request");
-    let status = response.status().as_u16();
-    (
-        status,
-        response.json().await.unwrap_or(serde_json::Value::Null),
-    )
-}
-
-/// The app's `/metrics` text (no token: public by default).
-pub async fn metrics_text(app: &App) -> String {
-    client()
-        .get(format!("http://{}/metrics", app.address))
-        .send()
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("text")
-}
-
-/// Sends SIGTERM to `child` and waits (with a deadline) for it to exit.
-pub async fn terminate(
-    child: &mut std::process::Child,
-    within: Duration,
-) -> std::process::ExitStatus {
-    let pid = i32::try_from(child.id()).expect("pid");
-    // SAFETY: signalling a child process this test started.
-    unsafe {
-        libc::kill(pid, libc::SIGTERM);
-    }
-    eventually(within, "the process exits", || {
-        let status = child.try_wait().expect("wait");
-        async move { status }
-    })
-    .await
 }

@@ -2,7 +2,7 @@
 //! performance and repairs reports say what happened, in Markdown, JSON and HTML (escaping is
 //! unit-tested in `src/cli/report.rs`).
 
-mod common;
+use crate::common;
 
 use common::{Behaviour, TOKEN, Target, eventually, get_json, start_app};
 use serde_json::Value;
@@ -11,7 +11,7 @@ use std::time::Duration;
 const WAIT: Duration = Duration::from_secs(20);
 
 fn report(base: &str, args: &[&str]) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_homeostat"))
+    let out = common::homeostat()
         .arg("report")
         .args(args)
         .args(["--server", base])

@@ -3,7 +3,7 @@
 //! repair with a click, rides out a daemon restart, and engages and lifts the emergency stop.
 //! Needs `/usr/bin/chromium` and `tests/browser/node_modules` (`npm ci` there); fails without.
 
-mod common;
+use crate::common;
 
 use common::{Behaviour, TOKEN, Target, eventually};
 use homeostat::api::Authenticator;

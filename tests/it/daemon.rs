@@ -1,15 +1,11 @@
 //! The real binary: `homeostat run` serves, `homeostat status` talks to it, JSON logs are JSON,
 //! and SIGTERM shuts down gracefully with every pending observation written.
 
-mod common;
+use crate::common;
 
-use common::{TOKEN, Target, eventually, free_port};
-use std::process::{Command, Stdio};
+use common::{TOKEN, Target, eventually, free_port, homeostat};
+use std::process::Stdio;
 use std::time::Duration;
-
-fn homeostat() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_homeostat"))
-}
 
 #[tokio::test]
 async fn sigterm_flushes_pending_observations_and_status_cli_reports() {

@@ -5,11 +5,14 @@
 //! opens an incident whose runbook really runs, learning tied by the source's labels, and a category of the
 //! user's own that opens its incident.
 
-mod common;
+use crate::common;
 
-use common::{eventually, fresh_postgres, get_json, metrics_text, start_app, start_app_on};
+use common::config_text::path;
+use common::{
+    Runbook, config_issues, eventually, fresh_postgres, get_json, metrics_text, start_app,
+    start_app_on,
+};
 use homeostat::app::App;
-use homeostat::config::{Config, ConfigError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -34,6 +37,15 @@ async fn counter(app: &App, name: &str) -> u64 {
         .find_map(|l| l.strip_prefix(&prefix))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// Waits until the count of lines source `app` has read satisfies `done`, failing the test
+/// with `what`.
+async fn wait_lines_read(app: &App, what: &str, done: impl Fn(u64) -> bool) {
+    eventually(DEADLINE, what, || async {
+        done(counter(app, "log_lines_total").await).then_some(())
+    })
+    .await;
 }
 
 /// Lines of source `app` stored in its clusters, and the clusters, from the API.
@@ -324,10 +336,7 @@ async fn restart_continues_where_it_stopped(store_url: &str, dir: &Path) {
     let config = source(&log, "");
     let app = start_app_on(store_url, &config).await;
     let writer = Writer::start(log.clone(), 1_000_000, Rotation::Rename);
-    eventually(DEADLINE, "some lines read", || async {
-        (counter(&app, "log_lines_total").await >= 300).then_some(())
-    })
-    .await;
+    wait_lines_read(&app, "some lines read", |read| read >= 300).await;
     app.shutdown().await;
     let at_stop = writer.written();
     eventually(DEADLINE, "the writer goes on while the app is down", || {
@@ -336,10 +345,7 @@ async fn restart_continues_where_it_stopped(store_url: &str, dir: &Path) {
     })
     .await;
     let app = start_app_on(store_url, &config).await;
-    eventually(DEADLINE, "the restarted app reads", || async {
-        (counter(&app, "log_lines_total").await > 0).then_some(())
-    })
-    .await;
+    wait_lines_read(&app, "the restarted app reads", |read| read > 0).await;
     let total = writer.finish(true);
     wait_stored(&app, total).await;
     let second = counter(&app, "log_lines_total").await;
@@ -380,7 +386,7 @@ async fn open_disk_full_incident(url: &str, log: &Path, config: &str) -> (App, S
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_log_incident_left_open_at_a_stop_resolves_after_the_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("homeostat.db").display());
+    let url = common::sqlite_url(dir.path());
     let log = dir.path().join("app.log");
     let config = source(&log, &disk_full_rule("4s"));
     let (app, id) = open_disk_full_incident(&url, &log, &config).await;
@@ -413,7 +419,7 @@ async fn a_log_incident_left_open_at_a_stop_resolves_after_the_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_log_incident_whose_errors_go_on_through_a_restart_stays_open() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("homeostat.db").display());
+    let url = common::sqlite_url(dir.path());
     let log = dir.path().join("app.log");
     let config = source(&log, &disk_full_rule("5s"));
     let (app, id) = open_disk_full_incident(&url, &log, &config).await;
@@ -437,12 +443,7 @@ async fn a_log_incident_whose_errors_go_on_through_a_restart_stays_open() {
     writer.join().expect("writer");
     let (_, body) = get_json(&app, &format!("/api/v1/incidents/{id}")).await;
     app.shutdown().await;
-    let kinds: Vec<&str> = body["timeline"]
-        .as_array()
-        .expect("timeline")
-        .iter()
-        .filter_map(|e| e["kind"].as_str())
-        .collect();
+    let kinds = common::strings_of(&body["timeline"], "kind");
     assert_eq!(kinds, ["opened"], "the errors never stopped: {body}");
 }
 
@@ -519,7 +520,7 @@ async fn a_failing_store_holds_reading_instead_of_piling_up_evicted_clusters() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_row_removed_by_retention_is_stored_anew_and_saving_goes_on() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("homeostat.db").display());
+    let url = common::sqlite_url(dir.path());
     let log = dir.path().join("app.log");
     let now = chrono::Utc::now();
     let old = (now - chrono::TimeDelta::days(30)).to_rfc3339();
@@ -585,7 +586,7 @@ async fn a_cluster_row_removed_by_retention_is_stored_anew_and_saving_goes_on() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_created_while_down_is_read_whole_though_the_first_run_found_none() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("homeostat.db").display());
+    let url = common::sqlite_url(dir.path());
     let logs = dir.path().join("logs");
     std::fs::create_dir(&logs).expect("mkdir");
     let config = format!(
@@ -608,7 +609,7 @@ async fn a_file_created_while_down_is_read_whole_though_the_first_run_found_none
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_source_adds_to_its_stored_clusters_instead_of_repeating_them() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("homeostat.db").display());
+    let url = common::sqlite_url(dir.path());
     let log = dir.path().join("app.log");
     append(
         &log,
@@ -642,7 +643,7 @@ async fn a_restarted_source_adds_to_its_stored_clusters_instead_of_repeating_the
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_incident_of_a_renamed_log_source_resolves_at_the_next_start() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("homeostat.db").display());
+    let url = common::sqlite_url(dir.path());
     let log = dir.path().join("app.log");
     let rule = disk_full_rule("1h");
     let (app, id) = open_disk_full_incident(&url, &log, &source(&log, &rule)).await;
@@ -667,7 +668,7 @@ async fn the_incident_of_a_renamed_log_source_resolves_at_the_next_start() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_loses_no_line_and_reads_none_twice_on_sqlite() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("homeostat.db").display());
+    let url = common::sqlite_url(dir.path());
     restart_continues_where_it_stopped(&url, dir.path()).await;
 }
 
@@ -685,10 +686,7 @@ async fn partial_line_is_held_until_its_newline_arrives() {
     append(&log, b"");
     let app = start_app(dir.path(), &source(&log, "")).await;
     append(&log, b"first complete line\nsecond line is only half wr");
-    eventually(DEADLINE, "the complete line is read", || async {
-        (counter(&app, "log_lines_total").await >= 1).then_some(())
-    })
-    .await;
+    wait_lines_read(&app, "the complete line is read", |read| read >= 1).await;
     // The same read saw the half line: it must not have been counted.
     wait_stored(&app, 1).await;
     assert_eq!(counter(&app, "log_lines_total").await, 1);
@@ -722,10 +720,7 @@ async fn garbage_binary_and_overlong_lines_are_counted_and_survived() {
     data.push(b'\n');
     data.extend_from_slice(b"an ordinary line after the garbage\n");
     append(&log, &data);
-    eventually(DEADLINE, "all four lines read", || async {
-        (counter(&app, "log_lines_total").await == 4).then_some(())
-    })
-    .await;
+    wait_lines_read(&app, "all four lines read", |read| read == 4).await;
     assert_eq!(counter(&app, "log_lines_cut_total").await, 1);
     assert_eq!(counter(&app, "log_lines_invalid_total").await, 2);
     assert_eq!(counter(&app, "log_lines_skipped_total").await, 1);
@@ -841,8 +836,8 @@ async fn oom_burst_opens_an_incident_and_runs_its_runbook() {
     let marker = dir.path().join("restarted");
     append(&log, b"service started\n");
     let config = format!(
-        "[[runbook]]\nname = \"restart-app\"\nsteps = [ {{ run = [\"touch\", \"{}\"] }} ]\n{}",
-        marker.display(),
+        "{}{}",
+        Runbook::new("restart-app").run(&["touch", path(&marker)]),
         source(
             &log,
             "remedy = [\"restart-app\"]\n[[log.alert]]\ncategory = \"out_of_memory\"\ncount = 5\nwithin = \"1m\"\n"
@@ -855,10 +850,7 @@ async fn oom_burst_opens_an_incident_and_runs_its_runbook() {
             format!("kernel: Out of memory: Killed process {pid} (java)\n").as_bytes(),
         );
     }
-    eventually(DEADLINE, "four OOM lines read", || async {
-        (counter(&app, "log_lines_total").await == 5).then_some(())
-    })
-    .await;
+    wait_lines_read(&app, "four OOM lines read", |read| read == 5).await;
     let (_, incidents) = get_json(&app, "/api/v1/incidents").await;
     assert_eq!(incidents["total"], 0, "four lines are below the rate");
     append(&log, b"kernel: Out of memory: Killed process 4 (java)\n");
@@ -976,8 +968,8 @@ async fn a_cluster_learns_only_from_incidents_that_carry_its_sources_labels() {
         )
     };
     let config = format!(
-        "[[runbook]]\nname = \"restart-app\"\nsteps = [ {{ run = [\"touch\", \"{}\"] }} ]\n{}{}{}",
-        marker.display(),
+        "{}{}{}{}",
+        Runbook::new("restart-app").run(&["touch", path(&marker)]),
         tail(
             "app",
             &app_log,
@@ -1043,10 +1035,12 @@ async fn repeated_oom_bursts_respect_the_runbook_budget() {
     let log = dir.path().join("app.log");
     let runs = dir.path().join("runs");
     append(&log, b"");
+    let restart = Runbook::new("restart-app")
+        .set("max_attempts", 1)
+        .set("window", "1h")
+        .shell(&format!("echo run >> '{}'", runs.display()));
     let config = format!(
-        "[[runbook]]\nname = \"restart-app\"\nmax_attempts = 1\nwindow = \"1h\"\n\
-         steps = [ {{ run = [\"sh\", \"-c\", \"echo run >> '{}'\"] }} ]\n{}",
-        runs.display(),
+        "{restart}{}",
         source(
             &log,
             "remedy = [\"restart-app\"]\n[[log.alert]]\ncategory = \"out_of_memory\"\ncount = 2\nwithin = \"1s\"\n"
@@ -1138,10 +1132,10 @@ async fn a_user_category_opens_its_incident_and_is_what_analyze_error_reports() 
     let log = dir.path().join("app.log");
     append(&log, b"");
     let config = format!(
-        "[[runbook]]\nname = \"restart-vpn\"\nsteps = [ {{ run = [\"true\"] }} ]\n\
-         [[category]]\nname = \"payment_gateway_down\"\n\
+        "{}[[category]]\nname = \"payment_gateway_down\"\n\
          patterns = ['(?i)payment gateway .* unreachable']\nseverity = \"critical\"\n\
          advice = \"Check the VPN tunnel.\"\nrunbooks = [\"restart-vpn\"]\n{}",
+        Runbook::new("restart-vpn").run(&["true"]),
         source(
             &log,
             "[[log.alert]]\ncategory = \"payment_gateway_down\"\ncount = 2\nwithin = \"1m\"\n"
@@ -1223,10 +1217,7 @@ async fn a_backlog_of_old_errors_read_at_once_opens_no_incident() {
     );
     let app = start_app(dir.path(), &config).await;
     // Rate signals are counted before the lines that caused them.
-    eventually(DEADLINE, "the 50 lines read", || async {
-        (counter(&app, "log_lines_total").await == 50).then_some(())
-    })
-    .await;
+    wait_lines_read(&app, "the 50 lines read", |read| read == 50).await;
     assert_eq!(signals(&app).await, 0, "no rate alert for spread-out lines");
     assert_eq!(counter(&app, "log_lines_untimed_total").await, 0);
     let (_, incidents) = get_json(&app, "/api/v1/incidents").await;
@@ -1266,10 +1257,7 @@ async fn bursts_inside_a_backlog_count_by_their_own_times() {
          [[log.alert]]\ncategory = \"out_of_memory\"\ncount = 5\nwithin = \"1m\"\n",
     );
     let app = start_app(dir.path(), &config).await;
-    eventually(DEADLINE, "the 13 lines read", || async {
-        (counter(&app, "log_lines_total").await == 13).then_some(())
-    })
-    .await;
+    wait_lines_read(&app, "the 13 lines read", |read| read == 13).await;
     assert_eq!(signals(&app).await, 4, "fired, quiet, fired, quiet");
     eventually(DEADLINE, "the incident is resolved", || async {
         let (_, body) = get_json(&app, "/api/v1/incidents").await;
@@ -1309,10 +1297,7 @@ async fn recent_errors_stamped_within_a_minute_open_an_incident() {
     })
     .await;
     assert_eq!(incident["labels"]["category"], "out_of_memory");
-    eventually(DEADLINE, "the 11 lines read", || async {
-        (counter(&app, "log_lines_total").await == 11).then_some(())
-    })
-    .await;
+    wait_lines_read(&app, "the 11 lines read", |read| read == 11).await;
     assert_eq!(counter(&app, "log_lines_untimed_total").await, 1);
     app.shutdown().await;
 }
@@ -1357,7 +1342,7 @@ async fn a_backlog_of_timed_lines_is_stored_at_the_lines_own_times() {
 /// empty) and saving only when evictions pile up (or at shutdown), so that clusters are evicted
 /// before they were ever saved; returns it, the store's URL and the log's path.
 async fn start_saving_hourly(dir: &Path) -> (App, String, PathBuf) {
-    let url = format!("sqlite://{}", dir.join("homeostat.db").display());
+    let url = common::sqlite_url(dir);
     let log = dir.join("app.log");
     append(&log, b"");
     let text = format!(
@@ -1441,17 +1426,9 @@ async fn a_directory_created_after_start_is_found_by_polling() {
     app.shutdown().await;
 }
 
-fn issues(text: &str) -> Vec<String> {
-    match Config::parse(text, Path::new("h.toml")) {
-        Ok(_) => panic!("config accepted:\n{text}"),
-        Err(ConfigError::Invalid { issues }) => issues.iter().map(|i| i.to_string()).collect(),
-        Err(e) => panic!("unexpected error: {e}"),
-    }
-}
-
 #[test]
 fn bad_log_sources_are_reported_at_file_line_col() {
-    let found = issues(concat!(
+    let found = config_issues(concat!(
         "[[log]]\nname = \"app\"\npath = \"/var/log/app/*.log\"\nformat = '^(?P<msg>.*)$'\n",
         "remedy = [\"nope\"]\n",
         "[[log]]\nname = \"app\"\npath = \"/var/log/[x.log\"\n",

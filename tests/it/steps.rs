@@ -2,13 +2,13 @@
 //! the local Redis and a fresh PostgreSQL database. Redis and PostgreSQL must be running: these
 //! tests fail, never skip, without them.
 
-mod common;
+use crate::common;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
-use homeostat::config::{Config, ConfigError, StepConfig};
+use homeostat::config::StepConfig;
 use homeostat::remedy::{execute_step, plan_step};
 use sqlx::Connection;
 use std::io::Read;
@@ -699,22 +699,13 @@ fn plan_records_exactly_what_each_kind_would_do() {
     );
 }
 
-/// The issues of an invalid config, as `file:line:col: message`.
-fn issues(text: &str) -> Vec<String> {
-    match Config::parse(text, Path::new("h.toml")) {
-        Ok(_) => panic!("config accepted:\n{text}"),
-        Err(ConfigError::Invalid { issues }) => issues.iter().map(ToString::to_string).collect(),
-        Err(e) => panic!("unexpected error: {e}"),
-    }
-}
-
 /// Asserts an issue at the position of `at` in `text` containing `message`.
 fn assert_issue(text: &str, at: &str, message: &str) {
     let offset = text.find(at).expect("needle in text");
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
     let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-    let found = issues(text);
+    let found = common::config_issues(text);
     assert!(
         found
             .iter()

@@ -2,8 +2,10 @@
 //! output, garbage input (binary, overlong, invalid UTF-8) counted instead of fatal, and the
 //! config's own `[[category]]` tables.
 
+use crate::common;
+
+use common::homeostat;
 use std::path::Path;
-use std::process::Command;
 
 fn analyze(args: &[&str]) -> (i32, String, String) {
     analyze_in(Path::new("."), args)
@@ -11,7 +13,7 @@ fn analyze(args: &[&str]) -> (i32, String, String) {
 
 /// `homeostat analyze ARGS` run in `dir` (without HOMEOSTAT_CONFIG).
 fn analyze_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_homeostat"))
+    let out = homeostat()
         .current_dir(dir)
         .env_remove("HOMEOSTAT_CONFIG")
         .arg("analyze")
@@ -134,12 +136,7 @@ fn json_summary_names_categories_with_advice() {
     assert_eq!(code, 0, "{stderr}");
     let report: serde_json::Value = serde_json::from_str(&stdout).expect("json");
     assert_eq!(report["lines"], 25);
-    let names: Vec<&str> = report["categories"]
-        .as_array()
-        .expect("categories")
-        .iter()
-        .filter_map(|c| c["name"].as_str())
-        .collect();
+    let names = common::strings_of(&report["categories"], "name");
     assert!(names.len() >= 2, "{report}");
     assert!(report["categories"].as_array().is_some_and(|c| {
         c.iter()

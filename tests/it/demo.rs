@@ -1,15 +1,15 @@
 //! `homeostat demo` from a newcomer's point of view: it starts, the sample service breaks by
 //! itself, and Homeostat repairs it — within a minute and a half, with no configuration.
 
-mod common;
+use crate::common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_heals_its_sample_service_by_itself() {
     let (api, sample) = (common::free_port(), common::free_port());
-    let mut demo = Command::new(env!("CARGO_BIN_EXE_homeostat"))
+    let mut demo = common::homeostat()
         .args([
             "demo",
             "--listen",

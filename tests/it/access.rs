@@ -3,9 +3,12 @@
 //! lockout and its expiry; `required_role` on approvals; users disabled mid-session; the audit
 //! log records actions and `verify` names a row edited directly in SQLite and PostgreSQL.
 
-mod common;
+use crate::common;
 
-use common::{TOKEN, client, eventually, start_app, start_app_on};
+use common::{
+    TOKEN, answer, client, delete, eventually, post_json, post_json_as, request, request_as,
+    start_app, start_app_on,
+};
 use homeostat::api::routes::{Access, route_table};
 use homeostat::config::Role;
 use homeostat::security::password;
@@ -65,15 +68,8 @@ async fn create_token(
     if let Some(e) = expires {
         body["expires"] = json!(e);
     }
-    let response = client()
-        .post(format!("http://{}/api/v1/tokens", app.address))
-        .bearer_auth(TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .expect("create token");
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let created: Value = response.json().await.expect("json");
+    let (status, created) = post_json(app, "/api/v1/tokens", body).await;
+    assert_eq!(status, StatusCode::CREATED.as_u16(), "{created}");
     (
         created["id"].as_str().expect("id").to_string(),
         created["token"].as_str().expect("token").to_string(),
@@ -91,13 +87,8 @@ async fn every_route_with_every_role_and_every_bad_token() {
     }
     let (_, expired) = create_token(&app, "admin", Some("1ms")).await;
     let (revoked_id, revoked) = create_token(&app, "admin", None).await;
-    let response = client()
-        .delete(format!("http://{}/api/v1/tokens/{revoked_id}", app.address))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .expect("revoke");
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let (status, _) = delete(&app, &format!("/api/v1/tokens/{revoked_id}")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT.as_u16());
     // The token list never shows a secret.
     let listed = call(&app, Method::GET, "/api/v1/tokens", Some(TOKEN))
         .await
@@ -313,24 +304,22 @@ async fn login_sessions_csrf_lockout_and_disabled_users() {
     .await;
 
     // A stored user added by the API, logged in, then disabled: its session stops at once.
-    let added = client()
-        .post(format!("{base}/api/admin/users"))
-        .bearer_auth(TOKEN)
-        .json(&json!({ "name": "bob", "password": "bobs-long-password", "role": "viewer" }))
-        .send()
-        .await
-        .expect("add user");
-    assert_eq!(added.status(), StatusCode::CREATED);
+    let (added, _) = post_json(
+        &app,
+        "/api/admin/users",
+        json!({ "name": "bob", "password": "bobs-long-password", "role": "viewer" }),
+    )
+    .await;
+    assert_eq!(added, StatusCode::CREATED.as_u16());
     let bob = login(&app, "bob", "bobs-long-password").await;
     assert_eq!(bob.status(), StatusCode::OK);
     let bob_cookie = session_cookie(&bob);
-    let disabled = client()
-        .post(format!("{base}/api/admin/users/bob/disable"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .expect("disable");
-    assert_eq!(disabled.status(), StatusCode::NO_CONTENT);
+    let (disabled, _) = answer(
+        request(&app, Method::POST, "/api/admin/users/bob/disable"),
+        "disable",
+    )
+    .await;
+    assert_eq!(disabled, StatusCode::NO_CONTENT.as_u16());
     let gone = client()
         .get(format!("{base}/api/v1/auth/me"))
         .header("cookie", &bob_cookie)
@@ -393,36 +382,28 @@ async fn approving_needs_the_runbooks_required_role() {
     let (_, editor) = create_token(&app, "editor", None).await;
     let (_, admin) = create_token(&app, "admin", None).await;
     let base = format!("http://{}", app.address);
-    let repair: Value = client()
-        .post(format!("{base}/api/v1/error-monitoring/repair-task"))
-        .bearer_auth(&editor)
-        .json(&json!({ "runbook": "guarded" }))
-        .send()
-        .await
-        .expect("repair-task")
-        .json()
-        .await
-        .expect("json");
+    let (_, repair) = post_json_as(
+        &format!("{base}/api/v1/error-monitoring/repair-task"),
+        &editor,
+        json!({ "runbook": "guarded" }),
+    )
+    .await;
     assert_eq!(repair["state"], "awaiting_approval", "{repair}");
     let id = repair["id"].as_str().expect("id");
     let approve = |token: String| {
         let url = format!("{base}/api/v1/repairs/{id}/approve");
         async move {
-            client()
-                .post(url)
-                .bearer_auth(token)
-                .send()
+            answer(request_as(Method::POST, &url, &token), "approve")
                 .await
-                .expect("approve")
-                .status()
+                .0
         }
     };
     assert_eq!(
         approve(editor).await,
-        StatusCode::FORBIDDEN,
+        StatusCode::FORBIDDEN.as_u16(),
         "editor < required admin"
     );
-    assert_eq!(approve(admin).await, StatusCode::OK);
+    assert_eq!(approve(admin).await, StatusCode::OK.as_u16());
     app.shutdown().await;
 }
 

@@ -1,21 +1,14 @@
 //! Every bad config is reported as `file:line:col: message`, at the right place, and
 //! `homeostat check-config` exits 1 with those lines (0 for a good file).
 
-use homeostat::config::{Config, ConfigError};
-use std::path::Path;
-use std::process::Command;
+use crate::common;
 
-/// The single issue of an invalid config, as `line:col: message`.
-fn issues(text: &str) -> Vec<String> {
-    match Config::parse(text, Path::new("h.toml")) {
-        Ok(_) => panic!("config accepted:\n{text}"),
-        Err(ConfigError::Invalid { issues }) => issues.iter().map(|i| i.to_string()).collect(),
-        Err(e) => panic!("unexpected error: {e}"),
-    }
-}
+use common::{config_issues, homeostat};
+use homeostat::config::Config;
+use std::path::Path;
 
 fn assert_one(text: &str, at: &str, containing: &str) {
-    let found = issues(text);
+    let found = config_issues(text);
     assert!(
         found
             .iter()
@@ -170,7 +163,7 @@ fn bad_values_are_located() {
 #[test]
 fn every_problem_is_reported_not_just_the_first() {
     let text = "[[check]]\nname = \"a\"\ntype = \"tcp\"\n\n[[check]]\nname = \"a\"\ntype = \"http\"\nurl = \"http://x\"\nremedy = [\"nope\"]\n";
-    let found = issues(text);
+    let found = config_issues(text);
     assert_eq!(found.len(), 3, "{found:#?}");
     assert!(found[0].starts_with("h.toml:3:8:"), "{found:#?}");
     assert!(found[1].starts_with("h.toml:6:8:"), "{found:#?}");
@@ -248,7 +241,7 @@ fn check_config_command_exits_1_with_located_errors_and_0_when_valid() {
         "[[check]]\nname = \"a\"\ntype = \"tcp\"\naddress = \"h:1\"\ninterval = \"ten\"\n",
     )
     .expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_homeostat"))
+    let out = homeostat()
         .arg("check-config")
         .arg(&bad)
         .output()
@@ -266,7 +259,7 @@ fn check_config_command_exits_1_with_located_errors_and_0_when_valid() {
         "[[check]]\nname = \"a\"\ntype = \"tcp\"\naddress = \"h:1\"\n",
     )
     .expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_homeostat"))
+    let out = homeostat()
         .arg("check-config")
         .env("HOMEOSTAT_CONFIG", &good)
         .output()
@@ -278,7 +271,7 @@ fn check_config_command_exits_1_with_located_errors_and_0_when_valid() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let missing = Command::new(env!("CARGO_BIN_EXE_homeostat"))
+    let missing = homeostat()
         .args(["check-config", "/nonexistent/h.toml"])
         .output()
         .expect("run");

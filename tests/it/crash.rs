@@ -2,16 +2,16 @@
 //! daemon is killed, the repair is marked `interrupted`, the target is re-checked, the repair
 //! continues — nothing lost, and the step that had completed is not run twice.
 
-mod common;
+use crate::common;
 
 use common::{TOKEN, eventually, free_port};
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 fn start(config: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_homeostat"))
+    common::homeostat()
         .args(["run", "--config"])
         .arg(config)
         .env("HOMEOSTAT_ADMIN_TOKEN", TOKEN)
@@ -238,12 +238,7 @@ async fn ten_lives(last: LastLife) {
     let repairs = get(port, &format!("/api/v1/repairs?incident={id}&limit=50"))
         .await
         .expect("repairs");
-    let states: Vec<&str> = repairs["repairs"]
-        .as_array()
-        .expect("repairs")
-        .iter()
-        .filter_map(|r| r["state"].as_str())
-        .collect();
+    let states = common::strings_of(&repairs["repairs"], "state");
     assert_eq!(states, ["interrupted"; 10], "{repairs}");
     assert_eq!(
         count(&log, "two"),

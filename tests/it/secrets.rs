@@ -4,7 +4,7 @@
 //! clear error that changes nothing; key rotation keeps every secret; `audit verify` names a row
 //! edited in the database file.
 
-mod common;
+use crate::common;
 
 use common::{TOKEN, eventually, free_port};
 use serde_json::{Value, json};
@@ -16,7 +16,7 @@ use std::time::Duration;
 const VALUE: &str = "Tr0ub4dor-and-3-horses-ZQX";
 
 fn homeostat(config: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_homeostat"));
+    let mut command = common::homeostat();
     command
         .arg("--config")
         .arg(config)
@@ -138,16 +138,12 @@ steps = [ {{ run = ["sh", "-c", "echo \"auth failed for $0\" >&2; exit 3", "{{{{
         ids.push(repair["id"].as_str().expect("id").to_string());
         responses.push_str(&r);
     }
-    let dump: Value = c
-        .post(format!("{base}/api/v1/error-monitoring/repair-task"))
-        .bearer_auth(TOKEN)
-        .json(&json!({ "runbook": "dump-env" }))
-        .send()
-        .await
-        .expect("repair-task")
-        .json()
-        .await
-        .expect("json");
+    let (_, dump) = common::post_json_as(
+        &format!("{base}/api/v1/error-monitoring/repair-task"),
+        TOKEN,
+        json!({ "runbook": "dump-env" }),
+    )
+    .await;
     let dump_id = dump["id"].as_str().expect("id").to_string();
     let env_output: String = eventually(Duration::from_secs(20), "env runs", || {
         let url = format!("{base}/api/v1/repairs/{dump_id}");
