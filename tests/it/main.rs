@@ -7,6 +7,7 @@ mod common;
 mod access;
 mod analyze_cli;
 mod api;
+mod architecture;
 mod checks;
 mod config_errors;
 mod crash;
