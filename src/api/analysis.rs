@@ -3,7 +3,7 @@
 
 use super::AppState;
 use super::error::ApiError;
-use crate::logs::Severity;
+use crate::model::Severity;
 use crate::remedy::rank_history;
 use axum::Json;
 use axum::body::Bytes;

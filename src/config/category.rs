@@ -2,7 +2,8 @@
 //! ones, merged over the built-in pack; `problems()` checks patterns and runbooks with spans.
 
 use super::check::SpanError;
-use crate::logs::{Category, CategoryOverride, Severity};
+use crate::logs::CategoryOverride;
+use crate::model::{Category, Severity};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -144,7 +145,7 @@ fn pattern_problem(pattern: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::super::{Config, ConfigError};
-    use crate::logs::Severity;
+    use crate::model::Severity;
     use std::path::Path;
 
     fn config(text: &str) -> Config {
@@ -212,7 +213,7 @@ mod tests {
     #[test]
     fn builtin_override_keeps_omitted_fields_and_its_place() {
         let builtin = crate::logs::builtin_categories();
-        let position = |name: &str, cs: &[crate::logs::Category]| {
+        let position = |name: &str, cs: &[crate::model::Category]| {
             cs.iter().position(|c| c.name == name).expect("present")
         };
         let config = config(

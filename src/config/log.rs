@@ -3,7 +3,7 @@
 
 use super::Duration;
 use super::check::SpanError;
-use crate::logs::{Category, Severity};
+use crate::model::{Category, Severity};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};

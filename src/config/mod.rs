@@ -311,7 +311,7 @@ impl Config {
 
     /// The log categories in force, in priority order: the `[[category]]` tables applied to the
     /// built-in pack (see [`crate::logs::merge_categories`]).
-    pub fn categories(&self) -> Vec<crate::logs::Category> {
+    pub fn categories(&self) -> Vec<crate::model::Category> {
         crate::logs::merge_categories(
             crate::logs::builtin_categories(),
             &self.category_overrides(),

@@ -7,9 +7,9 @@
 use aho_corasick::{AhoCorasick, AhoCorasickKind};
 use regex_syntax::hir::{Class, Hir, HirKind};
 
-use super::category::CategoryId;
 use super::skeleton;
 use super::wordscan::{GramCounts, WordScan};
+use crate::model::CategoryId;
 
 /// One line in this many that the prefilter sees is counted for [`Prefilter::observe`].
 const SAMPLE_EVERY: u64 = 64;
