@@ -8,7 +8,7 @@ use crate::checks::{self, Check, scheduler};
 use crate::config::Config;
 use crate::detect::{Detector, LogRates, SignalSink};
 use crate::incidents::IncidentService;
-use crate::logs::{LogSource, SourceContext};
+use crate::logs::{Classifier, LogSource, SourceContext};
 use crate::model::{check_fingerprint, log_fingerprint};
 use crate::remedy::{EngineParts, RepairEngine};
 use crate::security::audit::AuditRecord;
@@ -135,7 +135,7 @@ impl App {
             .map(|c| check_fingerprint(c.name.get_ref()))
             .collect();
         if !config.log.is_empty() {
-            let classifier = config.classifier()?;
+            let classifier = Classifier::from_config(&config)?;
             for log in &config.log {
                 let rules = log.rules(classifier.categories());
                 configured.extend(

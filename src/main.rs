@@ -421,7 +421,7 @@ fn analysis_classifier(explicit: Option<&std::path::Path>) -> Result<Classifier>
         None => return Ok(Classifier::builtin()),
     };
     let config = load_or_explain(&path)?;
-    config.classifier().context("compiling the log categories")
+    Classifier::from_config(&config).context("compiling the log categories")
 }
 
 /// The daemon URL from the config's listen address, when a config is readable.

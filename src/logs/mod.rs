@@ -23,9 +23,7 @@ pub mod triage;
 pub mod wordscan;
 
 pub use analyzer::{Analyzer, Clusterer, LineResult};
-pub use category::{
-    CategoryOverride, Classifier, PatternError, builtin_categories, merge_categories,
-};
+pub use category::{Classifier, PatternError};
 pub use mask::{MaskConfig, Masker, Token};
 pub use miner::{Cluster, ClusterId, ClusterRef, MinerConfig, TemplateMiner};
 pub use pipeline::{Feed, analyze_stream};
