@@ -110,9 +110,52 @@ impl Detector {
         }
     }
 
+    /// Every check's state, in config order.
+    pub fn states(&self) -> Vec<CheckState> {
+        let states = self.states.read().unwrap_or_else(|p| p.into_inner());
+        self.order
+            .iter()
+            .filter_map(|name| states.get(name).cloned())
+            .collect()
+    }
+
+    /// One check's state.
+    pub fn state(&self, name: &str) -> Option<CheckState> {
+        self.states
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    /// The health score now (also exported as `homeostat_health_score`).
+    pub fn health(&self) -> Health {
+        let states = self.states.read().unwrap_or_else(|p| p.into_inner());
+        let health = health::health(
+            self.order
+                .iter()
+                .filter_map(|n| states.get(n))
+                .map(|s| (s.name.as_str(), s.last.as_ref().map(|_| s.status))),
+        );
+        self.metrics.health_score.set(i64::from(health.score));
+        health
+    }
+
+    /// Counts of checks by reported status.
+    pub fn counts(&self) -> BTreeMap<&'static str, usize> {
+        let states = self.states.read().unwrap_or_else(|p| p.into_inner());
+        let mut counts = BTreeMap::new();
+        for s in states.values() {
+            *counts.entry(s.status.as_str()).or_insert(0) += 1;
+        }
+        counts
+    }
+}
+
+impl OutcomeSink for Detector {
     /// Applies one run's outcome: flap control, state update, metrics, and a signal when the
     /// reported status changed. Returns the observation to store.
-    pub fn observe(
+    fn observe(
         &self,
         check: &Check,
         outcome: Outcome,
@@ -208,60 +251,6 @@ impl Detector {
             self.bus.publish(Event::CheckStatus(changed));
         }
         obs
-    }
-
-    /// Every check's state, in config order.
-    pub fn states(&self) -> Vec<CheckState> {
-        let states = self.states.read().unwrap_or_else(|p| p.into_inner());
-        self.order
-            .iter()
-            .filter_map(|name| states.get(name).cloned())
-            .collect()
-    }
-
-    /// One check's state.
-    pub fn state(&self, name: &str) -> Option<CheckState> {
-        self.states
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-            .cloned()
-    }
-
-    /// The health score now (also exported as `homeostat_health_score`).
-    pub fn health(&self) -> Health {
-        let states = self.states.read().unwrap_or_else(|p| p.into_inner());
-        let health = health::health(
-            self.order
-                .iter()
-                .filter_map(|n| states.get(n))
-                .map(|s| (s.name.as_str(), s.last.as_ref().map(|_| s.status))),
-        );
-        self.metrics.health_score.set(i64::from(health.score));
-        health
-    }
-
-    /// Counts of checks by reported status.
-    pub fn counts(&self) -> BTreeMap<&'static str, usize> {
-        let states = self.states.read().unwrap_or_else(|p| p.into_inner());
-        let mut counts = BTreeMap::new();
-        for s in states.values() {
-            *counts.entry(s.status.as_str()).or_insert(0) += 1;
-        }
-        counts
-    }
-}
-
-impl OutcomeSink for Detector {
-    fn observe(
-        &self,
-        check: &Check,
-        outcome: Outcome,
-        started_at: DateTime<Utc>,
-        duration: Duration,
-        lateness: Duration,
-    ) -> Observation {
-        Detector::observe(self, check, outcome, started_at, duration, lateness)
     }
 }
 

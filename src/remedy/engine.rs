@@ -24,6 +24,7 @@ use super::learning::{RunbookStats, rank};
 use super::steps;
 use crate::bus::EventBus;
 use crate::checks::Check;
+use crate::checks::scheduler::OutcomeSink;
 use crate::config::{Approval, Config, Mode, OnTimeout, Risk, RunbookConfig, StepConfig};
 use crate::detect::Detector;
 use crate::incidents::IncidentService;
