@@ -6,9 +6,9 @@ use crate::api::{self, AppState, Authenticator};
 use crate::bus::EventBus;
 use crate::checks::{self, Check, scheduler};
 use crate::config::Config;
-use crate::detect::{Detector, SignalSink};
+use crate::detect::{Detector, LogRates, SignalSink};
 use crate::incidents::IncidentService;
-use crate::logs::{LogSource, SourceContext};
+use crate::logs::{Classifier, LogSource, SourceContext};
 use crate::model::{check_fingerprint, log_fingerprint};
 use crate::remedy::{EngineParts, RepairEngine};
 use crate::security::audit::AuditRecord;
@@ -138,14 +138,19 @@ impl App {
             .map(|c| check_fingerprint(c.name.get_ref()))
             .collect();
         if !config.log.is_empty() {
-            let classifier = config.classifier()?;
+            let classifier = Classifier::from_config(&config)?;
             for log in &config.log {
+                let rules = log.rules(classifier.categories());
                 configured.extend(
-                    log.rules(classifier.categories())
+                    rules
                         .iter()
                         .map(|rule| log_fingerprint(log.name.get_ref(), &rule.category)),
                 );
-                sources.push(LogSource::open(log, classifier.clone(), &store).await?);
+                let rates =
+                    LogRates::open(log, rules, &store, signal_tx.clone(), Arc::clone(&metrics))
+                        .await?;
+                sources
+                    .push(LogSource::open(log, classifier.clone(), &store, Box::new(rates)).await?);
             }
             let _ = analyzer.set(std::sync::Mutex::new(crate::logs::Analyzer::new(
                 classifier,
@@ -155,7 +160,6 @@ impl App {
         let source_context = SourceContext {
             store: store.clone(),
             metrics: Arc::clone(&metrics),
-            signals: signal_tx,
             flush_every: config.store.flush_interval.get(),
         };
         let (repair_tx, repair_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -203,7 +207,7 @@ impl App {
         let checks = scheduler::spawn(
             &checks,
             &scheduler::SchedulerContext {
-                detector: Arc::clone(&detector),
+                detection: detector.clone(),
                 sink,
                 running: running_rx,
                 shutdown: shutdown.clone(),

@@ -415,7 +415,7 @@ fn analysis_classifier(explicit: Option<&std::path::Path>) -> Result<Classifier>
         None => return Ok(Classifier::builtin()),
     };
     let config = load_or_explain(&path)?;
-    config.classifier().context("compiling the log categories")
+    Classifier::from_config(&config).context("compiling the log categories")
 }
 
 /// Runs a command that works on the store itself (no daemon), with the config loaded first.

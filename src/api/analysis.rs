@@ -3,7 +3,7 @@
 
 use super::AppState;
 use super::error::ApiError;
-use crate::logs::Severity;
+use crate::model::Severity;
 use crate::remedy::rank_history;
 use axum::Json;
 use axum::body::Bytes;
@@ -90,9 +90,7 @@ pub async fn analyze_error(
             Some(analyzer) => analyzer,
             None => {
                 // A loaded config's categories always compile; a failure here is ours.
-                let classifier = state
-                    .config
-                    .classifier()
+                let classifier = crate::logs::Classifier::from_config(&state.config)
                     .map_err(|e| ApiError::internal("compiling the log categories", &e))?;
                 state.analyzer.get_or_init(|| {
                     std::sync::Mutex::new(crate::logs::Analyzer::new(

@@ -3,9 +3,8 @@
 //! and a slow or hung check never delays the others (each run is bounded by its timeout).
 
 use super::{Check, Outcome};
-use crate::detect::Detector;
 use crate::model::Observation;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rand::Rng;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,11 +16,26 @@ use tokio_util::sync::CancellationToken;
 /// Extra time a probe gets past its own timeout before the scheduler abandons the run.
 const ABANDON_GRACE: Duration = Duration::from_secs(2);
 
+/// Where the scheduler hands each run's outcome: detection (flap control, signals), which
+/// answers with the observation to store.
+pub trait OutcomeSink: Send + Sync {
+    /// Applies the outcome of one run of `check` that started at `started_at`, took
+    /// `duration` and began `lateness` after its tick; returns the observation to store.
+    fn observe(
+        &self,
+        check: &Check,
+        outcome: Outcome,
+        started_at: DateTime<Utc>,
+        duration: Duration,
+        lateness: Duration,
+    ) -> Observation;
+}
+
 /// What every check task shares.
 #[derive(Clone)]
 pub struct SchedulerContext {
     /// Applies flap control and emits signals.
-    pub detector: Arc<Detector>,
+    pub detection: Arc<dyn OutcomeSink>,
     /// Where observations go to be stored.
     pub sink: mpsc::Sender<Observation>,
     /// `true` while monitoring runs (start/stop from the API).
@@ -85,7 +99,7 @@ async fn run_check(check: Arc<Check>, mut ctx: SchedulerContext, phase: Duration
             )),
         };
         let observation =
-            ctx.detector
+            ctx.detection
                 .observe(&check, outcome, started_at, started.elapsed(), lateness);
         if ctx.sink.send(observation).await.is_err() {
             return;

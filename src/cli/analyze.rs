@@ -25,7 +25,7 @@ pub struct CategoryHit {
     /// Category name.
     pub name: String,
     /// Its severity.
-    pub severity: crate::logs::Severity,
+    pub severity: crate::model::Severity,
     /// Matching lines.
     pub count: u64,
     /// What to do about it.

@@ -237,6 +237,11 @@ fn dur(field: &Option<Spanned<Duration>>) -> Option<std::time::Duration> {
     field.as_ref().map(|s| s.get_ref().get())
 }
 
+/// The span of an optional key, when it is set.
+fn span<T>(field: &Option<Spanned<T>>) -> Option<Range<usize>> {
+    field.as_ref().map(Spanned::span)
+}
+
 impl CheckConfig {
     /// Every type-specific key that is set, with its span and the types it belongs to.
     fn specific_keys(&self) -> Vec<(&'static str, Range<usize>, &'static [CheckType])> {
@@ -247,96 +252,48 @@ impl CheckConfig {
                 keys.push((name, span, types));
             }
         };
-        add("url", self.url.as_ref().map(Spanned::span), &[Http]);
-        add("method", self.method.as_ref().map(Spanned::span), &[Http]);
-        add("headers", self.headers.as_ref().map(Spanned::span), &[Http]);
-        add(
-            "expect_status",
-            self.expect_status.as_ref().map(Spanned::span),
-            &[Http],
-        );
-        add(
-            "body_contains",
-            self.body_contains.as_ref().map(Spanned::span),
-            &[Http],
-        );
-        add(
-            "latency_warn",
-            self.latency_warn.as_ref().map(Spanned::span),
-            &[Http, Tcp],
-        );
-        add(
-            "latency_crit",
-            self.latency_crit.as_ref().map(Spanned::span),
-            &[Http, Tcp],
-        );
-        add(
-            "tls_warn_days",
-            self.tls_warn_days.as_ref().map(Spanned::span),
-            &[Http],
-        );
-        add("ca_file", self.ca_file.as_ref().map(Spanned::span), &[Http]);
-        add("address", self.address.as_ref().map(Spanned::span), &[Tcp]);
-        add(
-            "command",
-            self.command.as_ref().map(Spanned::span),
-            &[Command],
-        );
-        add(
-            "pidfile",
-            self.pidfile.as_ref().map(Spanned::span),
-            &[Process],
-        );
-        add(
-            "match",
-            self.match_regex.as_ref().map(Spanned::span),
-            &[Process],
-        );
-        add(
-            "disk_path",
-            self.disk_path.as_ref().map(Spanned::span),
-            &[Host],
-        );
-        add(
-            "disk_warn_percent",
-            self.disk_warn_percent.as_ref().map(Spanned::span),
-            &[Host],
-        );
-        add(
-            "disk_crit_percent",
-            self.disk_crit_percent.as_ref().map(Spanned::span),
-            &[Host],
-        );
+        add("url", span(&self.url), &[Http]);
+        add("method", span(&self.method), &[Http]);
+        add("headers", span(&self.headers), &[Http]);
+        add("expect_status", span(&self.expect_status), &[Http]);
+        add("body_contains", span(&self.body_contains), &[Http]);
+        add("latency_warn", span(&self.latency_warn), &[Http, Tcp]);
+        add("latency_crit", span(&self.latency_crit), &[Http, Tcp]);
+        add("tls_warn_days", span(&self.tls_warn_days), &[Http]);
+        add("ca_file", span(&self.ca_file), &[Http]);
+        add("address", span(&self.address), &[Tcp]);
+        add("command", span(&self.command), &[Command]);
+        add("pidfile", span(&self.pidfile), &[Process]);
+        add("match", span(&self.match_regex), &[Process]);
+        add("disk_path", span(&self.disk_path), &[Host]);
+        add("disk_warn_percent", span(&self.disk_warn_percent), &[Host]);
+        add("disk_crit_percent", span(&self.disk_crit_percent), &[Host]);
         add(
             "memory_warn_percent",
-            self.memory_warn_percent.as_ref().map(Spanned::span),
+            span(&self.memory_warn_percent),
             &[Host],
         );
         add(
             "memory_crit_percent",
-            self.memory_crit_percent.as_ref().map(Spanned::span),
+            span(&self.memory_crit_percent),
             &[Host],
         );
         add(
             "cpu_warn_percent",
-            self.cpu_warn_percent.as_ref().map(Spanned::span),
+            span(&self.cpu_warn_percent),
             &[Host, Process],
         );
         add(
             "cpu_crit_percent",
-            self.cpu_crit_percent.as_ref().map(Spanned::span),
+            span(&self.cpu_crit_percent),
             &[Host, Process],
         );
         add(
             "load_crit_per_core",
-            self.load_crit_per_core.as_ref().map(Spanned::span),
+            span(&self.load_crit_per_core),
             &[Host],
         );
-        add(
-            "rss_crit_bytes",
-            self.rss_crit_bytes.as_ref().map(Spanned::span),
-            &[Process],
-        );
+        add("rss_crit_bytes", span(&self.rss_crit_bytes), &[Process]);
         keys
     }
 

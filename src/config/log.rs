@@ -3,7 +3,7 @@
 
 use super::Duration;
 use super::check::SpanError;
-use crate::logs::{Category, Severity};
+use crate::model::{Category, Severity};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -144,7 +144,7 @@ pub enum LogFormat {
         /// The string field holding the message.
         message_field: String,
         /// The field holding the line time; `None`: the first of
-        /// [`DEFAULT_TIME_FIELDS`](crate::logs::timestamp::DEFAULT_TIME_FIELDS) present.
+        /// `time`, `timestamp`, `ts` and `@timestamp` present.
         time_field: Option<String>,
     },
     /// A regex; the message is its `message` group, the line time its `time` group and its
@@ -354,7 +354,7 @@ mod tests {
 
     #[test]
     fn default_rule_covers_error_categories_without_their_own_alert() {
-        let categories = crate::logs::builtin_categories();
+        let categories = crate::config::builtin_categories();
         let log = source("[[alert]]\ncategory = \"out_of_memory\"\ncount = 3\nwithin = \"10s\"\n");
         let rules = log.rules(&categories);
         let oom: Vec<_> = rules

@@ -6,6 +6,7 @@ mod check;
 mod duration;
 mod incidents;
 mod log;
+mod pack;
 mod policy;
 mod runbook;
 mod security;
@@ -13,7 +14,7 @@ mod server;
 mod step;
 mod store;
 
-pub use category::{CategoryConfig, PATTERN_SIZE_LIMIT};
+pub use category::{CategoryConfig, PATTERN_SIZE_LIMIT, compile_patterns};
 pub use check::{
     CheckConfig, CheckSettings, CheckType, CommandSettings, HostSettings, HttpSettings,
     ProcessSelector, ProcessSettings, TcpSettings,
@@ -21,6 +22,7 @@ pub use check::{
 pub use duration::Duration;
 pub use incidents::IncidentsConfig;
 pub use log::{AlertConfig, AlertRule, DefaultAlertConfig, LogConfig, LogFormat, LogStart};
+pub use pack::builtin_categories;
 pub use policy::{Mode, PolicyConfig};
 pub use runbook::{Approval, OnTimeout, Risk, Role, RunbookConfig, VerifyConfig};
 pub use security::{SecurityConfig, UserConfig};
@@ -261,7 +263,7 @@ impl Config {
             }
         }
         let before = problems.len();
-        let builtin = crate::logs::builtin_categories();
+        let builtin = builtin_categories();
         for category in &self.category {
             problems.extend(category.problems(&builtin, &runbook_names));
         }
@@ -274,21 +276,22 @@ impl Config {
             && problems.len() == before
         {
             // Each pattern compiles on its own; each category's together must too (size limit).
-            if let Err(e) = self.classifier().and_then(|c| c.compile_all()) {
-                let at = self
-                    .category
-                    .iter()
-                    .find(|c| *c.name.get_ref() == e.category);
+            let failed = self.categories().into_iter().find_map(|c| {
+                compile_patterns(&c.patterns)
+                    .err()
+                    .map(|source| (c.name, source))
+            });
+            if let Some((category, source)) = failed {
+                let at = self.category.iter().find(|c| *c.name.get_ref() == category);
                 problems.push((
                     at.unwrap_or(first).name.span(),
                     format!(
-                        "the patterns of category `{}` do not compile together: {}",
-                        e.category, e.source
+                        "the patterns of category `{category}` do not compile together: {source}"
                     ),
                 ));
             }
         }
-        let categories = crate::logs::merge_categories(builtin, &self.category_overrides());
+        let categories = pack::merge_categories(builtin, &self.category_overrides());
         for log in &self.log {
             problems.extend(log.problems(&categories));
         }
@@ -310,20 +313,13 @@ impl Config {
     }
 
     /// The log categories in force, in priority order: the `[[category]]` tables applied to the
-    /// built-in pack (see [`crate::logs::merge_categories`]).
-    pub fn categories(&self) -> Vec<crate::logs::Category> {
-        crate::logs::merge_categories(
-            crate::logs::builtin_categories(),
-            &self.category_overrides(),
-        )
+    /// built-in pack (see `merge_categories`). Their patterns compile (one set per category)
+    /// for every config that loaded.
+    pub fn categories(&self) -> Vec<crate::model::Category> {
+        pack::merge_categories(builtin_categories(), &self.category_overrides())
     }
 
-    /// The classifier of [`Config::categories`]; it compiles for every config that loaded.
-    pub fn classifier(&self) -> Result<crate::logs::Classifier, crate::logs::PatternError> {
-        crate::logs::Classifier::with_overrides(&self.category_overrides())
-    }
-
-    fn category_overrides(&self) -> Vec<crate::logs::CategoryOverride> {
+    fn category_overrides(&self) -> Vec<pack::CategoryOverride> {
         self.category
             .iter()
             .map(CategoryConfig::to_override)

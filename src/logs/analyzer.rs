@@ -3,12 +3,13 @@
 //! recall, classify) and [`Clusterer`] (mask and mine) — which [`Analyzer`] runs one after the
 //! other and [`super::pipeline`] runs on two threads, with the same results.
 
-use super::category::{CategoryId, Classifier};
+use super::category::Classifier;
 use super::mask::{Masker, Token};
 use super::memo::SlotValues;
 use super::miner::{ClusterId, ClusterRef, MinerConfig, TemplateMiner};
 use super::skeleton;
 use super::triage::{Triage, Triaged};
+use crate::model::CategoryId;
 
 /// What the analyzer learned about one line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 //! count their failure lines, so that the top *failure* clusters are templates of failures and
 //! not the busiest templates (an access log's `200` lines would win those).
 
-use super::category::Severity;
+use crate::model::Severity;
 use regex::Regex;
 use std::sync::LazyLock;
 

@@ -7,9 +7,9 @@
 use aho_corasick::{AhoCorasick, AhoCorasickKind};
 use regex_syntax::hir::{Class, Hir, HirKind};
 
-use super::category::CategoryId;
 use super::skeleton;
 use super::wordscan::{GramCounts, WordScan};
+use crate::model::CategoryId;
 
 /// One line in this many that the prefilter sees is counted for [`Prefilter::observe`].
 const SAMPLE_EVERY: u64 = 64;
@@ -487,7 +487,7 @@ mod tests {
     fn the_builtin_pack_needs_only_words_the_quick_scan_samples() {
         // Words shorter than the quick scan's sampled spot need a slower scan of their own.
         let mut all = Vec::new();
-        for c in crate::logs::category::builtin_categories() {
+        for c in crate::config::builtin_categories() {
             for p in &c.patterns {
                 let w = words(p).unwrap_or_else(|| panic!("{p}: no required word"));
                 assert!(w.iter().all(|w| w.len() >= LONG), "{p}: {w:?}");

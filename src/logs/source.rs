@@ -1,37 +1,33 @@
 //! A running log source: tails its files (file events plus polling), analyzes every line
-//! (category + template cluster), turns category rates into signals, and saves offsets and
-//! cluster counts to the store together, periodically and at shutdown.
+//! (category + template cluster), hands the classified lines on to detection, and saves offsets
+//! and cluster counts to the store together, periodically and at shutdown.
 
+use super::classified::{ClassifiedLine, ClassifiedSink};
+use super::clock::LineClock;
 use super::cut_json;
 use super::failure::{self, LEVEL_FIELDS};
 use super::miner::{Cluster, ClusterId};
-use super::rate::{LineClock, RateWindow};
 use super::stored::StoredTemplates;
-use super::tail::{FileId, Line, Position, Tailer};
+use super::tail::{Line, Tailer};
 use super::timestamp::{self, DEFAULT_TIME_FIELDS};
 use super::{Analyzer, Classifier, MinerConfig};
-use crate::config::{AlertRule, LogConfig, LogFormat, LogStart};
-use crate::logs::Severity;
-use crate::model::{Impact, LOG_LABEL, Signal, Status, log_fingerprint};
+use crate::config::{LogConfig, LogFormat, LogStart};
+use crate::model::{FileId, Position};
 use crate::store::{ClusterDelta, LogProgress, Store, StoreError};
 use crate::telemetry::Metrics;
-use crate::telemetry::events::{LogAlertChanged, LogLinesRead};
+use crate::telemetry::events::LogLinesRead;
 use chrono::{DateTime, Utc};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 /// How often files are looked at when no file event came (inotify can drop events, and some
 /// filesystems send none).
 pub const POLL_EVERY: Duration = Duration::from_millis(250);
-
-/// Longest evidence line quoted in a signal.
-const EVIDENCE_CHARS: usize = 500;
 
 /// Evicted clusters with unsaved lines that make the next save come at once (bounds the memory
 /// they hold between saves).
@@ -49,18 +45,8 @@ pub struct SourceContext {
     pub store: Store,
     /// Line counters.
     pub metrics: Arc<Metrics>,
-    /// The incident manager's inbox.
-    pub signals: UnboundedSender<Signal>,
     /// How often offsets and clusters are saved.
     pub flush_every: Duration,
-}
-
-/// One category-rate rule and its window.
-struct Rule {
-    rule: AlertRule,
-    window: RateWindow,
-    /// The latest matching line (evidence).
-    latest: String,
 }
 
 /// New lines of one cluster since the last save.
@@ -90,15 +76,12 @@ pub struct LogSource {
     timed: bool,
     /// The source's time, in line time (category rates count by it).
     clock: LineClock,
-    labels: BTreeMap<String, String>,
-    impact: Impact,
     glob: String,
     watch_root: (PathBuf, bool),
     tailer: Tailer,
     analyzer: Analyzer,
-    rules: Vec<Rule>,
-    /// Rule index by category id.
-    rule_of: HashMap<usize, usize>,
+    /// Detection, which the classified lines go to.
+    detection: Box<dyn ClassifiedSink>,
     pending: HashMap<ClusterId, Pending>,
     /// Clusters the miner evicted (LRU or per node) with lines not saved yet, and those lines.
     evicted: Vec<(Cluster, Pending)>,
@@ -117,11 +100,12 @@ pub struct LogSource {
 impl LogSource {
     /// Builds the source from its (validated) config and the categories in force (the
     /// config's classifier), resuming at the offsets stored for it, and finds its files now (so
-    /// `from = "end"` means the end at start-up).
+    /// `from = "end"` means the end at start-up); its classified lines go to `detection`.
     pub async fn open(
         config: &LogConfig,
         classifier: Classifier,
         store: &Store,
+        detection: Box<dyn ClassifiedSink>,
     ) -> Result<LogSource, StoreError> {
         let name = config.name.get_ref().clone();
         // A config that loaded has a valid format; plain is the harmless fallback.
@@ -133,31 +117,6 @@ impl LogSource {
         };
         let mut analyzer = Analyzer::new(classifier, MinerConfig::default());
         analyzer.miner_mut().keep_evicted();
-        let mut rules: Vec<Rule> = config
-            .rules(analyzer.classifier().categories())
-            .into_iter()
-            .map(|rule| Rule {
-                window: RateWindow::new(rule.count, rule.within),
-                rule,
-                latest: String::new(),
-            })
-            .collect();
-        // A rule whose incident an earlier run left open fires on, as if it had a hit now: a
-        // whole window without a hit from now on resolves it (the errors may have stopped while
-        // the daemon was down), and hits that go on keep it open. The last hit before the stop
-        // is not known: a firing rule signals once, so the incident's last signal is when it
-        // fired, and errors that never stopped would resolve it at once.
-        for rule in &mut rules {
-            let fingerprint = log_fingerprint(&name, &rule.rule.category);
-            if store.active_incident(&fingerprint).await?.is_some() {
-                rule.window.resume_firing(Utc::now());
-            }
-        }
-        let rule_of = rules
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| Some((analyzer.classifier().id_of(&r.rule.category)?, i)))
-            .collect();
         let stored = store.log_positions(&name).await?;
         let started = store.log_source_started(&name).await?;
         let stored_templates = StoredTemplates::new(store.log_cluster_templates(&name).await?);
@@ -173,14 +132,11 @@ impl LogSource {
             format,
             timed,
             clock: LineClock::default(),
-            labels: config.labels.clone(),
-            impact: config.impact,
             glob: config.path.get_ref().clone(),
             watch_root: config.watch_root(),
             tailer,
             analyzer,
-            rules,
-            rule_of,
+            detection,
             pending: HashMap::new(),
             evicted: Vec::new(),
             rows: HashMap::new(),
@@ -229,7 +185,7 @@ impl LogSource {
             let now = Instant::now();
             let mut counts = Counts::default();
             for line in &batch.lines {
-                self.process(line, now, &ctx, &mut counts);
+                self.process(line, now, &mut counts);
             }
             LogLinesRead {
                 source: &self.name,
@@ -242,7 +198,7 @@ impl LogSource {
             }
             .emit(&ctx.metrics);
             let clock = self.clock.now(Utc::now(), now);
-            self.quiet_rules(clock, &ctx);
+            self.detection.clock(clock);
             self.collect_evicted();
             if last_flush.elapsed() >= ctx.flush_every || self.evicted.len() >= EVICTED_SAVE_AT {
                 self.flush(&ctx).await;
@@ -309,8 +265,9 @@ impl LogSource {
         watcher.ok()
     }
 
-    /// Analyzes one line: message extraction, category, cluster, rate rule.
-    fn process(&mut self, line: &Line, now: Instant, ctx: &SourceContext, counts: &mut Counts) {
+    /// Analyzes one line: message extraction, category, cluster; a classified line goes on to
+    /// detection.
+    fn process(&mut self, line: &Line, now: Instant, counts: &mut Counts) {
         counts.lines += 1;
         counts.cut += u64::from(line.cut);
         counts.invalid += u64::from(line.invalid);
@@ -374,11 +331,10 @@ impl LogSource {
         // Clusters are seen at their lines' own times (a backlog read now happened earlier).
         let at_ms = u64::try_from(at.timestamp_millis()).unwrap_or(0);
         let result = self.analyzer.analyze_line(message, at_ms);
-        let severity = result
+        let category = result
             .category
-            .and_then(|c| self.analyzer.classifier().category(c))
-            .map(|c| c.severity);
-        let failure = failure::is_failure(message, severity, level.as_deref());
+            .and_then(|c| self.analyzer.classifier().category(c));
+        let failure = failure::is_failure(message, category.map(|c| c.severity), level.as_deref());
         let pending = self.pending.entry(result.cluster).or_insert(Pending {
             lines: 0,
             failures: 0,
@@ -389,95 +345,15 @@ impl LogSource {
         pending.failures += i64::from(failure);
         pending.first_seen = pending.first_seen.min(at);
         pending.last_seen = pending.last_seen.max(at);
-        let Some(index) = result.category.and_then(|c| self.rule_of.get(&c).copied()) else {
+        let Some(category) = category else {
             return;
         };
-        let clock = self.clock.now(wall, now);
-        // A backlog can hold a burst, a quiet window and another burst: two incidents.
-        self.quiet_rule(index, clock, ctx);
-        let Some(rule) = self.rules.get_mut(index) else {
-            return;
-        };
-        rule.latest = message.chars().take(EVIDENCE_CHARS).collect();
-        if rule.window.hit(at, clock) {
-            let since = rule.window.first_hit().unwrap_or(at);
-            let message = format!(
-                "{} `{}` lines within {}; latest: {}",
-                rule.rule.count,
-                rule.rule.category,
-                humantime::format_duration(rule.rule.within),
-                rule.latest
-            );
-            let (category, status) = (rule.rule.category.clone(), status_of(rule.rule.severity));
-            let signal = self.signal(&category, status, Status::Ok, message, since);
-            self.send(signal, true, ctx);
-        }
-    }
-
-    /// Rules that fired and had a whole quiet window: healthy signals.
-    fn quiet_rules(&mut self, clock: DateTime<Utc>, ctx: &SourceContext) {
-        for index in 0..self.rules.len() {
-            self.quiet_rule(index, clock, ctx);
-        }
-    }
-
-    /// The healthy signal when rule `index` fired and had a whole quiet window before `clock`.
-    fn quiet_rule(&mut self, index: usize, clock: DateTime<Utc>, ctx: &SourceContext) {
-        let Some(rule) = self.rules.get_mut(index) else {
-            return;
-        };
-        if !rule.window.quiet(clock) {
-            return;
-        }
-        let (category, severity) = (rule.rule.category.clone(), rule.rule.severity);
-        let message = format!(
-            "no `{category}` line for {}",
-            humantime::format_duration(rule.rule.within)
-        );
-        let signal = self.signal(
-            &category,
-            Status::Ok,
-            status_of(severity),
+        self.detection.line(ClassifiedLine {
+            category: &category.name,
+            at,
+            clock: self.clock.now(wall, now),
             message,
-            Utc::now(),
-        );
-        self.send(signal, false, ctx);
-    }
-
-    fn signal(
-        &self,
-        category: &str,
-        status: Status,
-        previous: Status,
-        message: String,
-        since: DateTime<Utc>,
-    ) -> Signal {
-        let mut labels = self.labels.clone();
-        labels.insert(LOG_LABEL.into(), self.name.clone());
-        labels.insert("category".into(), category.to_string());
-        Signal {
-            fingerprint: log_fingerprint(&self.name, category),
-            check: None,
-            subject: format!("log {}", self.name),
-            labels,
-            impact: self.impact,
-            status,
-            previous,
-            message,
-            at: Utc::now(),
-            failing_since: status.is_failure().then_some(since),
-        }
-    }
-
-    fn send(&self, signal: Signal, firing: bool, ctx: &SourceContext) {
-        LogAlertChanged {
-            source: &self.name,
-            category: signal.labels.get("category").map_or("", String::as_str),
-            firing,
-            message: &signal.message,
-        }
-        .emit(&ctx.metrics);
-        let _ = ctx.signals.send(signal);
+        });
     }
 
     /// Keeps the clusters the miner evicted that have unsaved lines, for the next save; drops
@@ -598,14 +474,5 @@ fn time_of<T>(time_field: Option<&str>, field: impl Fn(&str) -> Option<T>) -> Op
     match time_field {
         Some(name) => field(name),
         None => DEFAULT_TIME_FIELDS.iter().find_map(|name| field(name)),
-    }
-}
-
-/// The signal status of a category's severity: `critical` and `error` lines mean something
-/// failed; `warning` and `info` only warn.
-fn status_of(severity: Severity) -> Status {
-    match severity {
-        Severity::Critical | Severity::Error => Status::Critical,
-        Severity::Warning | Severity::Info => Status::Warning,
     }
 }

@@ -5,11 +5,9 @@
 //! or for the rest of a word after its `key=`), and the row keeps the generalisation of both.
 
 use super::mask::WILDCARD;
+use crate::store::MAX_TEMPLATE_ROWS;
 use std::collections::HashMap;
 
-/// Rows remembered at most (and loaded at start); beyond, the older half of each template
-/// length is forgotten.
-pub const MAX_ROWS: usize = 20_000;
 /// Rows of one list ([`StoredTemplates::by_first`] or, for a template that starts with a
 /// variable, [`StoredTemplates::by_len`]) compared with a new template at most (the newest ones).
 const SCAN: usize = 256;
@@ -171,7 +169,7 @@ impl StoredTemplates {
         if new_len {
             self.by_len.entry(len).or_default().push(row);
         }
-        if self.words.len() > MAX_ROWS {
+        if self.words.len() > MAX_TEMPLATE_ROWS {
             for rows in self.by_len.values_mut() {
                 for row in rows.drain(..rows.len() / 2) {
                     self.words.remove(&row);
@@ -279,14 +277,14 @@ mod tests {
     #[test]
     fn memory_stays_bounded() {
         let mut stored = StoredTemplates::default();
-        for row in 0..(MAX_ROWS as i64 * 3) {
+        for row in 0..(MAX_TEMPLATE_ROWS as i64 * 3) {
             stored.remember(row, &format!("event {row} happened"));
         }
         let kept = stored.words.len();
-        assert!(kept <= MAX_ROWS && kept > 0, "{kept}");
+        assert!(kept <= MAX_TEMPLATE_ROWS && kept > 0, "{kept}");
         let filed: usize = stored.by_first.values().map(Vec::len).sum();
         assert_eq!(filed, kept, "the first-word lists hold no forgotten rows");
-        let last = MAX_ROWS as i64 * 3 - 1;
+        let last = MAX_TEMPLATE_ROWS as i64 * 3 - 1;
         assert_eq!(
             stored.find(&format!("event {last} happened")).map(|f| f.0),
             Some(last),

@@ -10,6 +10,7 @@
 //! [`Tailer::positions`] gives, per file, the offset just past the last complete line handed
 //! out: persisted, it lets a restarted tailer continue with no line lost or read twice.
 
+use crate::model::{FileId, Position};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -41,21 +42,11 @@ const READ_CHUNK: usize = 256 * 1024;
 /// going first.
 const READ_BUDGET: usize = 4 * READ_CHUNK;
 
-/// The identity of a file: device and inode.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FileId {
-    /// Device number.
-    pub dev: u64,
-    /// Inode number.
-    pub ino: u64,
-}
-
-impl FileId {
-    fn of(meta: &std::fs::Metadata) -> FileId {
-        FileId {
-            dev: meta.dev(),
-            ino: meta.ino(),
-        }
+/// The identity (device and inode) of the file `meta` describes.
+fn file_id(meta: &std::fs::Metadata) -> FileId {
+    FileId {
+        dev: meta.dev(),
+        ino: meta.ino(),
     }
 }
 
@@ -80,17 +71,6 @@ pub struct Batch {
     pub more: bool,
     /// Files found truncated (copytruncate) and read again from the start.
     pub truncations: u64,
-}
-
-/// Where a followed file stands.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Position {
-    /// The file's identity.
-    pub id: FileId,
-    /// Its last known path.
-    pub path: PathBuf,
-    /// Offset just past the last complete line handed out.
-    pub offset: u64,
 }
 
 struct Followed {
@@ -332,7 +312,7 @@ impl Tailer {
             if !meta.is_file() {
                 continue;
             }
-            let id = FileId::of(&meta);
+            let id = file_id(&meta);
             if let Some(f) = self.files.get_mut(&id) {
                 f.matched = true;
                 f.path = path;
@@ -395,7 +375,7 @@ impl Tailer {
         };
         let meta = file.metadata().ok()?;
         // Replaced between the glob and the open: the next scan sees the new one.
-        if FileId::of(&meta) != id {
+        if file_id(&meta) != id {
             return None;
         }
         let len = meta.len();
@@ -698,7 +678,7 @@ mod tests {
         assert_eq!((t.files.len(), t.parked.len()), (1, count - 1));
         // One is rotated away while parked: forgotten at the next scan.
         let gone = dir.path().join("9.log");
-        let id = FileId::of(&std::fs::metadata(&gone).expect("meta"));
+        let id = file_id(&std::fs::metadata(&gone).expect("meta"));
         std::fs::rename(&gone, dir.path().join("9.old")).expect("rotate");
         assert!(t.read(later + SCAN_EVERY * 2, true).lines.is_empty());
         assert_eq!(t.take_forgotten(), [id]);

@@ -3,11 +3,12 @@
 //! classify it into a failure category. It needs no cluster state, so it can run on another
 //! thread than the template miner (see [`super::pipeline`]).
 
-use super::category::{CategoryId, Classifier};
+use super::category::Classifier;
 use super::mask::{Masker, Token};
 use super::memo::{LineMemo, MemoSlot};
 use super::prefilter::Candidates;
 use super::skeleton;
+use crate::model::CategoryId;
 
 /// What triage found out about one line, for [`super::analyzer::Clusterer::cluster`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

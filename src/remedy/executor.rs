@@ -4,6 +4,7 @@
 use super::context::{Attempt, Context, Subject};
 use super::steps;
 use crate::checks::Check;
+use crate::checks::scheduler::OutcomeSink;
 use crate::config::{RunbookConfig, StepConfig};
 use crate::model::{Incident, IncidentState, Repair, RepairState, Status, StepRecord};
 use crate::store::StoreError;

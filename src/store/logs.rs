@@ -2,13 +2,16 @@
 //! 10-minute line counts (windows and trends), and their retention.
 
 use super::{Store, StoreError, time};
-use crate::logs::stored::MAX_ROWS;
-use crate::logs::tail::{FileId, Position};
+use crate::model::{FileId, Position};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
 use std::collections::HashMap;
 use utoipa::ToSchema;
+
+/// Stored cluster rows of a source loaded at start at most (the newest); a running source
+/// remembers no more of them (beyond, it forgets the older half of each template length).
+pub const MAX_TEMPLATE_ROWS: usize = 20_000;
 
 /// Width of a cluster count bucket, in milliseconds.
 const BUCKET_MS: i64 = 10 * 60 * 1000;
@@ -24,7 +27,7 @@ pub struct ClusterDelta {
     pub keep_template: bool,
     /// Lines since the last save.
     pub lines: i64,
-    /// Of those, failure lines ([`crate::logs::failure::is_failure`]).
+    /// Of those, lines that report a failure (as the log source judged them).
     pub failures: i64,
     /// The time of the earliest of them (its own time when the source reads line times, else
     /// when it was read).
@@ -301,7 +304,7 @@ impl Store {
         Ok(rows)
     }
 
-    /// The stored clusters of `source` (the [`MAX_ROWS`] seen last), as (row, template), oldest
+    /// The stored clusters of `source` (the [`MAX_TEMPLATE_ROWS`] seen last), as (row, template), oldest
     /// first.
     pub async fn log_cluster_templates(
         &self,
@@ -309,7 +312,7 @@ impl Store {
     ) -> Result<Vec<(i64, String)>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT id, template FROM log_clusters WHERE source = $1 \
-             ORDER BY last_seen DESC, id DESC LIMIT {MAX_ROWS}"
+             ORDER BY last_seen DESC, id DESC LIMIT {MAX_TEMPLATE_ROWS}"
         ))
         .bind(source.to_string())
         .fetch_all(self.pool())

@@ -12,7 +12,7 @@ mod vault;
 pub use access::{NewToken, StoredToken, StoredUser};
 pub use audit::AuditFilter;
 pub use incidents::{FailureOutcome, FailureRecord, Transition};
-pub use logs::{ClusterDelta, LogProgress, StoredCluster};
+pub use logs::{ClusterDelta, LogProgress, MAX_TEMPLATE_ROWS, StoredCluster};
 pub use repairs::{NewRepair, RepairScope, RunbookHistory, TargetHold};
 pub use vault::{Vault, VaultError};
 pub mod retention;
