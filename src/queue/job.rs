@@ -130,6 +130,12 @@ pub(crate) const JOB_COLUMNS: &str = "id, queue, kind, payload, priority, state,
     updated_at, finished_at";
 
 impl Job {
+    /// The jobs of `rows`, in their order.
+    pub(crate) fn from_rows(rows: &[AnyRow]) -> Result<Vec<Job>, StoreError> {
+        rows.iter().map(Job::from_row).collect()
+    }
+
+    /// The job of one row of the jobs table.
     pub(crate) fn from_row(row: &AnyRow) -> Result<Job, StoreError> {
         let payload: String = row.try_get("payload")?;
         let state: String = row.try_get("state")?;

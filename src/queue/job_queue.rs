@@ -150,10 +150,7 @@ impl JobQueue {
             .bind(limit)
             .fetch_all(&mut *tx)
             .await?;
-        let mut jobs = rows
-            .iter()
-            .map(Job::from_row)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut jobs = Job::from_rows(&rows)?;
         tx.commit().await?;
         jobs.sort_by_key(|job| (job.priority, job.id));
         Ok(jobs)
@@ -305,10 +302,7 @@ impl JobQueue {
         .bind(now)
         .fetch_all(&mut *tx)
         .await?;
-        let mut jobs = rows
-            .iter()
-            .map(Job::from_row)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut jobs = Job::from_rows(&rows)?;
         tx.commit().await?;
         jobs.sort_by_key(|job| job.id);
         Ok(jobs)
@@ -376,7 +370,7 @@ impl JobQueue {
         .bind(queue.to_string())
         .fetch_all(self.store.pool())
         .await?;
-        Ok(rows.iter().map(Job::from_row).collect::<Result<_, _>>()?)
+        Ok(Job::from_rows(&rows)?)
     }
 
     /// Job `id`, if it exists.
@@ -409,7 +403,7 @@ impl JobQueue {
                 .await?
             }
         };
-        Ok(rows.iter().map(Job::from_row).collect::<Result<_, _>>()?)
+        Ok(Job::from_rows(&rows)?)
     }
 
     /// Jobs by state (every state present, 0 when none), of one queue or of all.
