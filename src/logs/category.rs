@@ -175,6 +175,52 @@ mod tests {
     use super::*;
     use crate::model::Severity;
 
+    /// The category the classifier built from the config `toml` puts `line` in.
+    fn classified(toml: &str, line: &str) -> Option<String> {
+        let config = Config::parse(toml, std::path::Path::new("h.toml")).expect("config");
+        let classifier = Classifier::from_config(&config).expect("compiles");
+        let id = classifier.classify(line)?;
+        classifier.category(id).map(|c| c.name.clone())
+    }
+
+    #[test]
+    fn the_classifier_follows_the_configs_categories_over_the_pack() {
+        // A user's category comes before the pack, even on a line a built-in also matches.
+        let added = "[[runbook]]\nname = \"vpn\"\nsteps = [ { run = [\"true\"] } ]\n\
+                     [[category]]\nname = \"payment_gateway_down\"\n\
+                     patterns = ['(?i)payment gateway .* unreachable']\nrunbooks = [\"vpn\"]\n";
+        let both = "Payment gateway eu-1 unreachable: connection refused";
+        assert_eq!(
+            classified(added, both).as_deref(),
+            Some("payment_gateway_down")
+        );
+        assert_eq!(
+            classified(added, "dial tcp 10.0.0.1:443: connect: connection refused").as_deref(),
+            Some("connection_refused")
+        );
+        // A changed built-in keeps its place: the earlier out-of-memory still wins.
+        let changed = "[[category]]\nname = \"connection_refused\"\nseverity = \"critical\"\n";
+        let oom = "Out of memory: Killed process 1 (x); connection refused";
+        assert_eq!(classified(changed, oom).as_deref(), Some("out_of_memory"));
+        // Replaced patterns replace; a disabled built-in is gone.
+        let replaced =
+            "[[category]]\nname = \"connection_refused\"\npatterns = ['backend \\d+ refused us']\n";
+        assert_eq!(
+            classified(replaced, "backend 7 refused us").as_deref(),
+            Some("connection_refused")
+        );
+        assert_eq!(
+            classified(replaced, "Error: connect ECONNREFUSED 1.2.3.4:5"),
+            None
+        );
+        let disabled = "[[category]]\nname = \"rate_limited\"\ndisabled = true\n";
+        assert_eq!(classified(disabled, "HTTP/1.1 429 Too Many Requests"), None);
+        assert_eq!(
+            classified("", "HTTP/1.1 429 Too Many Requests").as_deref(),
+            Some("rate_limited")
+        );
+    }
+
     fn cat(
         name: &str,
         severity: Severity,
