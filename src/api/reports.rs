@@ -52,7 +52,7 @@ impl ReportSource for InProcess {
             .await
             .map_err(|e| fail(e.into()))?;
         if !status.is_success() {
-            return Err(fail(format!("HTTP {status}").into()));
+            return Err(fail(format!("{path}: HTTP {status}").into()));
         }
         serde_json::from_slice(&bytes).map_err(|e| fail(e.into()))
     }

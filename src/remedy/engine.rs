@@ -329,7 +329,6 @@ impl RepairEngine {
         }
     }
 
-    /// Marks the repairs `work` left running `interrupted` and kills the step process group
     /// The one check whose `remedy` names `runbook` (`None` when no check does); an error
     /// naming them when several do.
     fn only_check_repaired_by(&self, runbook: &str) -> Result<Option<String>, RepairError> {
@@ -355,7 +354,6 @@ impl RepairEngine {
         }
     }
 
-    /// Jobs the reaper took back. A job queued again is taken back by whoever claims it next
     /// The latest repair of the incident `id`, if any.
     async fn latest_repair(&self, id: &str) -> Result<Option<Repair>, StoreError> {
         let (repairs, _) = self

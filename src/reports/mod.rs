@@ -102,14 +102,14 @@ pub enum ReportError {
     /// No format of this name.
     #[error("format `{0}`: expected html, md or json")]
     UnknownFormat(String),
-    /// The API could not be asked, or refused.
-    #[error("asking the API for {path}")]
+    /// The API could not be asked, or refused (the cause names the request, as the daemon
+    /// client's errors always did).
+    #[error("{cause}")]
     Source {
         /// The path asked.
         path: String,
         /// Why the answer did not come.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        cause: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The report could not be written as JSON.
     #[error("writing the report as JSON")]
@@ -120,11 +120,11 @@ impl ReportError {
     /// The answer of `GET path` did not come, because of `source`.
     pub fn source(
         path: &str,
-        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+        cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> ReportError {
         ReportError::Source {
             path: path.to_string(),
-            source: source.into(),
+            cause: cause.into(),
         }
     }
 }
